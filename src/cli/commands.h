@@ -1,0 +1,17 @@
+// The `sluice` subcommands. Each registers its flags on the CLI11 app and returns the action
+// to run when it is chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace sluice::cli {
+
+using Action = std::function<int()>;
+
+Action add_run_command(CLI::App& app);
+Action add_inspect_command(CLI::App& app);
+Action add_logits_command(CLI::App& app);
+Action add_perplexity_command(CLI::App& app);
+
+}  // namespace sluice::cli

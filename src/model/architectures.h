@@ -1,0 +1,17 @@
+// Constructors of the supported architectures; registry.cpp maps GGUF names to them.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "gguf/gguf_file.h"
+#include "model/model.h"
+
+namespace sluice::model {
+
+std::unique_ptr<Model> make_llama(const gguf::GgufFile& file);
+std::unique_ptr<Model> make_qwen3(const gguf::GgufFile& file);
+std::unique_ptr<Model> make_qwen3moe(const gguf::GgufFile& file);
+
+}  // namespace sluice::model

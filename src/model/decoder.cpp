@@ -1,0 +1,87 @@
+#include "model/decoder.h"
+
+#include <fmt/format.h>
+
+#include "ops/matmul.h"
+#include "ops/norm.h"
+
+namespace sluice::model {
+
+Decoder::Decoder(const gguf::GgufFile& file, TransformerHParams hp)
+    : hp_(std::move(hp)), store_(file) {
+  info_.architecture = hp_.arch;
+  info_.n_vocab = hp_.n_vocab;
+  info_.n_ctx_train = hp_.n_ctx_train;
+  info_.n_layer = hp_.n_layer;
+  info_.n_embd = hp_.n_embd;
+  const int64_t embd_dims[] = {hp_.n_embd, hp_.n_vocab};
+  token_embd_ = store_.load_matrix("token_embd.weight", embd_dims);
+  output_ = store_.has("output.weight") ? store_.load_matrix("output.weight", embd_dims) : token_embd_;
+  output_norm_ = store_.load_vector("output_norm.weight", hp_.n_embd);
+}
+
+void Decoder::load_routed_experts() {
+  std::vector<store::ExpertTensorNames> names(layers_.size());
+  const int64_t router_dims[] = {hp_.n_embd, hp_.n_expert};
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    if (!store_.has(fmt::format("blk.{}.ffn_gate_inp.weight", l))) continue;
+    layers_[l].router = store_.load_matrix(fmt::format("blk.{}.ffn_gate_inp.weight", l), router_dims);
+    names[l] = {fmt::format("blk.{}.ffn_gate_exps.weight", l),
+                fmt::format("blk.{}.ffn_up_exps.weight", l),
+                fmt::format("blk.{}.ffn_down_exps.weight", l)};
+  }
+  experts_ = std::make_unique<store::ResidentExperts>(store_, names, hp_.n_embd, hp_.n_ff_exp,
+                                                      static_cast<int32_t>(hp_.n_expert));
+}
+
+KvCache Decoder::new_cache(int64_t n_ctx) const {
+  return KvCache(hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v);
+}
+
+void Decoder::forward(ops::ThreadPool& pool, std::span<const int32_t> tokens, KvCache& cache,
+                      LogitsMode mode, float* logits) {
+  const auto n_tokens = static_cast<int64_t>(tokens.size());
+  const int64_t n_embd = hp_.n_embd;
+  if (n_tokens == 0) return;
+  if (cache.n_past() + n_tokens > cache.n_ctx()) {
+    throw ModelError(fmt::format("context full: {} tokens in the cache + {} new > context size {}",
+                                 cache.n_past(), n_tokens, cache.n_ctx()));
+  }
+  std::vector<float> x(static_cast<size_t>(n_tokens * n_embd));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= hp_.n_vocab) {
+      throw ModelError(fmt::format("token id {} is outside the vocabulary (0 to {})", tokens[t],
+                                   hp_.n_vocab - 1));
+    }
+    ops::decode_matrix_row(token_embd_, tokens[t], x.data() + t * n_embd);
+  }
+
+  std::vector<float> normed(x.size());
+  std::vector<float> branch(x.size());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayer& layer = layers_[l];
+    const auto il = static_cast<int32_t>(l);
+    ops::rms_norm_rows(x.data(), layer.attn_norm.data(), n_tokens, n_embd, hp_.rms_eps, normed.data());
+    attention_block(pool, hp_, layer.attention, normed.data(), n_tokens, cache, il, branch.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+
+    ops::rms_norm_rows(x.data(), layer.ffn_norm.data(), n_tokens, n_embd, hp_.rms_eps, normed.data());
+    if (layer.router.data) {
+      moe_block(pool, hp_, layer.router, *experts_, il, normed.data(), n_tokens, cache.n_past(),
+                routing_observer_, branch.data());
+    } else {
+      dense_ffn_block(pool, layer.dense_ffn, normed.data(), n_tokens, branch.data());
+    }
+    for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+  }
+  cache.advance(n_tokens);
+
+  if (mode == LogitsMode::kNone) return;
+  const int64_t first = mode == LogitsMode::kAll ? 0 : n_tokens - 1;
+  const int64_t n_out = n_tokens - first;
+  ops::rms_norm_rows(x.data() + first * n_embd, output_norm_.data(), n_out, n_embd, hp_.rms_eps,
+                     normed.data());
+  ops::matmul(pool, output_, normed.data(), n_out, logits);
+}
+
+}  // namespace sluice::model

@@ -1,0 +1,37 @@
+// Qwen3 (arch `qwen3`) and Qwen3-MoE (arch `qwen3moe`): Llama's layout plus per-head RMSNorm
+// of q and k before RoPE, RoPE in the NEOX pairing, and for qwen3moe a routed SwiGLU MoE in
+// every layer (softmax routing, top-k renormalised). Mirrors transformers' Qwen3ForCausalLM
+// and Qwen3MoeForCausalLM.
+#include "model/architectures.h"
+#include "model/decoder.h"
+
+namespace sluice::model {
+namespace {
+
+class Qwen3Model : public Decoder {
+ public:
+  Qwen3Model(const gguf::GgufFile& file, const std::string& arch)
+      : Decoder(file, read_transformer_hparams(file, arch, ops::RopeStyle::kNeox)) {
+    const TransformerHParams& hp = hparams();
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+      DecoderLayer layer;
+      layer.attn_norm = tensors().load_vector(fmt::format("blk.{}.attn_norm.weight", l), hp.n_embd);
+      layer.ffn_norm = tensors().load_vector(fmt::format("blk.{}.ffn_norm.weight", l), hp.n_embd);
+      layer.attention = load_attention(tensors(), hp, l, /*qk_norm=*/true);
+      if (hp.n_expert == 0) layer.dense_ffn = load_dense_ffn(tensors(), hp, l);
+      add_layer(layer);
+    }
+    if (hp.n_expert > 0) load_routed_experts();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_qwen3(const gguf::GgufFile& file) {
+  return std::make_unique<Qwen3Model>(file, "qwen3");
+}
+std::unique_ptr<Model> make_qwen3moe(const gguf::GgufFile& file) {
+  return std::make_unique<Qwen3Model>(file, "qwen3moe");
+}
+
+}  // namespace sluice::model

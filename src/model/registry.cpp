@@ -1,0 +1,36 @@
+// Maps general.architecture to the file that implements it.
+#include <fmt/format.h>
+
+#include <array>
+#include <string_view>
+
+#include "model/architectures.h"
+
+namespace sluice::model {
+namespace {
+
+struct Architecture {
+  std::string_view name;
+  std::unique_ptr<Model> (*make)(const gguf::GgufFile&);
+};
+
+constexpr std::array kArchitectures = {
+    Architecture{"llama", make_llama},
+    Architecture{"qwen3", make_qwen3},
+    Architecture{"qwen3moe", make_qwen3moe},
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_model(const gguf::GgufFile& file) {
+  const std::string& arch = file.get_string("general.architecture");
+  for (const Architecture& a : kArchitectures) {
+    if (a.name == arch) return a.make(file);
+  }
+  std::string supported;
+  for (const Architecture& a : kArchitectures) supported += fmt::format("{}{}", supported.empty() ? "" : ", ", a.name);
+  throw ModelError(fmt::format("{}: unknown architecture '{}' (supported: {})", file.path(), arch,
+                               supported));
+}
+
+}  // namespace sluice::model

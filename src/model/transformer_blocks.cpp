@@ -1,0 +1,157 @@
+#include "model/transformer_blocks.h"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <vector>
+
+#include "ops/attention.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/routing.h"
+
+namespace sluice::model {
+namespace {
+
+std::string layer_tensor(int64_t layer, std::string_view name) {
+  return fmt::format("blk.{}.{}.weight", layer, name);
+}
+
+}  // namespace
+
+AttentionWeights load_attention(store::TensorStore& store, const TransformerHParams& hp,
+                                int64_t layer, bool qk_norm) {
+  AttentionWeights w;
+  const int64_t q_dims[] = {hp.n_embd, hp.n_head * hp.head_dim_k};
+  const int64_t k_dims[] = {hp.n_embd, hp.n_head_kv * hp.head_dim_k};
+  const int64_t v_dims[] = {hp.n_embd, hp.n_head_kv * hp.head_dim_v};
+  const int64_t o_dims[] = {hp.n_head * hp.head_dim_v, hp.n_embd};
+  w.q = store.load_matrix(layer_tensor(layer, "attn_q"), q_dims);
+  w.k = store.load_matrix(layer_tensor(layer, "attn_k"), k_dims);
+  w.v = store.load_matrix(layer_tensor(layer, "attn_v"), v_dims);
+  w.output = store.load_matrix(layer_tensor(layer, "attn_output"), o_dims);
+  if (qk_norm) {
+    w.q_norm = store.load_vector(layer_tensor(layer, "attn_q_norm"), hp.head_dim_k);
+    w.k_norm = store.load_vector(layer_tensor(layer, "attn_k_norm"), hp.head_dim_k);
+  }
+  return w;
+}
+
+DenseFfnWeights load_dense_ffn(store::TensorStore& store, const TransformerHParams& hp,
+                               int64_t layer) {
+  const int64_t gate_up_dims[] = {hp.n_embd, hp.n_ff};
+  const int64_t down_dims[] = {hp.n_ff, hp.n_embd};
+  return {store.load_matrix(layer_tensor(layer, "ffn_gate"), gate_up_dims),
+          store.load_matrix(layer_tensor(layer, "ffn_up"), gate_up_dims),
+          store.load_matrix(layer_tensor(layer, "ffn_down"), down_dims)};
+}
+
+void attention_block(ops::ThreadPool& pool, const TransformerHParams& hp,
+                     const AttentionWeights& w, const float* x, int64_t n_tokens,
+                     KvCache& cache, int64_t layer, float* out) {
+  const int64_t first_pos = cache.n_past();
+  const int64_t q_width = hp.n_head * hp.head_dim_k;
+  const int64_t k_width = cache.k_width();
+  const int64_t v_width = cache.v_width();
+  std::vector<float> q(static_cast<size_t>(n_tokens * q_width));
+  float* k_new = cache.keys(layer) + first_pos * k_width;
+  float* v_new = cache.values(layer) + first_pos * v_width;
+  ops::matmul(pool, w.q, x, n_tokens, q.data());
+  ops::matmul(pool, w.k, x, n_tokens, k_new);
+  ops::matmul(pool, w.v, x, n_tokens, v_new);
+
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    float* qt = q.data() + t * q_width;
+    float* kt = k_new + t * k_width;
+    if (!w.q_norm.empty()) {
+      ops::rms_norm_rows(qt, w.q_norm.data(), hp.n_head, hp.head_dim_k, hp.rms_eps, qt);
+      ops::rms_norm_rows(kt, w.k_norm.data(), hp.n_head_kv, hp.head_dim_k, hp.rms_eps, kt);
+    }
+    ops::apply_rope(hp.rope, qt, hp.n_head, hp.head_dim_k, first_pos + t);
+    ops::apply_rope(hp.rope, kt, hp.n_head_kv, hp.head_dim_k, first_pos + t);
+  }
+
+  ops::AttentionShape shape;
+  shape.n_head = hp.n_head;
+  shape.n_head_kv = hp.n_head_kv;
+  shape.head_dim_k = hp.head_dim_k;
+  shape.head_dim_v = hp.head_dim_v;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim_k));
+  std::vector<float> attended(static_cast<size_t>(n_tokens * hp.n_head * hp.head_dim_v));
+  ops::causal_attention(pool, shape, q.data(), n_tokens, first_pos, cache.keys(layer),
+                        cache.values(layer), attended.data());
+  ops::matmul(pool, w.output, attended.data(), n_tokens, out);
+}
+
+void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const float* x,
+                     int64_t n_tokens, float* out) {
+  const int64_t n_ff = w.gate.n_rows;
+  std::vector<float> gate(static_cast<size_t>(n_tokens * n_ff));
+  std::vector<float> up(gate.size());
+  ops::matmul(pool, w.gate, x, n_tokens, gate.data());
+  ops::matmul(pool, w.up, x, n_tokens, up.data());
+  ops::swiglu(gate.data(), up.data(), n_tokens * n_ff);
+  ops::matmul(pool, w.down, gate.data(), n_tokens, out);
+}
+
+void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
+               const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
+               const float* x, int64_t n_tokens, int64_t first_pos,
+               const RoutingObserver& observer, float* out) {
+  const int64_t n_embd = hp.n_embd;
+  const int64_t k = hp.n_expert_used;
+  std::vector<float> router_logits(static_cast<size_t>(n_tokens * hp.n_expert));
+  ops::matmul(pool, router, x, n_tokens, router_logits.data());
+
+  ops::RoutingParams routing;
+  routing.n_expert = static_cast<int32_t>(hp.n_expert);
+  routing.n_expert_used = static_cast<int32_t>(k);
+  routing.normalize_top_k = hp.expert_weights_norm;
+  std::vector<int32_t> chosen(static_cast<size_t>(n_tokens * k));
+  std::vector<float> weights(chosen.size());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    ops::softmax_top_k(routing, router_logits.data() + t * hp.n_expert, chosen.data() + t * k,
+                       weights.data() + t * k);
+    if (observer) observer(layer, first_pos + t, std::span(chosen.data() + t * k, k));
+  }
+
+  // Each expert runs once over every token that chose it; tokens receive contributions in
+  // expert-id order whatever the batch, so batched and incremental runs agree exactly.
+  std::fill(out, out + n_tokens * n_embd, 0.0f);
+  std::vector<int64_t> tokens;
+  std::vector<float> token_weights;
+  std::vector<float> gathered, gate, up, down;
+  for (int32_t e = 0; e < routing.n_expert; ++e) {
+    tokens.clear();
+    token_weights.clear();
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t j = 0; j < k; ++j) {
+        if (chosen[t * k + j] == e) {
+          tokens.push_back(t);
+          token_weights.push_back(weights[t * k + j]);
+        }
+      }
+    }
+    if (tokens.empty()) continue;
+    const auto m = static_cast<int64_t>(tokens.size());
+    gathered.resize(static_cast<size_t>(m * n_embd));
+    for (int64_t i = 0; i < m; ++i) {
+      std::copy_n(x + tokens[i] * n_embd, n_embd, gathered.data() + i * n_embd);
+    }
+    const store::ExpertWeights expert = experts.acquire(layer, e);
+    const int64_t n_ff = expert.gate.n_rows;
+    gate.resize(static_cast<size_t>(m * n_ff));
+    up.resize(gate.size());
+    down.resize(static_cast<size_t>(m * n_embd));
+    ops::matmul(pool, expert.gate, gathered.data(), m, gate.data());
+    ops::matmul(pool, expert.up, gathered.data(), m, up.data());
+    ops::swiglu(gate.data(), up.data(), m * n_ff);
+    ops::matmul(pool, expert.down, gate.data(), m, down.data());
+    experts.release(layer, e);
+    for (int64_t i = 0; i < m; ++i) {
+      float* row = out + tokens[i] * n_embd;
+      for (int64_t d = 0; d < n_embd; ++d) row[d] += token_weights[i] * down[i * n_embd + d];
+    }
+  }
+}
+
+}  // namespace sluice::model

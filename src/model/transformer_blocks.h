@@ -1,0 +1,51 @@
+// Blocks shared by the decoder-only architectures: attention with its KV cache, the dense
+// SwiGLU FFN and the routed MoE FFN. Each works on a batch of n_tokens rows at once.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "ops/thread_pool.h"
+#include "quant/matrix_view.h"
+#include "store/expert_provider.h"
+#include "store/tensor_store.h"
+
+namespace sluice::model {
+
+struct AttentionWeights {
+  quant::MatrixView q, k, v, output;
+  std::span<const float> q_norm, k_norm;  // per-head RMSNorm of q and k (Qwen3); empty if none
+};
+
+struct DenseFfnWeights {
+  quant::MatrixView gate, up, down;
+};
+
+// Loads blk.<layer>.attn_{q,k,v,output}.weight (and attn_{q,k}_norm when `qk_norm`).
+AttentionWeights load_attention(store::TensorStore& store, const TransformerHParams& hp,
+                                int64_t layer, bool qk_norm);
+DenseFfnWeights load_dense_ffn(store::TensorStore& store, const TransformerHParams& hp,
+                               int64_t layer);
+
+// Self-attention of n_tokens rows `x` (already normed) at positions cache.n_past() onward;
+// stores their keys and values in the cache (the caller advances it) and writes the
+// projected output, [n_tokens, n_embd], to `out`.
+void attention_block(ops::ThreadPool& pool, const TransformerHParams& hp,
+                     const AttentionWeights& w, const float* x, int64_t n_tokens,
+                     KvCache& cache, int64_t layer, float* out);
+
+// SwiGLU FFN: out = down(silu(gate x) * up x).
+void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const float* x,
+                     int64_t n_tokens, float* out);
+
+// Routed MoE FFN: softmax routing over `router`, top-k, each chosen expert run as a SwiGLU
+// FFN over all the tokens that chose it, outputs summed with the routing weights.
+void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
+               const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
+               const float* x, int64_t n_tokens, int64_t first_pos,
+               const RoutingObserver& observer, float* out);
+
+}  // namespace sluice::model

@@ -1,0 +1,54 @@
+// The boundary between a model's MoE layers and wherever routed experts live.
+//
+// A model asks for "expert e of layer l" and gets views of its gate, up and down matrices
+// that stay valid until it releases them. Whether the bytes are resident or streamed from
+// SSD is the provider's business; the model never reads files.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quant/matrix_view.h"
+#include "store/tensor_store.h"
+
+namespace sluice::store {
+
+struct ExpertWeights {
+  quant::MatrixView gate;  // [n_ff_exp rows, n_embd cols]
+  quant::MatrixView up;    // [n_ff_exp, n_embd]
+  quant::MatrixView down;  // [n_embd, n_ff_exp]
+};
+
+// GGUF names of one layer's stacked expert tensors (ffn_{gate,up,down}_exps).
+struct ExpertTensorNames {
+  std::string gate, up, down;
+};
+
+class ExpertProvider {
+ public:
+  virtual ~ExpertProvider() = default;
+  virtual ExpertWeights acquire(int32_t layer, int32_t expert) = 0;
+  virtual void release(int32_t layer, int32_t expert) = 0;
+};
+
+// Every expert resident in memory: slices of the stacked tensors loaded through the store.
+class ResidentExperts : public ExpertProvider {
+ public:
+  // layers[l] names layer l's tensors (empty names for layers without routed experts).
+  ResidentExperts(TensorStore& store, std::span<const ExpertTensorNames> layers, int64_t n_embd,
+                  int64_t n_ff_exp, int32_t n_expert);
+  ExpertWeights acquire(int32_t layer, int32_t expert) override;
+  void release(int32_t, int32_t) override {}
+
+ private:
+  struct LayerTensors {
+    quant::MatrixView gate, up, down;  // all experts stacked: n_expert * rows
+  };
+  std::vector<LayerTensors> layers_;
+  int64_t n_ff_exp_ = 0;
+  int64_t n_embd_ = 0;
+};
+
+}  // namespace sluice::store

@@ -1,0 +1,64 @@
+#include "store/tensor_store.h"
+
+#include <fmt/format.h>
+
+#include "quant/decode.h"
+
+namespace sluice::store {
+
+const gguf::TensorInfo& TensorStore::checked_tensor(std::string_view name,
+                                                    std::span<const int64_t> expected_dims) const {
+  const gguf::TensorInfo& tensor = file_.require_tensor(name);
+  bool same_shape = tensor.dims.size() == expected_dims.size();
+  for (size_t i = 0; same_shape && i < expected_dims.size(); ++i) {
+    same_shape = tensor.dims[i] == static_cast<uint64_t>(expected_dims[i]);
+  }
+  if (!same_shape) {
+    std::string expected = "[";
+    for (size_t i = 0; i < expected_dims.size(); ++i) {
+      expected += fmt::format("{}{}", i ? ", " : "", expected_dims[i]);
+    }
+    throw gguf::GgufError(fmt::format("{}: tensor '{}' has shape {}, expected {}] from the "
+                                      "model's hyper-parameters",
+                                      file_.path(), name, tensor.shape_string(), expected));
+  }
+  if (!quant::is_supported_for_compute(tensor.type)) {
+    throw gguf::GgufError(fmt::format("{}: tensor '{}' has type {}, which sluice cannot compute "
+                                      "with yet",
+                                      file_.path(), name, quant::type_name(tensor.type)));
+  }
+  return tensor;
+}
+
+const std::byte* TensorStore::load_bytes(const gguf::TensorInfo& tensor) {
+  auto it = raw_.find(tensor.name);
+  if (it == raw_.end()) {
+    it = raw_.emplace(tensor.name, file_.read_tensor(tensor)).first;
+    resident_bytes_ += tensor.n_bytes;
+  }
+  return it->second.data();
+}
+
+quant::MatrixView TensorStore::load_matrix(std::string_view name,
+                                           std::span<const int64_t> expected_dims) {
+  const gguf::TensorInfo& tensor = checked_tensor(name, expected_dims);
+  const auto n_cols = static_cast<int64_t>(tensor.row_length());
+  const auto n_rows = static_cast<int64_t>(tensor.n_rows());
+  return quant::make_matrix_view(tensor.type, load_bytes(tensor), n_cols, n_rows);
+}
+
+std::span<const float> TensorStore::load_vector(std::string_view name, int64_t n) {
+  const int64_t dims[] = {n};
+  const gguf::TensorInfo& tensor = checked_tensor(name, dims);
+  auto it = widened_.find(tensor.name);
+  if (it == widened_.end()) {
+    std::vector<std::byte> raw = file_.read_tensor(tensor);
+    std::vector<float> values(static_cast<size_t>(n));
+    quant::decode_row(tensor.type, raw.data(), values.data(), n);
+    resident_bytes_ += values.size() * sizeof(float);
+    it = widened_.emplace(tensor.name, std::move(values)).first;
+  }
+  return it->second;
+}
+
+}  // namespace sluice::store

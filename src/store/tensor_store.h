@@ -1,0 +1,49 @@
+// Where each tensor lives, and the resident copies of the dense ones.
+//
+// Models ask for tensors by their GGUF names; the store checks their shape and type, reads
+// them once with pread into memory it owns, and hands out views. It never does math.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gguf/gguf_file.h"
+#include "quant/matrix_view.h"
+
+namespace sluice::store {
+
+class TensorStore {
+ public:
+  explicit TensorStore(const gguf::GgufFile& file) : file_(file) {}
+
+  const gguf::GgufFile& file() const { return file_; }
+  bool has(std::string_view name) const { return file_.find_tensor(name) != nullptr; }
+
+  // The tensor as a matrix of rows of `n_cols`: its dims must be exactly `expected_dims`
+  // (ne[0] first) and its type one quant/ computes with; otherwise a GgufError names the
+  // tensor and what was expected.
+  quant::MatrixView load_matrix(std::string_view name, std::span<const int64_t> expected_dims);
+
+  // A 1-D tensor of `n` values widened to f32 (norm weights, biases).
+  std::span<const float> load_vector(std::string_view name, int64_t n);
+
+  // Bytes of tensor data held resident.
+  uint64_t resident_bytes() const { return resident_bytes_; }
+
+ private:
+  const gguf::TensorInfo& checked_tensor(std::string_view name,
+                                         std::span<const int64_t> expected_dims) const;
+  const std::byte* load_bytes(const gguf::TensorInfo& tensor);
+
+  const gguf::GgufFile& file_;
+  std::unordered_map<std::string, std::vector<std::byte>> raw_;
+  std::unordered_map<std::string, std::vector<float>> widened_;
+  uint64_t resident_bytes_ = 0;
+};
+
+}  // namespace sluice::store
