@@ -15,3 +15,14 @@ Action add_logits_command(CLI::App& app);
 Action add_perplexity_command(CLI::App& app);
 
 }  // namespace sluice::cli
+
+namespace sluice::sample {
+struct SamplingParams;
+}
+
+namespace sluice::cli {
+
+// Adds llama.cpp's sampling flags (--temp, --top-k, --top-p, --min-p, penalties, -s).
+void add_sampling_options(CLI::App& command, sample::SamplingParams& params);
+
+}  // namespace sluice::cli
