@@ -20,7 +20,7 @@ Decoder::Decoder(const gguf::GgufFile& file, TransformerHParams hp)
   output_norm_ = store_.load_vector("output_norm.weight", hp_.n_embd);
 }
 
-void Decoder::load_routed_experts() {
+void Decoder::load_routed_experts(const store::StoreConfig& config) {
   std::vector<store::ExpertTensorNames> names(layers_.size());
   const int64_t router_dims[] = {hp_.n_embd, hp_.n_expert};
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -30,8 +30,8 @@ void Decoder::load_routed_experts() {
                 fmt::format("blk.{}.ffn_up_exps.weight", l),
                 fmt::format("blk.{}.ffn_down_exps.weight", l)};
   }
-  experts_ = std::make_unique<store::ResidentExperts>(store_, names, hp_.n_embd, hp_.n_ff_exp,
-                                                      static_cast<int32_t>(hp_.n_expert));
+  experts_ = store::make_expert_provider(store_, names, hp_.n_embd, hp_.n_ff_exp,
+                                         static_cast<int32_t>(hp_.n_expert), config);
 }
 
 KvCache Decoder::new_cache(int64_t n_ctx) const {

@@ -36,7 +36,7 @@ class Decoder : public Model {
   void add_layer(const DecoderLayer& layer) { layers_.push_back(layer); }
   // Loads blk.N.ffn_{gate,up,down}_exps of every MoE layer as resident experts and the
   // router of each; call after adding the layers.
-  void load_routed_experts();
+  void load_routed_experts(const store::StoreConfig& config);
 
  private:
   TransformerHParams hp_;

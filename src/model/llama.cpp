@@ -9,7 +9,7 @@ namespace {
 
 class LlamaModel : public Decoder {
  public:
-  explicit LlamaModel(const gguf::GgufFile& file)
+  LlamaModel(const gguf::GgufFile& file, const store::StoreConfig& config)
       : Decoder(file, read_transformer_hparams(file, "llama", ops::RopeStyle::kNormal)) {
     const TransformerHParams& hp = hparams();
     for (int64_t l = 0; l < hp.n_layer; ++l) {
@@ -20,14 +20,14 @@ class LlamaModel : public Decoder {
       if (hp.n_expert == 0) layer.dense_ffn = load_dense_ffn(tensors(), hp, l);
       add_layer(layer);
     }
-    if (hp.n_expert > 0) load_routed_experts();
+    if (hp.n_expert > 0) load_routed_experts(config);
   }
 };
 
 }  // namespace
 
-std::unique_ptr<Model> make_llama(const gguf::GgufFile& file) {
-  return std::make_unique<LlamaModel>(file);
+std::unique_ptr<Model> make_llama(const gguf::GgufFile& file, const store::StoreConfig& config) {
+  return std::make_unique<LlamaModel>(file, config);
 }
 
 }  // namespace sluice::model

@@ -10,6 +10,7 @@
 #include "gguf/gguf_file.h"
 #include "model/kv_cache.h"
 #include "ops/thread_pool.h"
+#include "store/expert_provider.h"
 
 namespace sluice::model {
 
@@ -54,6 +55,7 @@ class Model {
 
 // Opens the architecture named by general.architecture; throws ModelError for unknown
 // architectures (naming it and listing the supported ones) and GgufError for bad files.
-std::unique_ptr<Model> load_model(const gguf::GgufFile& file);
+std::unique_ptr<Model> load_model(const gguf::GgufFile& file,
+                                  const store::StoreConfig& store_config = {});
 
 }  // namespace sluice::model

@@ -10,7 +10,8 @@ namespace {
 
 class Qwen3Model : public Decoder {
  public:
-  Qwen3Model(const gguf::GgufFile& file, const std::string& arch)
+  Qwen3Model(const gguf::GgufFile& file, const std::string& arch,
+             const store::StoreConfig& config)
       : Decoder(file, read_transformer_hparams(file, arch, ops::RopeStyle::kNeox)) {
     const TransformerHParams& hp = hparams();
     for (int64_t l = 0; l < hp.n_layer; ++l) {
@@ -21,17 +22,17 @@ class Qwen3Model : public Decoder {
       if (hp.n_expert == 0) layer.dense_ffn = load_dense_ffn(tensors(), hp, l);
       add_layer(layer);
     }
-    if (hp.n_expert > 0) load_routed_experts();
+    if (hp.n_expert > 0) load_routed_experts(config);
   }
 };
 
 }  // namespace
 
-std::unique_ptr<Model> make_qwen3(const gguf::GgufFile& file) {
-  return std::make_unique<Qwen3Model>(file, "qwen3");
+std::unique_ptr<Model> make_qwen3(const gguf::GgufFile& file, const store::StoreConfig& config) {
+  return std::make_unique<Qwen3Model>(file, "qwen3", config);
 }
-std::unique_ptr<Model> make_qwen3moe(const gguf::GgufFile& file) {
-  return std::make_unique<Qwen3Model>(file, "qwen3moe");
+std::unique_ptr<Model> make_qwen3moe(const gguf::GgufFile& file, const store::StoreConfig& config) {
+  return std::make_unique<Qwen3Model>(file, "qwen3moe", config);
 }
 
 }  // namespace sluice::model

@@ -11,7 +11,7 @@ namespace {
 
 struct Architecture {
   std::string_view name;
-  std::unique_ptr<Model> (*make)(const gguf::GgufFile&);
+  std::unique_ptr<Model> (*make)(const gguf::GgufFile&, const store::StoreConfig&);
 };
 
 constexpr std::array kArchitectures = {
@@ -22,10 +22,10 @@ constexpr std::array kArchitectures = {
 
 }  // namespace
 
-std::unique_ptr<Model> load_model(const gguf::GgufFile& file) {
+std::unique_ptr<Model> load_model(const gguf::GgufFile& file, const store::StoreConfig& store_config) {
   const std::string& arch = file.get_string("general.architecture");
   for (const Architecture& a : kArchitectures) {
-    if (a.name == arch) return a.make(file);
+    if (a.name == arch) return a.make(file, store_config);
   }
   std::string supported;
   for (const Architecture& a : kArchitectures) supported += fmt::format("{}{}", supported.empty() ? "" : ", ", a.name);

@@ -40,4 +40,11 @@ ExpertWeights ResidentExperts::acquire(int32_t layer, int32_t expert) {
           expert_slice(t.down, expert, n_embd_)};
 }
 
+std::unique_ptr<ExpertProvider> make_expert_provider(TensorStore& store,
+                                                     std::span<const ExpertTensorNames> layers,
+                                                     int64_t n_embd, int64_t n_ff_exp,
+                                                     int32_t n_expert, const StoreConfig&) {
+  return std::make_unique<ResidentExperts>(store, layers, n_embd, n_ff_exp, n_expert);
+}
+
 }  // namespace sluice::store

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,9 +30,25 @@ struct ExpertTensorNames {
 class ExpertProvider {
  public:
   virtual ~ExpertProvider() = default;
+  // Hint: these experts of `layer` will be acquired soon (the chosen experts of a batch, or
+  // the predicted ones of the next layer). A streaming provider starts reading the missing
+  // ones; it never blocks.
+  virtual void prefetch(int32_t /*layer*/, std::span<const int32_t> /*experts*/) {}
+  // Views of one expert, valid until release(); blocks until its bytes are in memory.
   virtual ExpertWeights acquire(int32_t layer, int32_t expert) = 0;
   virtual void release(int32_t layer, int32_t expert) = 0;
 };
+
+// How routed experts are held. Without a budget every expert is resident.
+struct StoreConfig {
+  uint64_t expert_cache_bytes = 0;  // 0: all experts resident
+};
+
+// The provider `config` asks for, over the stacked expert tensors named in `layers`.
+std::unique_ptr<ExpertProvider> make_expert_provider(TensorStore& store,
+                                                     std::span<const ExpertTensorNames> layers,
+                                                     int64_t n_embd, int64_t n_ff_exp,
+                                                     int32_t n_expert, const StoreConfig& config);
 
 // Every expert resident in memory: slices of the stacked tensors loaded through the store.
 class ResidentExperts : public ExpertProvider {
