@@ -1,0 +1,193 @@
+// Tokenizer: ties the special-token matcher, the pre-tokenizer and BPE together for encoding,
+// and maps ids back to bytes for decoding.
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <array>
+
+#include "tokenizer/bpe.h"
+#include "tokenizer/byte_unicode.h"
+#include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/special_tokens.h"
+#include "tokenizer/utf8.h"
+
+namespace sluice::tokenizer {
+namespace {
+
+// Texts of tokens that end a turn or a document in the chat formats of the families sluice
+// runs; the list llama.cpp keeps (llama_vocab::impl::load, special_eog_ids).
+constexpr std::array<std::string_view, 12> kEndOfGenerationTexts = {
+    "<|endoftext|>",   "<|im_end|>",    "<|eot_id|>", "<|eom_id|>",
+    "<|end_of_text|>", "<end_of_turn>", "<|end|>",    "<|return|>",
+    "<|call|>",        "<EOT>",         "_<EOT>",     "<｜end▁of▁sentence｜>",
+};
+
+void check_model(std::string_view model) {
+  if (model != "gpt2") {
+    throw TokenizerError("unsupported tokenizer model '" + std::string(model) +
+                         "' (tokenizer.ggml.model); supported: gpt2 (byte-level BPE)");
+  }
+}
+
+TokenType type_of(const Vocabulary& vocab, size_t id) {
+  return vocab.token_types.empty() ? TokenType::kNormal
+                                   : static_cast<TokenType>(vocab.token_types[id]);
+}
+
+// "<0xAB>" -> 0xAB; -1 when the text is not of that form.
+int parse_byte_token(std::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  int value = 0;
+  for (char c : text.substr(3, 2)) {
+    value <<= 4;
+    if (c >= '0' && c <= '9') {
+      value |= c - '0';
+    } else if (c >= 'A' && c <= 'F') {
+      value |= c - 'A' + 10;
+    } else if (c >= 'a' && c <= 'f') {
+      value |= c - 'a' + 10;
+    } else {
+      return -1;
+    }
+  }
+  return value;
+}
+
+// The bytes a token stands for when decoded.
+std::string piece_of(const Vocabulary& vocab, size_t id) {
+  const std::string& text = vocab.tokens[id];
+  std::string piece;
+  switch (type_of(vocab, id)) {
+    case TokenType::kNormal:
+      append_unicode_to_bytes(text, piece);
+      break;
+    case TokenType::kByte: {
+      const int byte = parse_byte_token(text);
+      if (byte >= 0) {
+        piece.push_back(static_cast<char>(byte));
+      } else {
+        piece = text;
+      }
+      break;
+    }
+    case TokenType::kUnused:
+      break;  // padding entries ("[PAD1000]") stand for no text
+    case TokenType::kUnknown:
+    case TokenType::kControl:
+    case TokenType::kUserDefined:
+      piece = text;  // stored as plain text, not byte-level encoded
+      break;
+  }
+  return piece;
+}
+
+Vocabulary checked(Vocabulary vocab) {
+  check_model(vocab.model);
+  validate_vocabulary(vocab);
+  return vocab;
+}
+
+}  // namespace
+
+struct Tokenizer::Impl {
+  Vocabulary vocab;
+  TokenIndex index;
+  PreTokenizer pre_tokenizer;
+  BpeModel bpe;
+  SpecialTokenMatcher special_tokens;
+  std::vector<std::string> pieces;
+  std::vector<uint8_t> end_of_generation;
+
+  explicit Impl(Vocabulary v)
+      : vocab(std::move(v)),
+        index(build_token_index(vocab.tokens)),
+        pre_tokenizer(vocab.pre.empty() ? "default" : vocab.pre),
+        bpe(vocab.merges, index, vocab.unk_id),
+        special_tokens(vocab) {
+    const size_t n = vocab.tokens.size();
+    pieces.reserve(n);
+    for (size_t id = 0; id < n; ++id) pieces.push_back(piece_of(vocab, id));
+
+    end_of_generation.assign(n, 0);
+    for (const auto& id : {vocab.eos_id, vocab.eot_id, vocab.eom_id}) {
+      if (id) end_of_generation[*id] = 1;
+    }
+    // gpt-oss ends a message with <|end|> but the answer only with <|return|> or <|call|>
+    // (llama.cpp drops <|end|> from its end-of-generation set in that case too).
+    const bool has_return = index.contains("<|return|>");
+    for (size_t id = 0; id < n; ++id) {
+      const TokenType type = type_of(vocab, id);
+      if (type != TokenType::kControl && type != TokenType::kUserDefined) continue;
+      const std::string& text = vocab.tokens[id];
+      if (has_return && text == "<|end|>") continue;
+      if (std::find(kEndOfGenerationTexts.begin(), kEndOfGenerationTexts.end(), text) !=
+          kEndOfGenerationTexts.end()) {
+        end_of_generation[id] = 1;
+      }
+    }
+  }
+
+  void check_id(int32_t id) const {
+    if (id < 0 || static_cast<size_t>(id) >= pieces.size()) {
+      throw TokenizerError("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                           std::to_string(pieces.size()) + ")");
+    }
+  }
+};
+
+Tokenizer::Tokenizer(Vocabulary vocab) : impl_(std::make_unique<Impl>(checked(std::move(vocab)))) {}
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special) const {
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 1);
+  std::vector<TextSegment> segments;
+  std::vector<TextSpan> words;
+  std::vector<TextSpan> scratch_spans;
+  BpeScratch bpe_scratch;
+  impl_->special_tokens.split(text, parse_special, segments);
+  const bool ignore_merges = impl_->pre_tokenizer.ignore_merges();
+  for (const TextSegment& segment : segments) {
+    if (segment.special_id >= 0) {
+      ids.push_back(segment.special_id);
+      continue;
+    }
+    const std::string_view plain = text.substr(segment.offset, segment.length);
+    impl_->pre_tokenizer.split(plain, words, scratch_spans);
+    for (const TextSpan& word : words) {
+      impl_->bpe.encode_word(plain.substr(word.offset, word.length), ignore_merges, impl_->index,
+                             bpe_scratch, ids);
+    }
+  }
+  return ids;
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+  std::string bytes;
+  for (int32_t id : ids) {
+    impl_->check_id(id);
+    bytes += impl_->pieces[static_cast<size_t>(id)];
+  }
+  std::string text;
+  text.reserve(bytes.size());
+  append_utf8_lossy(bytes, text, /*hold_incomplete_tail=*/false);
+  return text;
+}
+
+std::string Tokenizer::token_piece(int32_t id) const {
+  impl_->check_id(id);
+  return impl_->pieces[static_cast<size_t>(id)];
+}
+
+const Vocabulary& Tokenizer::vocabulary() const { return impl_->vocab; }
+
+int32_t Tokenizer::n_vocab() const { return static_cast<int32_t>(impl_->pieces.size()); }
+
+bool Tokenizer::is_end_of_generation(int32_t id) const {
+  return id >= 0 && static_cast<size_t>(id) < impl_->end_of_generation.size() &&
+         impl_->end_of_generation[static_cast<size_t>(id)] != 0;
+}
+
+}  // namespace sluice::tokenizer
