@@ -20,12 +20,13 @@ struct LogitsOptions {
 };
 
 int run_logits(const LogitsOptions& options) {
-  LoadedModel loaded = load(options.model);
-  const int64_t n_vocab = loaded.model->info().n_vocab;
   const auto n_ids = static_cast<int64_t>(options.ids.size());
+  if (n_ids == 0) throw Error("--ids is empty");
+  const int64_t batch = options.batch > 0 ? options.batch : n_ids;
+  LoadedModel loaded = load(options.model, {n_ids, batch, n_ids});
+  const int64_t n_vocab = loaded.model->info().n_vocab;
   model::KvCache cache = loaded.model->new_cache(n_ids);
   std::vector<float> logits(static_cast<size_t>(n_ids * n_vocab));
-  const int64_t batch = options.batch > 0 ? options.batch : n_ids;
   for (int64_t first = 0; first < n_ids; first += batch) {
     const int64_t n = std::min(batch, n_ids - first);
     loaded.model->forward(*loaded.pool, std::span(options.ids.data() + first, n), cache,

@@ -39,7 +39,7 @@ double negative_log_likelihood(const float* logits, int64_t n_vocab, int32_t tar
 }
 
 int run_perplexity(const PerplexityOptions& options) {
-  LoadedModel loaded = load(options.model);
+  LoadedModel loaded = load(options.model, {options.n_ctx, options.n_ctx, options.n_ctx});
   const tokenizer::Tokenizer tok(tokenizer::vocabulary_from_gguf(*loaded.file));
   const std::vector<int32_t> tokens = tok.encode(read_text_file(options.text_path));
   const int64_t n_ctx = options.n_ctx;

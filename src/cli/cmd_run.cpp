@@ -1,15 +1,19 @@
 // `sluice run`: generate text from a prompt, streaming it to stdout as it is produced, with
-// prompt and decode speeds on stderr at the end.
+// prompt and decode speeds on stderr at the end (and the expert-cache report with --stats).
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/loaded_model.h"
+#include "cli/stats_report.h"
 #include "sample/sampler.h"
+#include "store/bandwidth.h"
 #include "tokenizer/tokenizer.h"
+#include "util/memory_info.h"
 
 namespace sluice::cli {
 namespace {
@@ -19,6 +23,9 @@ struct RunOptions {
   std::string prompt;
   int n_predict = -1;  // -1: until an end-of-generation token or a full context
   int n_ctx = 0;       // 0: the model's training context, capped at 4096
+  int n_batch = 512;
+  std::string stats;   // "", "summary" or "layers"
+  std::string stats_json;
   sample::SamplingParams sampling;
 };
 
@@ -28,19 +35,32 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int run_generation(RunOptions& options) {
-  options.sampling.validate();
-  LoadedModel loaded = load(options.model);
-  const tokenizer::Tokenizer tok(tokenizer::vocabulary_from_gguf(*loaded.file));
-  model::Model& model = *loaded.model;
-
+std::vector<int32_t> tokenize_prompt(const tokenizer::Tokenizer& tok, const std::string& text) {
   std::vector<int32_t> tokens;
   if (tok.vocabulary().add_bos && tok.vocabulary().bos_id) tokens.push_back(*tok.vocabulary().bos_id);
-  const std::vector<int32_t> prompt = tok.encode(options.prompt);
+  const std::vector<int32_t> prompt = tok.encode(text);
   tokens.insert(tokens.end(), prompt.begin(), prompt.end());
   if (tokens.empty()) throw Error("the prompt is empty: give some text with -p");
+  return tokens;
+}
 
-  const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(model.info().n_ctx_train, 4096);
+int run_generation(RunOptions& options) {
+  options.sampling.validate();
+  LoadedModel loaded = load(options.model, {options.n_ctx, options.n_batch, 1});
+  const tokenizer::Tokenizer tok(tokenizer::vocabulary_from_gguf(*loaded.file));
+  model::Model& model = *loaded.model;
+  const store::ExpertCache* cache_store = loaded.expert_cache();
+  const bool want_stats = cache_store && (!options.stats.empty() || !options.stats_json.empty());
+
+  RunReport report;
+  if (want_stats) {
+    const auto probe = store::measure_read_bandwidth(*loaded.file, store::analyze_layout(*loaded.file),
+                                                     store::IoEngineKind::kAuto, 0.5, 1ull << 30);
+    report.ssd_bytes_per_second = probe.bytes_per_second;
+  }
+
+  std::vector<int32_t> tokens = tokenize_prompt(tok, options.prompt);
+  const int64_t n_ctx = loaded.n_ctx;
   const auto n_prompt = static_cast<int64_t>(tokens.size());
   if (n_prompt >= n_ctx) {
     throw Error(fmt::format("the prompt has {} tokens but the context holds {}; shorten the "
@@ -54,29 +74,48 @@ int run_generation(RunOptions& options) {
   fmt::print("{}", options.prompt);
   std::fflush(stdout);
   const auto prompt_start = Clock::now();
-  model.forward(*loaded.pool, tokens, cache, model::LogitsMode::kLast, logits.data());
-  const double prompt_seconds = seconds_since(prompt_start);
+  for (int64_t first = 0; first < n_prompt; first += options.n_batch) {
+    const int64_t n = std::min<int64_t>(options.n_batch, n_prompt - first);
+    model.forward(*loaded.pool, std::span(tokens.data() + first, n), cache, model::LogitsMode::kLast, logits.data());
+  }
+  report.n_prompt = n_prompt;
+  report.prompt_seconds = seconds_since(prompt_start);
+  if (cache_store) report.at_prompt_end = cache_store->stats();
 
   tokenizer::StreamDecoder stream(tok);
   const auto decode_start = Clock::now();
-  int64_t n_decoded = 0;
-  while (options.n_predict < 0 || n_decoded < options.n_predict) {
+  while (options.n_predict < 0 || report.n_decoded < options.n_predict) {
     const int32_t next = sampler.sample(logits, tokens);
     if (tok.is_end_of_generation(next)) break;
     tokens.push_back(next);
     fmt::print("{}", stream.push(next));
     std::fflush(stdout);
-    ++n_decoded;
+    ++report.n_decoded;
     if (cache.n_past() >= n_ctx) break;
-    if (options.n_predict >= 0 && n_decoded >= options.n_predict) break;
+    if (options.n_predict >= 0 && report.n_decoded >= options.n_predict) break;
     model.forward(*loaded.pool, std::span(&next, 1), cache, model::LogitsMode::kLast, logits.data());
   }
   fmt::print("{}\n", stream.flush());
-  const double decode_seconds = seconds_since(decode_start);
-  fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.2f} tok/s)\n", n_prompt, prompt_seconds,
-             static_cast<double>(n_prompt) / prompt_seconds);
-  fmt::print(stderr, "decode: {} tokens in {:.3f} s ({:.2f} tok/s)\n", n_decoded, decode_seconds,
-             n_decoded > 0 ? static_cast<double>(n_decoded) / decode_seconds : 0.0);
+  report.decode_seconds = seconds_since(decode_start);
+  fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.2f} tok/s)\n", n_prompt, report.prompt_seconds,
+             static_cast<double>(n_prompt) / report.prompt_seconds);
+  fmt::print(stderr, "decode: {} tokens in {:.3f} s ({:.2f} tok/s)\n", report.n_decoded, report.decode_seconds,
+             report.n_decoded > 0 ? static_cast<double>(report.n_decoded) / report.decode_seconds : 0.0);
+
+  if (want_stats) {
+    report.at_end = cache_store->stats();
+    report.compute_seconds = report.decode_seconds - (report.at_end.io_wait_seconds - report.at_prompt_end.io_wait_seconds);
+    report.peak_rss_bytes = peak_rss_bytes();
+    report.mem_budget = loaded.mem_budget;
+    report.io_engine = cache_store->io_description();
+    report.policy = std::string(cache_store->policy_name());
+    if (!options.stats.empty()) print_report(report, options.stats == "layers");
+    if (!options.stats_json.empty()) {
+      std::ofstream out(options.stats_json);
+      out << report_json(report).dump(2) << "\n";
+      if (!out) throw Error(fmt::format("cannot write '{}'", options.stats_json));
+    }
+  }
   return 0;
 }
 
@@ -105,6 +144,11 @@ Action add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-c,--ctx-size", options->n_ctx, "context size (default: training context, at most 4096)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-b,--batch-size", options->n_batch, "prompt tokens per forward pass")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--stats", options->stats, "print expert-cache statistics (--stats=layers: per layer)")
+      ->expected(0, 1)->default_str("summary")->check(CLI::IsMember({"summary", "layers"}));
+  cmd->add_option("--stats-json", options->stats_json, "write the statistics as JSON");
   add_sampling_options(*cmd, options->sampling);
   return [options] { return run_generation(*options); };
 }

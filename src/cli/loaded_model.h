@@ -1,4 +1,5 @@
-// What every model-running command opens: the GGUF, the model, and the thread pool.
+// What every model-running command opens: the GGUF, the model with its expert store sized
+// to the memory budget, and the thread pool.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,23 +9,43 @@
 #include "gguf/gguf_file.h"
 #include "model/model.h"
 #include "ops/thread_pool.h"
+#include "store/expert_cache.h"
 
 namespace sluice::cli {
 
 struct ModelOptions {
   std::string model_path;
-  int threads = 0;  // 0: one per core
+  int threads = 0;           // 0: one per core
+  std::string mem;           // --mem: budget for the whole process; empty: 80% of MemAvailable
+  std::string cache_policy = "enu";
+  std::string io_engine = "auto";
+  bool resident = false;     // --no-stream: read every expert at load time
 };
 
-// Adds -m/--model and -t/--threads to a subcommand.
+// Adds -m/--model, -t/--threads, --mem, --cache-policy, --io and --no-stream to a command.
 void add_model_options(CLI::App& command, ModelOptions& options);
+
+// What the command will run, for sizing the budget.
+struct RunShape {
+  int64_t n_ctx = 0;         // 0: the model's training context, capped at 4096
+  int64_t n_batch = 512;     // tokens per forward pass
+  int64_t n_logit_rows = 1;  // rows of logits kept at once
+};
 
 struct LoadedModel {
   std::unique_ptr<gguf::GgufFile> file;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<ops::ThreadPool> pool;
+  int64_t n_ctx = 0;        // resolved context size
+  uint64_t mem_budget = 0;  // resolved --mem
+
+  // The streaming expert cache, or nullptr (dense model, --no-stream).
+  const store::ExpertCache* expert_cache() const {
+    return dynamic_cast<const store::ExpertCache*>(model->experts());
+  }
 };
 
-LoadedModel load(const ModelOptions& options);
+// Opens the model and divides the budget; prints the division to stderr when streaming.
+LoadedModel load(const ModelOptions& options, const RunShape& shape);
 
 }  // namespace sluice::cli

@@ -25,6 +25,7 @@ class Decoder : public Model {
   Decoder(const gguf::GgufFile& file, TransformerHParams hp);
 
   const ModelInfo& info() const override { return info_; }
+  const store::ExpertProvider* experts() const override { return experts_.get(); }
   KvCache new_cache(int64_t n_ctx) const override;
   void forward(ops::ThreadPool& pool, std::span<const int32_t> tokens, KvCache& cache,
                LogitsMode mode, float* logits) override;

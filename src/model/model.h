@@ -49,6 +49,9 @@ class Model {
 
   void set_routing_observer(RoutingObserver observer) { routing_observer_ = std::move(observer); }
 
+  // Where the routed experts come from (nullptr for dense models).
+  virtual const store::ExpertProvider* experts() const { return nullptr; }
+
  protected:
   RoutingObserver routing_observer_;
 };

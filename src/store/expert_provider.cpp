@@ -1,5 +1,6 @@
 #include "store/expert_provider.h"
 
+#include "store/expert_cache.h"
 #include "util/error.h"
 
 namespace sluice::store {
@@ -43,7 +44,8 @@ ExpertWeights ResidentExperts::acquire(int32_t layer, int32_t expert) {
 std::unique_ptr<ExpertProvider> make_expert_provider(TensorStore& store,
                                                      std::span<const ExpertTensorNames> layers,
                                                      int64_t n_embd, int64_t n_ff_exp,
-                                                     int32_t n_expert, const StoreConfig&) {
+                                                     int32_t n_expert, const StoreConfig& config) {
+  if (config.stream_experts) return std::make_unique<ExpertCache>(store.file(), layers, n_expert, config);
   return std::make_unique<ResidentExperts>(store, layers, n_embd, n_ff_exp, n_expert);
 }
 

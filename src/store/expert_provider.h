@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "quant/matrix_view.h"
+#include "store/io_engine.h"
 #include "store/tensor_store.h"
 
 namespace sluice::store {
@@ -33,7 +34,12 @@ class ExpertProvider {
   // Hint: these experts of `layer` will be acquired soon (the chosen experts of a batch, or
   // the predicted ones of the next layer). A streaming provider starts reading the missing
   // ones; it never blocks.
+  // Experts chosen by the layer about to run are passed to prefetch (they are kept until
+  // acquired); experts only predicted for a later layer to predict (read if room allows).
   virtual void prefetch(int32_t /*layer*/, std::span<const int32_t> /*experts*/) {}
+  virtual void predict(int32_t /*layer*/, std::span<const int32_t> /*experts*/) {}
+  // Whether acquire would return without waiting for a read.
+  virtual bool is_ready(int32_t /*layer*/, int32_t /*expert*/) const { return true; }
   // Views of one expert, valid until release(); blocks until its bytes are in memory.
   virtual ExpertWeights acquire(int32_t layer, int32_t expert) = 0;
   virtual void release(int32_t layer, int32_t expert) = 0;
@@ -41,7 +47,11 @@ class ExpertProvider {
 
 // How routed experts are held. Without a budget every expert is resident.
 struct StoreConfig {
-  uint64_t expert_cache_bytes = 0;  // 0: all experts resident
+  bool stream_experts = false;      // false: every expert resident, read at load time
+  uint64_t expert_cache_bytes = 0;  // slot memory when streaming
+  std::string policy = "enu";       // see cache_policy.h
+  IoEngineKind io_engine = IoEngineKind::kAuto;
+  unsigned queue_depth = 128;
 };
 
 // The provider `config` asks for, over the stacked expert tensors named in `layers`.
