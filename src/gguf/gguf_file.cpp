@@ -21,6 +21,20 @@ bool mul_overflows(uint64_t a, uint64_t b, uint64_t* product) {
   return __builtin_mul_overflow(a, b, product);
 }
 
+// Fewest bytes one element of `type` takes in the file: how many elements the rest of the
+// file can hold at most.
+uint64_t min_encoded_bytes(ValueType type) {
+  switch (type) {
+    case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
+    case ValueType::UINT16: case ValueType::INT16: return 2;
+    case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
+    case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
+    case ValueType::STRING: return 8;   // the length prefix
+    case ValueType::ARRAY: return 12;   // element type + count
+  }
+  return 1;
+}
+
 }  // namespace
 
 std::string_view value_type_name(ValueType type) {
@@ -290,14 +304,15 @@ class GgufParser {
     Array array;
     array.element_type = read_value_type(key);
     const uint64_t n = read_scalar<uint64_t>(key);
-    // Every element takes at least one byte, so a count beyond the remaining bytes is a lie;
-    // checking before reserving keeps a hostile count from allocating memory.
-    if (n > limits_.max_array_items || n > file_.file_size_ - position_) {
+    // A count beyond what the remaining bytes can encode is a lie; checking it first, and
+    // growing the vector only as items are read, keeps a hostile count from allocating.
+    if (n > limits_.max_array_items ||
+        n > (file_.file_size_ - position_) / min_encoded_bytes(array.element_type)) {
       throw GgufError(fmt::format("{}: metadata '{}' declares {} array items, more than the file "
                                   "can hold; the file is corrupt or truncated",
                                   file_.path_, key, n));
     }
-    array.items.reserve(n);
+    array.items.reserve(std::min<uint64_t>(n, 4096));
     for (uint64_t i = 0; i < n; ++i) array.items.push_back(read_value(array.element_type, key, depth + 1));
     return array;
   }
