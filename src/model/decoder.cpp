@@ -67,8 +67,10 @@ void Decoder::forward(ops::ThreadPool& pool, std::span<const int32_t> tokens, Kv
 
     ops::rms_norm_rows(x.data(), layer.ffn_norm.data(), n_tokens, n_embd, hp_.rms_eps, normed.data());
     if (layer.router.data) {
+      const DecoderLayer* next = l + 1 < layers_.size() ? &layers_[l + 1] : nullptr;
+      const bool next_is_moe = next && next->router.data;
       moe_block(pool, hp_, layer.router, *experts_, il, normed.data(), n_tokens, cache.n_past(),
-                routing_observer_, branch.data());
+                routing_observer_, branch.data(), next_is_moe ? &next->router : nullptr, il + 1);
     } else {
       dense_ffn_block(pool, layer.dense_ffn, normed.data(), n_tokens, branch.data());
     }

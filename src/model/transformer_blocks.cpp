@@ -93,45 +93,92 @@ void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const floa
   ops::matmul(pool, w.down, gate.data(), n_tokens, out);
 }
 
+namespace {
+
+// Experts the router picks for each of `n_tokens` rows of x.
+struct Routing {
+  std::vector<int32_t> chosen;   // [n_tokens, k]
+  std::vector<float> weights;    // [n_tokens, k]
+  std::vector<int32_t> unique;   // every chosen expert once, ascending (file order)
+};
+
+Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::MatrixView& router,
+              const float* x, int64_t n_tokens) {
+  const int64_t k = hp.n_expert_used;
+  std::vector<float> logits(static_cast<size_t>(n_tokens * hp.n_expert));
+  ops::matmul(pool, router, x, n_tokens, logits.data());
+  ops::RoutingParams params;
+  params.n_expert = static_cast<int32_t>(hp.n_expert);
+  params.n_expert_used = static_cast<int32_t>(k);
+  params.normalize_top_k = hp.expert_weights_norm;
+  Routing r;
+  r.chosen.resize(static_cast<size_t>(n_tokens * k));
+  r.weights.resize(r.chosen.size());
+  std::vector<char> used(static_cast<size_t>(hp.n_expert), 0);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    ops::softmax_top_k(params, logits.data() + t * hp.n_expert, r.chosen.data() + t * k,
+                       r.weights.data() + t * k);
+    for (int64_t j = 0; j < k; ++j) used[r.chosen[t * k + j]] = 1;
+  }
+  for (int32_t e = 0; e < params.n_expert; ++e) {
+    if (used[e]) r.unique.push_back(e);
+  }
+  return r;
+}
+
+// Predictions are only worth their router product while decoding a few tokens; a prompt
+// batch already asks for most experts of each layer.
+constexpr int64_t kMaxTokensToPredict = 4;
+
+}  // namespace
+
 void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,
-               const RoutingObserver& observer, float* out) {
+               const RoutingObserver& observer, float* out,
+               const quant::MatrixView* next_router, int32_t next_layer) {
   const int64_t n_embd = hp.n_embd;
   const int64_t k = hp.n_expert_used;
-  std::vector<float> router_logits(static_cast<size_t>(n_tokens * hp.n_expert));
-  ops::matmul(pool, router, x, n_tokens, router_logits.data());
-
-  ops::RoutingParams routing;
-  routing.n_expert = static_cast<int32_t>(hp.n_expert);
-  routing.n_expert_used = static_cast<int32_t>(k);
-  routing.normalize_top_k = hp.expert_weights_norm;
-  std::vector<int32_t> chosen(static_cast<size_t>(n_tokens * k));
-  std::vector<float> weights(chosen.size());
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    ops::softmax_top_k(routing, router_logits.data() + t * hp.n_expert, chosen.data() + t * k,
-                       weights.data() + t * k);
-    if (observer) observer(layer, first_pos + t, std::span(chosen.data() + t * k, k));
+  const Routing routing = route(pool, hp, router, x, n_tokens);
+  if (observer) {
+    for (int64_t t = 0; t < n_tokens; ++t) observer(layer, first_pos + t, std::span(routing.chosen.data() + t * k, k));
+  }
+  experts.prefetch(layer, routing.unique);
+  if (next_router && n_tokens <= kMaxTokensToPredict) {
+    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens).unique);
   }
 
-  // Each expert runs once over every token that chose it; tokens receive contributions in
-  // expert-id order whatever the batch, so batched and incremental runs agree exactly.
-  std::fill(out, out + n_tokens * n_embd, 0.0f);
+  // Experts already in memory first; the rest are being read meanwhile.
+  std::vector<int32_t> order;
+  for (int32_t e : routing.unique) {
+    if (experts.is_ready(layer, e)) order.push_back(e);
+  }
+  for (int32_t e : routing.unique) {
+    if (!experts.is_ready(layer, e)) order.push_back(e);
+  }
+
+  // Each expert runs once over every token that chose it. Each (token, choice) keeps its
+  // weighted output in `contribution`; they are summed into `out` in expert-id order
+  // afterwards, so the result does not depend on the order the experts ran in (which
+  // depends on what was cached) nor on the batch.
+  std::vector<float> contribution(static_cast<size_t>(n_tokens * k * n_embd));
   std::vector<int64_t> tokens;
+  std::vector<int64_t> choices;  // t * k + j of each gathered row
   std::vector<float> token_weights;
   std::vector<float> gathered, gate, up, down;
-  for (int32_t e = 0; e < routing.n_expert; ++e) {
+  for (int32_t e : order) {
     tokens.clear();
     token_weights.clear();
+    choices.clear();
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t j = 0; j < k; ++j) {
-        if (chosen[t * k + j] == e) {
+        if (routing.chosen[t * k + j] == e) {
           tokens.push_back(t);
-          token_weights.push_back(weights[t * k + j]);
+          token_weights.push_back(routing.weights[t * k + j]);
+          choices.push_back(t * k + j);
         }
       }
     }
-    if (tokens.empty()) continue;
     const auto m = static_cast<int64_t>(tokens.size());
     gathered.resize(static_cast<size_t>(m * n_embd));
     for (int64_t i = 0; i < m; ++i) {
@@ -148,8 +195,20 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
     ops::matmul(pool, expert.down, gate.data(), m, down.data());
     experts.release(layer, e);
     for (int64_t i = 0; i < m; ++i) {
-      float* row = out + tokens[i] * n_embd;
-      for (int64_t d = 0; d < n_embd; ++d) row[d] += token_weights[i] * down[i * n_embd + d];
+      float* row = contribution.data() + choices[i] * n_embd;
+      for (int64_t d = 0; d < n_embd; ++d) row[d] = token_weights[i] * down[i * n_embd + d];
+    }
+  }
+  std::vector<int64_t> by_expert(static_cast<size_t>(k));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t j = 0; j < k; ++j) by_expert[j] = j;
+    const int32_t* chosen = routing.chosen.data() + t * k;
+    std::sort(by_expert.begin(), by_expert.end(), [&](int64_t a, int64_t b) { return chosen[a] < chosen[b]; });
+    float* row = out + t * n_embd;
+    std::fill(row, row + n_embd, 0.0f);
+    for (int64_t j : by_expert) {
+      const float* c = contribution.data() + (t * k + j) * n_embd;
+      for (int64_t d = 0; d < n_embd; ++d) row[d] += c[d];
     }
   }
 }

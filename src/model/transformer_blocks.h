@@ -43,9 +43,14 @@ void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const floa
 
 // Routed MoE FFN: softmax routing over `router`, top-k, each chosen expert run as a SwiGLU
 // FFN over all the tokens that chose it, outputs summed with the routing weights.
+// All chosen experts are handed to the provider at once (so their reads are queued
+// together) and the ones already in memory run first, while the others are read. When
+// `next_router` is given (the router of the next MoE layer), it is applied to this layer's
+// input to predict the next layer's experts, which the provider may read ahead.
 void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,
-               const RoutingObserver& observer, float* out);
+               const RoutingObserver& observer, float* out,
+               const quant::MatrixView* next_router = nullptr, int32_t next_layer = -1);
 
 }  // namespace sluice::model
