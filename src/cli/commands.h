@@ -13,6 +13,7 @@ Action add_run_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_logits_command(CLI::App& app);
 Action add_perplexity_command(CLI::App& app);
+Action add_synth_command(CLI::App& app);
 
 }  // namespace sluice::cli
 

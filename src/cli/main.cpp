@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   add(sluice::cli::add_inspect_command(app));
   add(sluice::cli::add_logits_command(app));
   add(sluice::cli::add_perplexity_command(app));
+  add(sluice::cli::add_synth_command(app));
 
   try {
     app.parse(argc, argv);

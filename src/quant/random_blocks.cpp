@@ -1,0 +1,104 @@
+#include "quant/random_blocks.h"
+
+#include <cstring>
+#include <vector>
+
+#include "quant/float_formats.h"
+#include "util/error.h"
+
+namespace sluice::quant {
+namespace {
+
+// Where a block format keeps its f16 scale fields, and what the largest quant times
+// sub-scale can reach, so that scale / reach gives values of about `scale`.
+struct ScaleLayout {
+  GgmlType type;
+  uint32_t offsets[2];  // byte offsets of f16 fields; 0xffffffff when absent
+  float reach;
+};
+
+constexpr uint32_t kNone = 0xffffffffu;
+constexpr ScaleLayout kScaleLayouts[] = {
+    {GgmlType::Q8_0, {0, kNone}, 127.0f},
+    {GgmlType::Q4_0, {0, kNone}, 8.0f},
+    {GgmlType::Q5_0, {0, kNone}, 16.0f},
+    {GgmlType::IQ4_NL, {0, kNone}, 127.0f},
+    {GgmlType::Q2_K, {80, 82}, 3.0f * 15.0f},
+    {GgmlType::Q3_K, {108, kNone}, 4.0f * 32.0f},
+    {GgmlType::Q4_K, {0, 2}, 15.0f * 63.0f},
+    {GgmlType::Q5_K, {0, 2}, 31.0f * 63.0f},
+    {GgmlType::Q6_K, {208, kNone}, 32.0f * 127.0f},
+    {GgmlType::IQ2_XXS, {0, kNone}, 16.0f * 0.25f * 43.0f},
+    {GgmlType::IQ4_XS, {0, kNone}, 32.0f * 127.0f},
+};
+
+// xorshift64*: fast, and enough for filling weights.
+struct Random {
+  uint64_t state;
+  uint64_t next() {
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1Dull;
+  }
+  float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f; }
+};
+
+const ScaleLayout* scale_layout(GgmlType type) {
+  for (const ScaleLayout& s : kScaleLayouts) {
+    if (s.type == type) return &s;
+  }
+  return nullptr;
+}
+
+uint16_t f32_to_f16(float value) {
+  // Exact for the normal magnitudes used here: round to 10 mantissa bits.
+  uint32_t bits = 0;
+  std::memcpy(&bits, &value, 4);
+  const uint32_t sign = (bits >> 16) & 0x8000u;
+  const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+  SLUICE_ASSERT(exponent > 0 && exponent < 31);
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exponent) << 10) | ((bits >> 13) & 0x3ffu));
+}
+
+}  // namespace
+
+bool can_fill_random(GgmlType type) {
+  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 || scale_layout(type);
+}
+
+void fill_random_blocks(GgmlType type, std::span<std::byte> out, uint64_t seed, float scale) {
+  Random rng{seed * 0x9E3779B97F4A7C15ull + 1};
+  if (type == GgmlType::F32) {
+    for (size_t i = 0; i + 4 <= out.size(); i += 4) {
+      const float v = rng.uniform() * scale;
+      std::memcpy(out.data() + i, &v, 4);
+    }
+    return;
+  }
+  if (type == GgmlType::F16 || type == GgmlType::BF16) {
+    for (size_t i = 0; i + 2 <= out.size(); i += 2) {
+      const float v = rng.uniform() * scale;
+      const uint16_t h = type == GgmlType::BF16 ? f32_to_bf16(v) : (v == 0.0f ? 0 : f32_to_f16(v));
+      std::memcpy(out.data() + i, &h, 2);
+    }
+    return;
+  }
+  const ScaleLayout* layout = scale_layout(type);
+  SLUICE_ASSERT(layout != nullptr);
+  const uint32_t block_bytes = traits_of(type).type_size;
+  SLUICE_ASSERT(out.size() % block_bytes == 0);
+  const uint16_t d = f32_to_f16(scale / layout->reach);
+  for (size_t i = 0; i + 8 <= out.size(); i += 8) {
+    const uint64_t r = rng.next();
+    std::memcpy(out.data() + i, &r, 8);
+  }
+  for (size_t i = out.size() / 8 * 8; i < out.size(); ++i) out[i] = static_cast<std::byte>(rng.next());
+  for (size_t block = 0; block < out.size(); block += block_bytes) {
+    for (uint32_t offset : layout->offsets) {
+      if (offset != kNone) std::memcpy(out.data() + block + offset, &d, 2);
+    }
+  }
+}
+
+}  // namespace sluice::quant
