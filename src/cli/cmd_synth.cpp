@@ -18,6 +18,7 @@ struct SynthOptions {
   std::string type = "Q4_K";
   int64_t n_layer = 0;
   int64_t n_expert = 0;
+  int64_t n_vocab = 0;
   uint64_t seed = 1;
 };
 
@@ -35,12 +36,13 @@ int run_synth(const SynthOptions& options) {
   synth.type = parse_type(options.type);
   synth.n_layer = options.n_layer;
   synth.n_expert = options.n_expert;
+  synth.n_vocab = options.n_vocab;
   synth.seed = options.seed;
   const auto start = std::chrono::steady_clock::now();
   int last_percent = -1;
   const uint64_t bytes = model::write_synthetic_model(spec, synth, options.output, [&](uint64_t done, uint64_t total) {
     const int percent = static_cast<int>(100 * done / std::max<uint64_t>(1, total));
-    if (percent != last_percent) {
+    if (percent / 10 != last_percent / 10) {
       last_percent = percent;
       fmt::print(stderr, "\rwriting {}: {:3d}% of {}", options.output, percent, format_bytes(total));
     }
@@ -63,6 +65,7 @@ Action add_synth_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--layers", options->n_layer, "number of layers (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->add_option("--experts", options->n_expert, "experts per layer (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--vocab", options->n_vocab, "vocabulary size (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->add_option("-s,--seed", options->seed, "random seed")->capture_default_str();
   return [options] { return run_synth(*options); };
 }

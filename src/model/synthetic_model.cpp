@@ -106,6 +106,8 @@ uint64_t write_synthetic_model(const SyntheticSpec& preset, const SyntheticOptio
   SyntheticSpec spec = preset;
   if (options.n_layer > 0) spec.n_layer = options.n_layer;
   if (options.n_expert > 0) spec.n_expert = options.n_expert;
+  if (options.n_vocab > 0) spec.n_vocab = options.n_vocab;
+  if (spec.n_vocab < 1024) throw Error(fmt::format("a vocabulary of {} is too small (at least 1024)", spec.n_vocab));
   if (spec.n_expert_used > spec.n_expert) spec.n_expert_used = spec.n_expert;
   if (!quant::can_fill_random(options.type)) {
     throw Error(fmt::format("sluice synth cannot write {} weights", quant::type_name(options.type)));

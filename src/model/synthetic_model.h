@@ -31,6 +31,7 @@ struct SyntheticOptions {
   quant::GgmlType type = quant::GgmlType::Q4_K;  // routed experts and dense matrices
   int64_t n_layer = 0;                           // 0: the preset's
   int64_t n_expert = 0;                          // 0: the preset's
+  int64_t n_vocab = 0;                           // 0: the preset's
   uint64_t seed = 1;
 };
 
