@@ -67,16 +67,18 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   request.reserve_bytes = current_rss_bytes() + kReserveSlack;
 
   store::StoreConfig config;
+  std::string budget_report;  // printed once the model has loaded
   config.policy = options.cache_policy;
   config.io_engine = parse_io_engine(options.io_engine);
   if (!layout.expert_layers.empty() && !options.resident) {
     request.slot_bytes = store::expert_slot_bytes(layout.expert_layers);
     for (const auto& layer : layout.expert_layers) request.n_experts_total += static_cast<uint64_t>(layer.n_expert);
-    request.min_slots = file.find_uint(arch + ".expert_used_count").value_or(1);
+    // One slot in use and one being read: the MoE block holds one expert at a time.
+    request.min_slots = 2;
     const store::BudgetPlan plan = store::plan_budget(request);
     config.stream_experts = true;
     config.expert_cache_bytes = plan.expert_cache_bytes;
-    fmt::print(stderr, "{}\n", store::describe_budget(request, plan));
+    budget_report = store::describe_budget(request, plan);
   } else {
     request.dense_bytes += layout.expert_bytes;
     request.min_slots = 0;
@@ -85,6 +87,7 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   loaded.model = model::load_model(file, config);
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);
   if (const store::ExpertCache* cache = loaded.expert_cache()) {
+    fmt::print(stderr, "{}\n", budget_report);
     fmt::print(stderr, "expert reads: {}, cache policy {}\n", cache->io_description(), cache->policy_name());
   }
   return loaded;

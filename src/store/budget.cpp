@@ -31,6 +31,7 @@ BudgetPlan plan_budget(const BudgetRequest& r) {
         static_cast<double>(minimum) / (1024.0 * 1024) + 1,
         dense_fits ? "" : " (the dense weights alone exceed the budget)"));
   }
+  if (r.slot_bytes == 0) return plan;  // nothing streams
   plan.n_slots = std::min(r.n_experts_total, (r.mem_budget - plan.fixed_bytes) / r.slot_bytes);
   plan.expert_cache_bytes = plan.n_slots * r.slot_bytes;
   plan.all_experts_fit = plan.n_slots == r.n_experts_total;

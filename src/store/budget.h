@@ -17,9 +17,9 @@ struct BudgetRequest {
   uint64_t state_bytes = 0;
   uint64_t buffer_bytes = 0;
   uint64_t reserve_bytes = 0;
-  uint64_t slot_bytes = 0;       // one expert slot
+  uint64_t slot_bytes = 0;       // one expert slot (0: nothing streams)
   uint64_t n_experts_total = 0;  // routed experts over all layers
-  uint64_t min_slots = 1;        // fewest slots that can run: one layer's top-k
+  uint64_t min_slots = 1;        // fewest slots that can run
 };
 
 struct BudgetPlan {

@@ -48,3 +48,45 @@ inline CommandResult run_sluice(const std::string& args, const std::string& stdi
 }
 
 }  // namespace sluice::testing
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace sluice::testing {
+
+struct MeasuredRun {
+  int exit_code = -1;
+  uint64_t peak_rss_bytes = 0;  // ru_maxrss of the child, measured by the kernel
+  std::string err;
+};
+
+// Runs the sluice binary with `args` (no shell), stdout discarded, and reports the child's
+// peak resident set size as the kernel accounted it.
+inline MeasuredRun run_sluice_measured(const std::vector<std::string>& args) {
+  char err_template[] = "/tmp/sluice-err-XXXXXX";
+  const int err_fd = mkstemp(err_template);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err_fd, 2);
+    if (freopen("/dev/null", "w", stdout) == nullptr) _exit(126);
+    std::vector<char*> argv{const_cast<char*>(SLUICE_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(SLUICE_BINARY, argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  close(err_fd);
+  MeasuredRun run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.peak_rss_bytes = static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+  run.err = slurp(err_template);
+  std::remove(err_template);
+  return run;
+}
+
+}  // namespace sluice::testing
