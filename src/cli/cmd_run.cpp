@@ -12,6 +12,7 @@
 #include "cli/stats_report.h"
 #include "sample/sampler.h"
 #include "store/bandwidth.h"
+#include "store/expert_profile.h"
 #include "tokenizer/tokenizer.h"
 #include "util/memory_info.h"
 
@@ -26,7 +27,34 @@ struct RunOptions {
   int n_batch = 512;
   std::string stats;   // "", "summary" or "layers"
   std::string stats_json;
+  std::string save_profile;   // --save-expert-profile
+  std::string routing_trace;  // --routing-trace: int16 [token, layer, k] of decoded tokens
   sample::SamplingParams sampling;
+};
+
+// Records the experts chosen for every decoded token, as the routing traces that
+// `sluice cache-sim` replays.
+class RoutingRecorder {
+ public:
+  void attach(model::Model& model, int64_t first_decode_position) {
+    model.set_routing_observer([this, first_decode_position](int32_t layer, int64_t pos, std::span<const int32_t> experts) {
+      if (pos < first_decode_position) return;
+      layers_seen_ = std::max(layers_seen_, layer + 1);
+      k_ = static_cast<int32_t>(experts.size());
+      for (int32_t e : experts) choices_.push_back(static_cast<int16_t>(e));
+    });
+  }
+  void write(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(choices_.data()), static_cast<std::streamsize>(choices_.size() * 2));
+    if (!out) throw Error(fmt::format("cannot write routing trace '{}'", path));
+    fmt::print(stderr, "routing trace: {} tokens x {} MoE layers x {} experts (int16) in {}\n",
+               choices_.size() / std::max<size_t>(1, static_cast<size_t>(layers_seen_ * k_)), layers_seen_, k_, path);
+  }
+
+ private:
+  std::vector<int16_t> choices_;
+  int32_t layers_seen_ = 0, k_ = 0;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -69,6 +97,8 @@ int run_generation(RunOptions& options) {
   }
   model::KvCache cache = model.new_cache(n_ctx);
   sample::Sampler sampler(options.sampling);
+  RoutingRecorder recorder;
+  if (!options.routing_trace.empty()) recorder.attach(model, n_prompt);
   std::vector<float> logits(static_cast<size_t>(model.info().n_vocab));
 
   fmt::print("{}", options.prompt);
@@ -102,6 +132,13 @@ int run_generation(RunOptions& options) {
   fmt::print(stderr, "decode: {} tokens in {:.3f} s ({:.2f} tok/s)\n", report.n_decoded, report.decode_seconds,
              report.n_decoded > 0 ? static_cast<double>(report.n_decoded) / report.decode_seconds : 0.0);
 
+  if (!options.routing_trace.empty()) recorder.write(options.routing_trace);
+  if (cache_store && !options.save_profile.empty()) {
+    const store::CacheStats& stats = cache_store->stats();
+    store::save_expert_profile(options.save_profile, static_cast<int64_t>(stats.layers.size()),
+                               static_cast<int64_t>(stats.expert_accesses.size() / stats.layers.size()),
+                               stats.expert_accesses);
+  }
   if (want_stats) {
     report.at_end = cache_store->stats();
     report.compute_seconds = report.decode_seconds - (report.at_end.io_wait_seconds - report.at_prompt_end.io_wait_seconds);
@@ -149,6 +186,8 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--stats", options->stats, "print expert-cache statistics (--stats=layers: per layer)")
       ->expected(0, 1)->default_str("summary")->check(CLI::IsMember({"summary", "layers"}));
   cmd->add_option("--stats-json", options->stats_json, "write the statistics as JSON");
+  cmd->add_option("--save-expert-profile", options->save_profile, "save how often each expert was used");
+  cmd->add_option("--routing-trace", options->routing_trace, "record the experts chosen for each decoded token");
   add_sampling_options(*cmd, options->sampling);
   return [options] { return run_generation(*options); };
 }

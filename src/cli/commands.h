@@ -14,6 +14,7 @@ Action add_inspect_command(CLI::App& app);
 Action add_logits_command(CLI::App& app);
 Action add_perplexity_command(CLI::App& app);
 Action add_synth_command(CLI::App& app);
+Action add_cache_sim_command(CLI::App& app);
 
 }  // namespace sluice::cli
 

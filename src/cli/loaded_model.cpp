@@ -6,6 +6,7 @@
 
 #include "model/memory_estimate.h"
 #include "store/budget.h"
+#include "store/expert_profile.h"
 #include "store/model_layout.h"
 #include "util/memory_info.h"
 
@@ -45,6 +46,8 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
       ->capture_default_str();
   command.add_option("--io", options.io_engine, "expert reads: auto, uring, threads")->capture_default_str();
   command.add_flag("--no-stream", options.resident, "read every expert into memory at load time");
+  command.add_option("--expert-profile", options.expert_profile,
+                     "pin the experts most used in a profile saved by --save-expert-profile");
 }
 
 LoadedModel load(const ModelOptions& options, const RunShape& shape) {
@@ -78,6 +81,11 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
     const store::BudgetPlan plan = store::plan_budget(request);
     config.stream_experts = true;
     config.expert_cache_bytes = plan.expert_cache_bytes;
+    if (!options.expert_profile.empty()) {
+      const int64_t n_layer = static_cast<int64_t>(file.get_uint(arch + ".block_count"));
+      config.pinned_experts = store::load_expert_profile(options.expert_profile, n_layer,
+                                                         layout.expert_layers.front().n_expert);
+    }
     budget_report = store::describe_budget(request, plan);
   } else {
     request.dense_bytes += layout.expert_bytes;
@@ -88,7 +96,8 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);
   if (const store::ExpertCache* cache = loaded.expert_cache()) {
     fmt::print(stderr, "{}\n", budget_report);
-    fmt::print(stderr, "expert reads: {}, cache policy {}\n", cache->io_description(), cache->policy_name());
+    fmt::print(stderr, "expert reads: {}, cache policy {}{}\n", cache->io_description(), cache->policy_name(),
+               cache->stats().pinned ? fmt::format(", {} experts pinned", cache->stats().pinned) : "");
   }
   return loaded;
 }

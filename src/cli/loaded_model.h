@@ -20,9 +20,11 @@ struct ModelOptions {
   std::string cache_policy = "enu";
   std::string io_engine = "auto";
   bool resident = false;     // --no-stream: read every expert at load time
+  std::string expert_profile;  // --expert-profile: pin the experts a saved profile used most
 };
 
-// Adds -m/--model, -t/--threads, --mem, --cache-policy, --io and --no-stream to a command.
+// Adds -m/--model, -t/--threads, --mem, --cache-policy, --io, --no-stream and
+// --expert-profile to a command.
 void add_model_options(CLI::App& command, ModelOptions& options);
 
 // What the command will run, for sizing the budget.

@@ -13,5 +13,8 @@ namespace sluice::model {
 std::unique_ptr<Model> make_llama(const gguf::GgufFile& file, const store::StoreConfig& config);
 std::unique_ptr<Model> make_qwen3(const gguf::GgufFile& file, const store::StoreConfig& config);
 std::unique_ptr<Model> make_qwen3moe(const gguf::GgufFile& file, const store::StoreConfig& config);
+std::unique_ptr<Model> make_qwen3next(const gguf::GgufFile& file, const store::StoreConfig& config);
+std::unique_ptr<Model> make_qwen35moe(const gguf::GgufFile& file, const store::StoreConfig& config);
+std::unique_ptr<Model> make_qwen35(const gguf::GgufFile& file, const store::StoreConfig& config);
 
 }  // namespace sluice::model

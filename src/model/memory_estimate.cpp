@@ -33,7 +33,7 @@ MemoryEstimate estimate_memory(const gguf::GgufFile& file, int64_t n_ctx, int64_
   const uint64_t q_width = n_head * std::max(head_dim_k, head_dim_v);
   const uint64_t per_token_floats =
       6 * n_embd                   // residual, normed, branch, gathered, expert output, ...
-      + 3 * q_width                // q, attention output, gate
+      + 5 * q_width                // q, attention output, gate, scratch
       + 3 * n_ff                   // gate, up (and a spare)
       + n_expert_used * n_embd     // per-choice expert contributions
       + 2 * 1024;                  // router logits and slack

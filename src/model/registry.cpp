@@ -18,6 +18,9 @@ constexpr std::array kArchitectures = {
     Architecture{"llama", make_llama},
     Architecture{"qwen3", make_qwen3},
     Architecture{"qwen3moe", make_qwen3moe},
+    Architecture{"qwen3next", make_qwen3next},
+    Architecture{"qwen35moe", make_qwen35moe},
+    Architecture{"qwen35", make_qwen35},
 };
 
 }  // namespace

@@ -92,8 +92,33 @@ ExpertCache::ExpertCache(const gguf::GgufFile& file, std::span<const ExpertTenso
   counted_.assign(n_keys, 0);
   has_prediction_.assign(layers.size(), 0);
   stats_.layers.resize(layers.size());
+  stats_.expert_accesses.assign(n_keys, 0);
   policy_ = make_cache_policy(config.policy, n_layer, n_expert);
   io_ = make_io_engine(file.path(), config.io_engine, config.queue_depth);
+  pin_experts(config.pinned_experts);
+}
+
+void ExpertCache::pin_experts(std::span<const int32_t> keys) {
+  const size_t limit = std::min(keys.size(), slots_.size() / 2);
+  for (size_t i = 0; i < limit; ++i) {
+    const ExpertKey key = keys[i];
+    if (key < 0 || static_cast<size_t>(key) >= slot_of_key_.size() || layers_[key / n_expert_].parts[0] == nullptr) {
+      throw Error(fmt::format("pinned expert {} (layer {}, expert {}) is not a routed expert of this model",
+                              key, key / n_expert_, key % n_expert_));
+    }
+    if (find_slot(key) >= 0) continue;
+    const int s = claim_slot(false);
+    start_load(s, key);
+    slots_[s].pins = 1;  // never released: never evicted
+    ++stats_.pinned;
+  }
+  flush_requests();
+  for (const Slot& slot : slots_) {
+    while (slot.state == SlotState::kLoading) pump(true);
+  }
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    if (slots_[s].state == SlotState::kFailed) throw_read_error(static_cast<int>(s));
+  }
 }
 
 ExpertCache::~ExpertCache() {
@@ -212,6 +237,7 @@ void ExpertCache::throw_read_error(int s) {
 }
 
 void ExpertCache::count_access(ExpertKey key, bool hit) {
+  ++stats_.expert_accesses[static_cast<size_t>(key)];
   LayerCacheStats& layer = stats_.layers[static_cast<size_t>(key / n_expert_)];
   ++layer.accesses;
   if (hit) ++layer.hits;

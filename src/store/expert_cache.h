@@ -31,6 +31,8 @@ struct LayerCacheStats {
 
 struct CacheStats {
   std::vector<LayerCacheStats> layers;
+  std::vector<uint64_t> expert_accesses;  // per layer * n_expert + expert: the usage profile
+  uint64_t pinned = 0;
   uint64_t reads = 0;
   uint64_t bytes_read = 0;
   uint64_t prefetch_reads = 0;   // experts read ahead of being asked for
@@ -67,7 +69,7 @@ class ExpertCache : public ExpertProvider {
   struct Slot {
     SlotState state = SlotState::kEmpty;
     ExpertKey key = -1;
-    int pins = 0;
+    int pins = 0;              // in use by the model (or held for good by pinning)
     bool reserved = false;     // chosen for the layer being run; not evictable until used
     int reads_pending = 0;
     int read_error = 0;        // first errno of a failed read, or -1 for a short read
@@ -90,6 +92,7 @@ class ExpertCache : public ExpertProvider {
 
   SlicePlacement place(const LayerTensors& layer, int part, int32_t expert) const;
   int find_slot(ExpertKey key) const;
+  void pin_experts(std::span<const int32_t> keys);
   int claim_slot(bool allow_reserved);  // a free or evictable slot, or -1
   void start_load(int slot, ExpertKey key);
   void flush_requests();  // submits the reads start_load queued, all at once

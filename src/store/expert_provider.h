@@ -52,6 +52,9 @@ struct StoreConfig {
   std::string policy = "enu";       // see cache_policy.h
   IoEngineKind io_engine = IoEngineKind::kAuto;
   unsigned queue_depth = 128;
+  // Experts (layer * n_expert + expert) loaded at start and never evicted, most valuable
+  // first; those beyond half of the slots are ignored so the cache can still adapt.
+  std::vector<int32_t> pinned_experts;
 };
 
 // The provider `config` asks for, over the stacked expert tensors named in `layers`.
