@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# sluice vs llama.cpp on the same GGUF, same threads, in the same run. See bench/RESULTS.md.
+#
+#   bench/run_bench.sh [--peer DIR] [--models DIR] [--threads N] [--cap-gib N] [--mem GIB]
+#
+# --peer    llama.cpp build (bash ../shared/peer/build.sh DIR builds one; default /tmp/llamacpp-peer)
+# --models  where synthetic models are written (default /tmp/sluice-bench-models)
+# --cap-gib memory limit for case (b), applied to both engines with a cgroup v1 (default 8)
+# --mem     sluice's --mem inside that cap (default: cap minus 1 GiB)
+#
+# Cases:
+#   (a) in RAM: Qwen3-30B-A3B-shaped Q4_K (~17 GB), page cache warm
+#   (b) larger than memory: the same file with both processes capped at --cap-gib GiB
+#   (c) cold start: time to first token from an empty page cache
+# Needs root for the cgroup and for dropping the page cache. Writes bench/results/*.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peer=/tmp/llamacpp-peer/build/bin
+models=/tmp/sluice-bench-models
+threads=$(nproc)
+cap_gib=8
+mem_gib=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --peer) peer=$2/build/bin; shift 2 ;;
+    --models) models=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --cap-gib) cap_gib=$2; shift 2 ;;
+    --mem) mem_gib=$2; shift 2 ;;
+    *) echo "unknown argument $1"; exit 2 ;;
+  esac
+done
+mem_gib=${mem_gib:-$((cap_gib - 1))}
+results=bench/results
+mkdir -p "$results" "$models"
+sluice=build/bin/sluice
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" --target sluice >/dev/null
+model=$models/qwen3-30b-a3b-Q4_K.gguf
+[ -f "$model" ] || $sluice synth --preset qwen3-30b-a3b --type Q4_K -o "$model"
+prompt="The history of the printing press begins"
+n_decode=32
+
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# Runs a command inside a fresh memory cgroup of $cap_gib GiB (page cache included).
+capped() {
+  local cg=/sys/fs/cgroup/memory/sluice-bench
+  mkdir -p $cg
+  echo $((cap_gib << 30)) > $cg/memory.limit_in_bytes
+  echo 0 > $cg/memory.swappiness 2>/dev/null || true
+  bash -c "echo \$\$ > $cg/tasks; exec \"\$@\"" _ "$@"
+}
+llama_bench_json() {  # prints [pp tok/s, tg tok/s] from llama-bench's JSON
+  python3 -c 'import json,sys; r=json.load(sys.stdin); print(" ".join(str(x["avg_ts"]) for x in r))'
+}
+sluice_json() {
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["prompt_tokens_per_second"], j["decode_tokens_per_second"], j.get("decode_hit_rate"), j.get("bandwidth_ceiling_tokens_per_second"), j.get("peak_rss_bytes"))' "$1"
+}
+
+echo "== machine"; lscpu | grep -E "Model name|^CPU\(s\)"; free -g | head -2
+echo "model: $model ($(du -h "$model" | cut -f1)), threads $threads"
+
+echo "== (a) in RAM, warm page cache"
+cat "$model" > /dev/null
+$sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --stats-json $results/a_sluice.json >/dev/null 2>$results/a_sluice.log
+echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $results/a_sluice.json)"
+if [ -x "$peer/llama-bench" ]; then
+  "$peer/llama-bench" -m "$model" -t "$threads" -p 64 -n $n_decode -o json > $results/a_llama.json 2>/dev/null
+  echo "llama.cpp pp64 / tg$n_decode tok/s: $(llama_bench_json < $results/a_llama.json)"
+fi
+
+echo "== (b) capped at ${cap_gib} GiB (sluice --mem ${mem_gib}G), cold page cache"
+drop_caches
+capped $sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --mem ${mem_gib}G \
+  --stats-json $results/b_sluice.json >/dev/null 2>$results/b_sluice.log
+echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $results/b_sluice.json)"
+if [ -x "$peer/llama-bench" ]; then
+  drop_caches
+  capped timeout 1800 "$peer/llama-bench" -m "$model" -t "$threads" -p 0 -n 8 -r 1 -o json > $results/b_llama.json 2>/dev/null || true
+  echo "llama.cpp tg8 tok/s: $(llama_bench_json < $results/b_llama.json 2>/dev/null || echo failed)"
+fi
+
+echo "== (c) cold start: time to first token (load + prompt + 1 token), empty page cache"
+drop_caches
+start=$(date +%s.%N)
+$sluice run -m "$model" -p "$prompt" -n 1 --temp 0 -t "$threads" >/dev/null 2>$results/c_sluice.log
+echo "sluice    $(echo "$(date +%s.%N) - $start" | bc) s"
+if [ -x "$peer/llama-cli" ]; then
+  drop_caches
+  start=$(date +%s.%N)
+  timeout 600 "$peer/llama-cli" -m "$model" -p "$prompt" -n 1 -t "$threads" -no-cnv --temp 0 >/dev/null 2>$results/c_llama.log </dev/null || true
+  echo "llama.cpp $(echo "$(date +%s.%N) - $start" | bc) s"
+fi
