@@ -45,7 +45,7 @@ TEST_F(MemoryBudget, PeakRssStaysWithinBudgetWhenExpertsAreFourTimesLarger) {
   ASSERT_GE(expert_bytes, 4 * budget);
   const std::string stats = (*dir_ / "stats.json").string();
   const auto run = testing::run_sluice_measured({"run", "-m", *model_, "-p", "the quick brown fox", "-n", "16",
-                                                 "--temp", "0", "--mem", "300M", "-c", "512",
+                                                 "--temp", "0", "--mem", "300M", "-c", "512", "-b", "64",
                                                  "--stats-json", stats});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_LE(run.peak_rss_bytes, budget) << run.err;
