@@ -34,6 +34,18 @@ void Decoder::load_routed_experts(const store::StoreConfig& config) {
                                          static_cast<int32_t>(hp_.n_expert), config);
 }
 
+void Decoder::load_standard_layers(bool qk_norm, const store::StoreConfig& config) {
+  for (int64_t l = 0; l < hp_.n_layer; ++l) {
+    DecoderLayer layer;
+    layer.attn_norm = store_.load_vector(fmt::format("blk.{}.attn_norm.weight", l), hp_.n_embd);
+    layer.ffn_norm = store_.load_vector(fmt::format("blk.{}.ffn_norm.weight", l), hp_.n_embd);
+    layer.attention = load_attention(store_, hp_, l, qk_norm);
+    if (hp_.n_expert == 0) layer.dense_ffn = load_dense_ffn(store_, hp_, l);
+    add_layer(layer);
+  }
+  if (hp_.n_expert > 0) load_routed_experts(config);
+}
+
 KvCache Decoder::new_cache(int64_t n_ctx) const {
   return KvCache(hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v);
 }

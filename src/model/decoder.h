@@ -38,6 +38,9 @@ class Decoder : public Model {
   // Loads blk.N.ffn_{gate,up,down}_exps of every MoE layer as resident experts and the
   // router of each; call after adding the layers.
   void load_routed_experts(const store::StoreConfig& config);
+  // The common layer layout: attn_norm, attention (with per-head q/k norms when `qk_norm`),
+  // ffn_norm, then a dense SwiGLU FFN, or routed experts when the model has experts.
+  void load_standard_layers(bool qk_norm, const store::StoreConfig& config);
 
  private:
   TransformerHParams hp_;

@@ -11,16 +11,7 @@ class LlamaModel : public Decoder {
  public:
   LlamaModel(const gguf::GgufFile& file, const store::StoreConfig& config)
       : Decoder(file, read_transformer_hparams(file, "llama", ops::RopeStyle::kNormal)) {
-    const TransformerHParams& hp = hparams();
-    for (int64_t l = 0; l < hp.n_layer; ++l) {
-      DecoderLayer layer;
-      layer.attn_norm = tensors().load_vector(fmt::format("blk.{}.attn_norm.weight", l), hp.n_embd);
-      layer.ffn_norm = tensors().load_vector(fmt::format("blk.{}.ffn_norm.weight", l), hp.n_embd);
-      layer.attention = load_attention(tensors(), hp, l, /*qk_norm=*/false);
-      if (hp.n_expert == 0) layer.dense_ffn = load_dense_ffn(tensors(), hp, l);
-      add_layer(layer);
-    }
-    if (hp.n_expert > 0) load_routed_experts(config);
+    load_standard_layers(/*qk_norm=*/false, config);
   }
 };
 

@@ -13,16 +13,7 @@ class Qwen3Model : public Decoder {
   Qwen3Model(const gguf::GgufFile& file, const std::string& arch,
              const store::StoreConfig& config)
       : Decoder(file, read_transformer_hparams(file, arch, ops::RopeStyle::kNeox)) {
-    const TransformerHParams& hp = hparams();
-    for (int64_t l = 0; l < hp.n_layer; ++l) {
-      DecoderLayer layer;
-      layer.attn_norm = tensors().load_vector(fmt::format("blk.{}.attn_norm.weight", l), hp.n_embd);
-      layer.ffn_norm = tensors().load_vector(fmt::format("blk.{}.ffn_norm.weight", l), hp.n_embd);
-      layer.attention = load_attention(tensors(), hp, l, /*qk_norm=*/true);
-      if (hp.n_expert == 0) layer.dense_ffn = load_dense_ffn(tensors(), hp, l);
-      add_layer(layer);
-    }
-    if (hp.n_expert > 0) load_routed_experts(config);
+    load_standard_layers(/*qk_norm=*/true, config);
   }
 };
 
