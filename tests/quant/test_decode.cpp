@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "quant/decode.h"
 #include "quant/float_formats.h"
@@ -39,7 +42,26 @@ TEST_P(QuantVectors, DecodesEveryTestBlock) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, QuantVectors, ::testing::Values("Q8_0"));
+// Every format of quant-vectors/index.json; QuantVectorsIndex.ListsNoOtherFormat checks that
+// the list is complete.
+const std::string kVectorFormats[] = {
+    "Q4_0",   "Q4_1",    "Q5_0",   "Q5_1",   "Q8_0",    "Q2_K",  "Q3_K",   "Q4_K",
+    "Q5_K",   "Q6_K",    "IQ1_S",  "IQ1_M",  "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS",
+    "IQ3_S",  "IQ4_NL",  "IQ4_XS", "TQ1_0",  "TQ2_0",   "MXFP4", "NVFP4",
+};
+
+INSTANTIATE_TEST_SUITE_P(Formats, QuantVectors, ::testing::ValuesIn(kVectorFormats),
+                         [](const auto& info) { return info.param; });
+
+TEST(QuantVectorsIndex, ListsNoOtherFormat) {
+  const auto index = testing::read_json(fixture_path("quant-vectors/index.json"));
+  std::set<std::string> listed(std::begin(kVectorFormats), std::end(kVectorFormats));
+  for (const auto& item : index["types"].items()) {
+    EXPECT_TRUE(listed.count(item.key()))
+        << item.key() << " has test vectors but no QuantVectors case";
+  }
+  EXPECT_EQ(listed.size(), index["types"].size());
+}
 
 TEST(FloatFormats, HalfPrecisionSpecialValues) {
   EXPECT_EQ(f16_to_f32(0x3c00), 1.0f);
@@ -51,6 +73,26 @@ TEST(FloatFormats, HalfPrecisionSpecialValues) {
   EXPECT_TRUE(std::isinf(f16_to_f32(0x7c00)));
   EXPECT_TRUE(std::isnan(f16_to_f32(0x7e00)));
   EXPECT_TRUE(std::signbit(f16_to_f32(0x8000)));
+}
+
+// Every one of the 65536 half values against IEEE 754's definition:
+// (-1)^s * 2^(e - 15) * (1 + m / 1024) for 0 < e < 31, (-1)^s * 2^-14 * (m / 1024) for e = 0.
+TEST(FloatFormats, EveryHalfPrecisionValueMatchesTheDefinition) {
+  for (uint32_t bits = 0; bits < 0x10000u; ++bits) {
+    const auto h = static_cast<uint16_t>(bits);
+    const int exponent = (bits >> 10) & 0x1f;
+    const int mantissa = bits & 0x3ff;
+    const float got = f16_to_f32(h);
+    ASSERT_EQ(std::signbit(got), (bits & 0x8000u) != 0) << std::hex << bits;
+    if (exponent == 0x1f) {
+      ASSERT_EQ(std::isnan(got), mantissa != 0) << std::hex << bits;
+      ASSERT_EQ(std::isinf(got), mantissa == 0) << std::hex << bits;
+      continue;
+    }
+    const double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
+                                           : std::ldexp(1024 + mantissa, exponent - 25);
+    ASSERT_EQ(static_cast<double>(std::fabs(got)), magnitude) << std::hex << bits;
+  }
 }
 
 TEST(FloatFormats, BFloat16IsTheHighHalfOfFloat32) {
