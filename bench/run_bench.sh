@@ -40,6 +40,9 @@ model=$models/qwen3-30b-a3b-Q4_K.gguf
 [ -f "$model" ] || $sluice synth --preset qwen3-30b-a3b --type Q4_K -o "$model"
 prompt="The history of the printing press begins"
 n_decode=32
+# llama.cpp's default repacked CPU path (AMX on this Xeon) crashes in ggml_backend_amx_mul_mat
+# at commit 0c1e570 here, so the peer runs with --repack 0 (its plain CPU kernels).
+peer_flags=(--repack 0)
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 # Runs a command inside a fresh memory cgroup of $cap_gib GiB (page cache included).
@@ -65,7 +68,7 @@ cat "$model" > /dev/null
 $sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --stats-json $results/a_sluice.json >/dev/null 2>$results/a_sluice.log
 echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $results/a_sluice.json)"
 if [ -x "$peer/llama-bench" ]; then
-  "$peer/llama-bench" -m "$model" -t "$threads" -p 64 -n $n_decode -o json > $results/a_llama.json 2>/dev/null
+  "$peer/llama-bench" -m "$model" -t "$threads" -p 64 -n $n_decode "${peer_flags[@]}" -o json > $results/a_llama.json 2>/dev/null
   echo "llama.cpp pp64 / tg$n_decode tok/s: $(llama_bench_json < $results/a_llama.json)"
 fi
 
@@ -76,7 +79,7 @@ capped $sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" 
 echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $results/b_sluice.json)"
 if [ -x "$peer/llama-bench" ]; then
   drop_caches
-  capped timeout 1800 "$peer/llama-bench" -m "$model" -t "$threads" -p 0 -n 8 -r 1 -o json > $results/b_llama.json 2>/dev/null || true
+  capped timeout 1800 "$peer/llama-bench" -m "$model" -t "$threads" -p 0 -n 8 -r 1 "${peer_flags[@]}" -o json > $results/b_llama.json 2>/dev/null || true
   echo "llama.cpp tg8 tok/s: $(llama_bench_json < $results/b_llama.json 2>/dev/null || echo failed)"
 fi
 
@@ -85,9 +88,9 @@ drop_caches
 start=$(date +%s.%N)
 $sluice run -m "$model" -p "$prompt" -n 1 --temp 0 -t "$threads" >/dev/null 2>$results/c_sluice.log
 echo "sluice    $(echo "$(date +%s.%N) - $start" | bc) s"
-if [ -x "$peer/llama-cli" ]; then
+if [ -x "$peer/llama-bench" ]; then  # load + an 8-token prompt + 1 token, one repetition
   drop_caches
   start=$(date +%s.%N)
-  timeout 600 "$peer/llama-cli" -m "$model" -p "$prompt" -n 1 -t "$threads" -no-cnv --temp 0 >/dev/null 2>$results/c_llama.log </dev/null || true
+  timeout 900 "$peer/llama-bench" -m "$model" -t "$threads" -p 8 -n 1 -r 1 "${peer_flags[@]}" >/dev/null 2>$results/c_llama.log || true
   echo "llama.cpp $(echo "$(date +%s.%N) - $start" | bc) s"
 fi
