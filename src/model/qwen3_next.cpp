@@ -25,6 +25,7 @@
 
 #include "model/architectures.h"
 #include "model/hparams.h"
+#include "model/memory_estimate.h"
 #include "model/transformer_blocks.h"
 #include "ops/attention.h"
 #include "ops/conv1d.h"
@@ -110,24 +111,7 @@ HybridHParams read_hybrid_hparams(const gguf::GgufFile& file, const std::string&
   hp.conv_dim = 2 * hp.key_dim + hp.value_dim;
   hp.fused_beta_alpha = arch == "qwen3next";
 
-  // Which layers are recurrent: attention.recurrent_layers when present, else every layer but
-  // each full_attention_interval-th (llama.cpp's rule; default interval 4).
-  hp.recurrent.assign(static_cast<size_t>(b.n_layer), false);
-  if (const gguf::Value* layers = file.find(arch + ".attention.recurrent_layers")) {
-    const auto& items = layers->as_array().items;
-    if (items.size() < hp.recurrent.size()) {
-      throw ModelError(fmt::format("{}: {}.attention.recurrent_layers has {} entries for {} "
-                                   "layers", file.path(), arch, items.size(), b.n_layer));
-    }
-    for (size_t l = 0; l < hp.recurrent.size(); ++l) {
-      hp.recurrent[l] = items[l].type == gguf::ValueType::BOOL ? items[l].as_bool()
-                                                               : items[l].as_int() != 0;
-    }
-  } else {
-    const std::string key = arch + ".full_attention_interval";
-    const int64_t interval = file.find(key) ? read_dim(file, key) : 4;
-    for (int64_t l = 0; l < b.n_layer; ++l) hp.recurrent[l] = (l + 1) % interval != 0;
-  }
+  hp.recurrent = read_recurrent_layers(file, arch, b.n_layer);
   return hp;
 }
 
@@ -213,6 +197,7 @@ class Qwen3NextModel : public Model {
   }
 
   const ModelInfo& info() const override { return info_; }
+  const store::ExpertProvider* experts() const override { return experts_.get(); }
 
   KvCache new_cache(int64_t n_ctx) const override {
     const TransformerHParams& b = hp_.base;

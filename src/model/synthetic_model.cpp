@@ -12,15 +12,24 @@
 namespace sluice::model {
 namespace {
 
-// Shapes from the models' published configs (config.json of each release).
+// Shapes from the models' published configs (config.json of each release; Qwen3.5's
+// text_config).
 const std::array kPresets = {
-    SyntheticSpec{"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6f},
-    SyntheticSpec{"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6f},
+    SyntheticSpec{"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6f, {}},
+    SyntheticSpec{"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6f, {}},
+    SyntheticSpec{.preset = "qwen3.5-397b-a17b", .arch = "qwen35moe",
+                  .n_layer = 60, .n_embd = 4096, .n_head = 32, .n_head_kv = 2, .head_dim = 256,
+                  .n_expert = 512, .n_expert_used = 10, .n_ff_exp = 1024,
+                  .n_vocab = 248320, .n_ctx_train = 262144, .rope_freq_base = 1e7f,
+                  .hybrid = {.n_ff_shexp = 1024, .full_attention_interval = 4,
+                             .n_rot = 64,  // partial_rotary_factor 0.25
+                             .rope_sections = {11, 11, 10, 0},
+                             .ssm_d_conv = 4, .ssm_n_k_heads = 16, .ssm_n_v_heads = 64,
+                             .ssm_head_k_dim = 128, .ssm_head_v_dim = 128}},
 };
 
 // Presets whose architecture sluice does not run yet: named so the refusal is clear.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kPendingPresets = {{
-    {"qwen3.5-397b-a17b", "qwen35moe"},
+constexpr std::array<std::pair<std::string_view, std::string_view>, 2> kPendingPresets = {{
     {"deepseek-v3", "deepseek2"},
     {"gpt-oss-120b", "gpt-oss"},
 }};
@@ -47,7 +56,7 @@ std::vector<std::string> byte_tokens() {
 
 // Vocabulary: the 256 byte tokens, merges of letter pairs (each with its token), then
 // filler words up to n_vocab.
-void write_vocabulary(gguf::GgufWriter& writer, int64_t n_vocab) {
+void write_vocabulary(gguf::GgufWriter& writer, int64_t n_vocab, const std::string& pre) {
   std::vector<std::string> tokens = byte_tokens();
   std::vector<std::string> merges;
   const std::string space = tokens[' '];
@@ -64,18 +73,219 @@ void write_vocabulary(gguf::GgufWriter& writer, int64_t n_vocab) {
   for (int64_t i = static_cast<int64_t>(tokens.size()); i < n_vocab; ++i) tokens.push_back(fmt::format("{}w{}", space, i));
   tokens.resize(static_cast<size_t>(n_vocab));
   writer.set_string("tokenizer.ggml.model", "gpt2");
-  writer.set_string("tokenizer.ggml.pre", "qwen2");
+  writer.set_string("tokenizer.ggml.pre", pre);
   writer.set_string_array("tokenizer.ggml.tokens", tokens);
   writer.set_int32_array("tokenizer.ggml.token_type", std::vector<int32_t>(tokens.size(), 1));
   writer.set_string_array("tokenizer.ggml.merges", merges);
 }
 
+// How a planned tensor's values are made.
+enum class Fill {
+  kRandom,    // uniform, magnitude about `scale` (quantized types: valid blocks)
+  kConstant,  // every value `scale` (F32): norm weights that the model expects as ones
+  kDecay,     // -uniform(1, 16) (F32): ssm_a = -exp(A_log), transformers' A_log init
+};
+
 struct PlannedTensor {
   std::string name;
   quant::GgmlType type;
-  std::vector<uint64_t> dims;
-  float scale;
+  std::vector<uint64_t> dims;  // ggml order: row length first
+  float scale = 1.0f;
+  Fill fill = Fill::kRandom;
 };
+
+// The tensors of one architecture family, named and shaped as llama.cpp's
+// convert_hf_to_gguf.py writes them. Weight scales keep activations O(1) through the layers:
+// about 1/sqrt(fan-in) for matrices; norm weights are ones.
+class TensorPlan {
+ public:
+  TensorPlan(const SyntheticSpec& spec, quant::GgmlType type) : spec_(spec), type_(type) {}
+
+  // A matrix of `type` with rows of `row` values: uniform in +-1/sqrt(row).
+  void matrix(std::string name, uint64_t row, std::vector<uint64_t> rest) {
+    std::vector<uint64_t> dims{row};
+    dims.insert(dims.end(), rest.begin(), rest.end());
+    tensors_.push_back({std::move(name), type_, std::move(dims), fan_in_scale(row)});
+  }
+  // An F32 tensor: routers, convolution taps, biases.
+  void f32(std::string name, std::vector<uint64_t> dims, float scale, Fill fill = Fill::kRandom) {
+    tensors_.push_back({std::move(name), quant::GgmlType::F32, std::move(dims), scale, fill});
+  }
+  void ones(std::string name, uint64_t n) { f32(std::move(name), {n}, 1.0f, Fill::kConstant); }
+
+  // Embeddings and the output head (untied, as both families release them).
+  void embeddings_and_head() {
+    const auto E = static_cast<uint64_t>(spec_.n_embd);
+    const auto V = static_cast<uint64_t>(spec_.n_vocab);
+    tensors_.push_back({"token_embd.weight", type_, {E, V}, 1.0f});
+    ones("output_norm.weight", E);
+    matrix("output.weight", E, {V});
+  }
+
+  // The router and the routed experts of layer l (each expert's slice contiguous).
+  void routed_experts(int64_t l) {
+    const auto E = static_cast<uint64_t>(spec_.n_embd);
+    const auto F = static_cast<uint64_t>(spec_.n_ff_exp);
+    const auto N = static_cast<uint64_t>(spec_.n_expert);
+    f32(name(l, "ffn_gate_inp"), {E, N}, fan_in_scale(E));
+    matrix(name(l, "ffn_gate_exps"), E, {F, N});
+    matrix(name(l, "ffn_up_exps"), E, {F, N});
+    matrix(name(l, "ffn_down_exps"), F, {E, N});
+  }
+
+  static std::string name(int64_t layer, std::string_view tensor) {
+    return fmt::format("blk.{}.{}.weight", layer, tensor);
+  }
+  static float fan_in_scale(uint64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); }
+
+  const SyntheticSpec& spec() const { return spec_; }
+  std::vector<PlannedTensor> take() { return std::move(tensors_); }
+
+ private:
+  const SyntheticSpec& spec_;
+  quant::GgmlType type_;
+  std::vector<PlannedTensor> tensors_;
+};
+
+// ---------------------------------------------------------------------------------------
+// qwen3moe: GQA attention with q/k RMSNorm, routed MoE in every layer.
+
+void qwen3moe_metadata(gguf::GgufWriter& writer, const SyntheticSpec& spec) {
+  const std::string& a = spec.arch;
+  writer.set_uint32(a + ".feed_forward_length", static_cast<uint32_t>(spec.n_ff_exp * spec.n_expert_used));
+}
+
+void qwen3moe_layer(TensorPlan& plan, int64_t l) {
+  const SyntheticSpec& s = plan.spec();
+  const auto E = static_cast<uint64_t>(s.n_embd);
+  const auto Q = static_cast<uint64_t>(s.n_head * s.head_dim);
+  const auto KV = static_cast<uint64_t>(s.n_head_kv * s.head_dim);
+  const auto H = static_cast<uint64_t>(s.head_dim);
+  plan.ones(plan.name(l, "attn_norm"), E);
+  plan.matrix(plan.name(l, "attn_q"), E, {Q});
+  plan.matrix(plan.name(l, "attn_k"), E, {KV});
+  plan.matrix(plan.name(l, "attn_v"), E, {KV});
+  plan.matrix(plan.name(l, "attn_output"), Q, {E});
+  plan.ones(plan.name(l, "attn_q_norm"), H);
+  plan.ones(plan.name(l, "attn_k_norm"), H);
+  plan.ones(plan.name(l, "ffn_norm"), E);
+  plan.routed_experts(l);
+}
+
+// ---------------------------------------------------------------------------------------
+// qwen35moe: Gated DeltaNet layers with a gated full-attention layer every
+// full_attention_interval-th, each followed by routed experts plus a sigmoid-gated shared
+// expert. The norms llama.cpp stores as (1 + weight) hold ones, as a freshly initialised
+// transformers model (weight 0) gives; ssm_norm holds its weight, also initialised to ones.
+
+void qwen35moe_metadata(gguf::GgufWriter& writer, const SyntheticSpec& spec) {
+  const std::string& a = spec.arch;
+  const HybridShape& h = spec.hybrid;
+  writer.set_uint32(a + ".expert_shared_feed_forward_length", static_cast<uint32_t>(h.n_ff_shexp));
+  writer.set_uint32(a + ".ssm.conv_kernel", static_cast<uint32_t>(h.ssm_d_conv));
+  writer.set_uint32(a + ".ssm.state_size", static_cast<uint32_t>(h.ssm_head_k_dim));
+  writer.set_uint32(a + ".ssm.group_count", static_cast<uint32_t>(h.ssm_n_k_heads));
+  writer.set_uint32(a + ".ssm.time_step_rank", static_cast<uint32_t>(h.ssm_n_v_heads));
+  writer.set_uint32(a + ".ssm.inner_size", static_cast<uint32_t>(h.ssm_n_v_heads * h.ssm_head_v_dim));
+  writer.set_uint32(a + ".full_attention_interval", static_cast<uint32_t>(h.full_attention_interval));
+  writer.set_uint32(a + ".rope.dimension_count", static_cast<uint32_t>(h.n_rot));
+  writer.set_int32_array(a + ".rope.dimension_sections",
+                         std::vector<int32_t>(h.rope_sections.begin(), h.rope_sections.end()));
+}
+
+void qwen35moe_layer(TensorPlan& plan, int64_t l) {
+  const SyntheticSpec& s = plan.spec();
+  const HybridShape& h = s.hybrid;
+  const auto E = static_cast<uint64_t>(s.n_embd);
+  plan.ones(plan.name(l, "attn_norm"), E);
+  plan.ones(plan.name(l, "post_attention_norm"), E);
+  if ((l + 1) % h.full_attention_interval != 0) {
+    // Gated DeltaNet: qkv feeds the short convolution (q | k | v channels), z gates the output.
+    const auto n_v = static_cast<uint64_t>(h.ssm_n_v_heads);
+    const auto key_dim = static_cast<uint64_t>(h.ssm_n_k_heads * h.ssm_head_k_dim);
+    const auto value_dim = static_cast<uint64_t>(h.ssm_n_v_heads * h.ssm_head_v_dim);
+    const uint64_t conv_dim = 2 * key_dim + value_dim;
+    const auto d_conv = static_cast<uint64_t>(h.ssm_d_conv);
+    plan.matrix(plan.name(l, "attn_qkv"), E, {conv_dim});
+    plan.matrix(plan.name(l, "attn_gate"), E, {value_dim});
+    plan.matrix(plan.name(l, "ssm_beta"), E, {n_v});
+    plan.matrix(plan.name(l, "ssm_alpha"), E, {n_v});
+    // PyTorch's Conv1d init bound for a depthwise kernel: 1/sqrt(kernel).
+    plan.f32(plan.name(l, "ssm_conv1d"), {d_conv, conv_dim}, TensorPlan::fan_in_scale(d_conv));
+    plan.f32(fmt::format("blk.{}.ssm_a", l), {n_v}, 1.0f, Fill::kDecay);
+    plan.f32(fmt::format("blk.{}.ssm_dt.bias", l), {n_v}, 1.0f, Fill::kConstant);  // torch.ones
+    plan.ones(plan.name(l, "ssm_norm"), static_cast<uint64_t>(h.ssm_head_v_dim));
+    plan.matrix(plan.name(l, "ssm_out"), value_dim, {E});
+  } else {
+    // Gated attention: attn_q holds, per head, head_dim queries then head_dim gate values.
+    const auto Q = static_cast<uint64_t>(s.n_head * s.head_dim);
+    const auto KV = static_cast<uint64_t>(s.n_head_kv * s.head_dim);
+    plan.matrix(plan.name(l, "attn_q"), E, {2 * Q});
+    plan.matrix(plan.name(l, "attn_k"), E, {KV});
+    plan.matrix(plan.name(l, "attn_v"), E, {KV});
+    plan.matrix(plan.name(l, "attn_output"), Q, {E});
+    plan.ones(plan.name(l, "attn_q_norm"), static_cast<uint64_t>(s.head_dim));
+    plan.ones(plan.name(l, "attn_k_norm"), static_cast<uint64_t>(s.head_dim));
+  }
+  plan.routed_experts(l);
+  const auto S = static_cast<uint64_t>(h.n_ff_shexp);
+  plan.matrix(plan.name(l, "ffn_gate_shexp"), E, {S});
+  plan.matrix(plan.name(l, "ffn_up_shexp"), E, {S});
+  plan.matrix(plan.name(l, "ffn_down_shexp"), S, {E});
+  plan.f32(plan.name(l, "ffn_gate_inp_shexp"), {E, 1}, TensorPlan::fan_in_scale(E));
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Family {
+  std::string_view arch;
+  std::string_view pre_tokenizer;  // tokenizer.ggml.pre of the family's releases
+  void (*metadata)(gguf::GgufWriter&, const SyntheticSpec&);
+  void (*layer)(TensorPlan&, int64_t);
+};
+
+constexpr std::array kFamilies = {
+    Family{"qwen3moe", "qwen2", qwen3moe_metadata, qwen3moe_layer},
+    Family{"qwen35moe", "qwen35", qwen35moe_metadata, qwen35moe_layer},
+};
+
+const Family& family_of(const SyntheticSpec& spec) {
+  for (const Family& f : kFamilies) {
+    if (f.arch == spec.arch) return f;
+  }
+  throw Error(fmt::format("sluice synth cannot write architecture '{}'", spec.arch));
+}
+
+// Keys every family writes, named as llama.cpp names them.
+void write_common_metadata(gguf::GgufWriter& writer, const SyntheticSpec& spec) {
+  const std::string& a = spec.arch;
+  writer.set_string("general.architecture", a);
+  writer.set_string("general.name", fmt::format("sluice synthetic {}", spec.preset));
+  writer.set_uint32(a + ".block_count", static_cast<uint32_t>(spec.n_layer));
+  writer.set_uint32(a + ".context_length", static_cast<uint32_t>(spec.n_ctx_train));
+  writer.set_uint32(a + ".embedding_length", static_cast<uint32_t>(spec.n_embd));
+  writer.set_uint32(a + ".attention.head_count", static_cast<uint32_t>(spec.n_head));
+  writer.set_uint32(a + ".attention.head_count_kv", static_cast<uint32_t>(spec.n_head_kv));
+  writer.set_uint32(a + ".attention.key_length", static_cast<uint32_t>(spec.head_dim));
+  writer.set_uint32(a + ".attention.value_length", static_cast<uint32_t>(spec.head_dim));
+  writer.set_float32(a + ".rope.freq_base", spec.rope_freq_base);
+  writer.set_float32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
+  writer.set_uint32(a + ".expert_count", static_cast<uint32_t>(spec.n_expert));
+  writer.set_uint32(a + ".expert_used_count", static_cast<uint32_t>(spec.n_expert_used));
+  writer.set_uint32(a + ".expert_feed_forward_length", static_cast<uint32_t>(spec.n_ff_exp));
+  writer.set_uint32("general.quantization_version", 2);
+}
+
+// The values of a Fill::kConstant or Fill::kDecay tensor.
+std::vector<float> small_tensor_values(const PlannedTensor& p, uint64_t n, uint64_t seed) {
+  std::vector<float> values(n, p.scale);
+  if (p.fill == Fill::kDecay) {
+    quant::fill_random_blocks(quant::GgmlType::F32,
+                              {reinterpret_cast<std::byte*>(values.data()), n * sizeof(float)}, seed, 1.0f);
+    for (float& v : values) v = -(8.5f + 7.5f * v);  // uniform(-1, 1) -> -uniform(1, 16)
+  }
+  return values;
+}
 
 }  // namespace
 
@@ -112,62 +322,24 @@ uint64_t write_synthetic_model(const SyntheticSpec& preset, const SyntheticOptio
   if (!quant::can_fill_random(options.type)) {
     throw Error(fmt::format("sluice synth cannot write {} weights", quant::type_name(options.type)));
   }
+  const Family& family = family_of(spec);
+
+  TensorPlan planner(spec, options.type);
+  planner.embeddings_and_head();
+  for (int64_t l = 0; l < spec.n_layer; ++l) family.layer(planner, l);
+  const std::vector<PlannedTensor> plan = planner.take();
   const uint32_t block = quant::traits_of(options.type).block_size;
-  for (int64_t row : {spec.n_embd, spec.n_ff_exp, spec.n_head * spec.head_dim}) {
-    if (row % block != 0) {
-      throw Error(fmt::format("{} needs rows that are multiples of {}; {} has a row of {}",
-                              quant::type_name(options.type), block, spec.preset, row));
+  for (const PlannedTensor& p : plan) {
+    if (p.type == options.type && p.dims[0] % block != 0) {
+      throw Error(fmt::format("{} needs rows that are multiples of {}; {} has a row of {} ({})",
+                              quant::type_name(options.type), block, spec.preset, p.dims[0], p.name));
     }
   }
 
   gguf::GgufWriter writer;
-  const std::string& a = spec.arch;
-  writer.set_string("general.architecture", a);
-  writer.set_string("general.name", fmt::format("sluice synthetic {}", spec.preset));
-  writer.set_uint32(a + ".block_count", static_cast<uint32_t>(spec.n_layer));
-  writer.set_uint32(a + ".context_length", static_cast<uint32_t>(spec.n_ctx_train));
-  writer.set_uint32(a + ".embedding_length", static_cast<uint32_t>(spec.n_embd));
-  writer.set_uint32(a + ".feed_forward_length", static_cast<uint32_t>(spec.n_ff_exp * spec.n_expert_used));
-  writer.set_uint32(a + ".attention.head_count", static_cast<uint32_t>(spec.n_head));
-  writer.set_uint32(a + ".attention.head_count_kv", static_cast<uint32_t>(spec.n_head_kv));
-  writer.set_uint32(a + ".attention.key_length", static_cast<uint32_t>(spec.head_dim));
-  writer.set_uint32(a + ".attention.value_length", static_cast<uint32_t>(spec.head_dim));
-  writer.set_float32(a + ".rope.freq_base", spec.rope_freq_base);
-  writer.set_float32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
-  writer.set_uint32(a + ".expert_count", static_cast<uint32_t>(spec.n_expert));
-  writer.set_uint32(a + ".expert_used_count", static_cast<uint32_t>(spec.n_expert_used));
-  writer.set_uint32(a + ".expert_feed_forward_length", static_cast<uint32_t>(spec.n_ff_exp));
-  writer.set_uint32("general.quantization_version", 2);
-  write_vocabulary(writer, spec.n_vocab);
-
-  // Scales keep activations O(1) through the layers: about 1/sqrt(fan-in).
-  const auto E = static_cast<uint64_t>(spec.n_embd);
-  const auto F = static_cast<uint64_t>(spec.n_ff_exp);
-  const auto N = static_cast<uint64_t>(spec.n_expert);
-  const auto Q = static_cast<uint64_t>(spec.n_head * spec.head_dim);
-  const auto KV = static_cast<uint64_t>(spec.n_head_kv * spec.head_dim);
-  const auto H = static_cast<uint64_t>(spec.head_dim);
-  const float in_scale = 1.0f / std::sqrt(static_cast<float>(E));
-  const quant::GgmlType t = options.type, f32 = quant::GgmlType::F32;
-  std::vector<PlannedTensor> plan;
-  plan.push_back({"token_embd.weight", t, {E, static_cast<uint64_t>(spec.n_vocab)}, 1.0f});
-  plan.push_back({"output_norm.weight", f32, {E}, 1.0f});
-  plan.push_back({"output.weight", t, {E, static_cast<uint64_t>(spec.n_vocab)}, in_scale});
-  for (int64_t l = 0; l < spec.n_layer; ++l) {
-    auto name = [&](std::string_view n) { return fmt::format("blk.{}.{}.weight", l, n); };
-    plan.push_back({name("attn_norm"), f32, {E}, 1.0f});
-    plan.push_back({name("attn_q"), t, {E, Q}, in_scale});
-    plan.push_back({name("attn_k"), t, {E, KV}, in_scale});
-    plan.push_back({name("attn_v"), t, {E, KV}, in_scale});
-    plan.push_back({name("attn_output"), t, {Q, E}, 1.0f / std::sqrt(static_cast<float>(Q))});
-    plan.push_back({name("attn_q_norm"), f32, {H}, 1.0f});
-    plan.push_back({name("attn_k_norm"), f32, {H}, 1.0f});
-    plan.push_back({name("ffn_norm"), f32, {E}, 1.0f});
-    plan.push_back({name("ffn_gate_inp"), f32, {E, N}, in_scale});
-    plan.push_back({name("ffn_gate_exps"), t, {E, F, N}, in_scale});
-    plan.push_back({name("ffn_up_exps"), t, {E, F, N}, in_scale});
-    plan.push_back({name("ffn_down_exps"), t, {F, E, N}, 1.0f / std::sqrt(static_cast<float>(F))});
-  }
+  write_common_metadata(writer, spec);
+  family.metadata(writer, spec);
+  write_vocabulary(writer, spec.n_vocab, std::string(family.pre_tokenizer));
   for (const PlannedTensor& p : plan) writer.add_tensor_info(p.name, p.type, p.dims);
 
   uint64_t total = 0;
@@ -177,9 +349,11 @@ uint64_t write_synthetic_model(const SyntheticSpec& preset, const SyntheticOptio
   std::vector<std::byte> chunk;
   writer.write(path, [&](size_t index, const gguf::TensorInfo& tensor, const gguf::ByteSink& sink) {
     const PlannedTensor& p = plan[index];
-    if (p.name.find("_norm") != std::string::npos) {  // norm weights are all ones
-      std::vector<float> ones(tensor.n_elements, 1.0f);
-      sink({reinterpret_cast<const std::byte*>(ones.data()), ones.size() * sizeof(float)});
+    const uint64_t seed = options.seed ^ (index * 0x100000001b3ull);
+    if (p.fill != Fill::kRandom) {
+      SLUICE_ASSERT(p.type == quant::GgmlType::F32);
+      const std::vector<float> values = small_tensor_values(p, tensor.n_elements, seed);
+      sink({reinterpret_cast<const std::byte*>(values.data()), values.size() * sizeof(float)});
       done += tensor.n_bytes;
       return;
     }
@@ -188,7 +362,7 @@ uint64_t write_synthetic_model(const SyntheticSpec& preset, const SyntheticOptio
     for (uint64_t at = 0; at < tensor.n_bytes; at += chunk_bytes) {
       const uint64_t n = std::min(chunk_bytes, tensor.n_bytes - at);
       chunk.resize(n);
-      quant::fill_random_blocks(p.type, chunk, options.seed ^ (index * 0x100000001b3ull) ^ at, p.scale);
+      quant::fill_random_blocks(p.type, chunk, seed ^ at, p.scale);
       sink(chunk);
       done += n;
       if (progress) progress(done, total);

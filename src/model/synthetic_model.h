@@ -1,9 +1,11 @@
 // Random-weight GGUFs with the real shapes of large MoE models (`sluice synth`), so that
 // streaming and kernels can be measured on 20-200 GB models without downloading them.
 // The files carry complete metadata and a byte-level BPE vocabulary, so every command
-// (and llama.cpp) runs them.
+// (and llama.cpp) runs them. Two families: Qwen3-MoE (`qwen3moe`) and the Qwen3.5 hybrids
+// (`qwen35moe`: Gated DeltaNet + gated attention + MoE with a shared expert).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -13,13 +15,27 @@
 
 namespace sluice::model {
 
+// The linear-attention half of a Qwen3.5 hybrid (transformers' Qwen3_5MoeTextConfig names).
+struct HybridShape {
+  int64_t n_ff_shexp = 0;               // shared_expert_intermediate_size
+  int64_t full_attention_interval = 0;  // layer l is full attention when (l + 1) % this == 0
+  int64_t n_rot = 0;                    // head_dim * partial_rotary_factor
+  std::array<int32_t, 4> rope_sections{};  // mrope_section, padded with 0
+  int64_t ssm_d_conv = 0;               // linear_conv_kernel_dim
+  int64_t ssm_n_k_heads = 0;            // linear_num_key_heads
+  int64_t ssm_n_v_heads = 0;            // linear_num_value_heads
+  int64_t ssm_head_k_dim = 0;           // linear_key_head_dim
+  int64_t ssm_head_v_dim = 0;           // linear_value_head_dim
+};
+
 struct SyntheticSpec {
   std::string preset;
-  std::string arch;  // GGUF architecture written
+  std::string arch;  // GGUF architecture written: qwen3moe or qwen35moe
   int64_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
   int64_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;
   int64_t n_vocab = 0, n_ctx_train = 0;
   float rope_freq_base = 1e6f;
+  HybridShape hybrid;  // qwen35moe only
 };
 
 std::vector<std::string> synthetic_preset_names();
@@ -29,14 +45,15 @@ SyntheticSpec synthetic_preset(const std::string& name);
 
 struct SyntheticOptions {
   quant::GgmlType type = quant::GgmlType::Q4_K;  // routed experts and dense matrices
-  int64_t n_layer = 0;                           // 0: the preset's
+  int64_t n_layer = 0;                           // 0: the preset's (layer types keep their pattern)
   int64_t n_expert = 0;                          // 0: the preset's
   int64_t n_vocab = 0;                           // 0: the preset's
   uint64_t seed = 1;
 };
 
 // Writes the model; `progress(done_bytes, total_bytes)` is called as tensor data is written.
-// Returns the file size.
+// Returns the bytes of tensor data. Throws sluice::Error when `type` cannot hold the
+// preset's rows (naming the tensor) or when the options leave no model.
 uint64_t write_synthetic_model(const SyntheticSpec& spec, const SyntheticOptions& options,
                                const std::string& path,
                                const std::function<void(uint64_t, uint64_t)>& progress);
