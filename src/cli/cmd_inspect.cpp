@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/format.h"
@@ -19,12 +20,32 @@ void print_metadata(const gguf::GgufFile& file) {
   }
 }
 
+// The files of a split model, or where a lone part belongs.
+void print_parts(const gguf::GgufFile& file) {
+  if (file.split_count() <= 1) return;
+  if (file.n_parts() == 1) {
+    fmt::print("split:         part {} of {} of a split model (this part's tensors only)\n",
+               file.split_index() + 1, file.split_count());
+    return;
+  }
+  std::vector<size_t> tensors_in(file.n_parts(), 0);
+  for (const gguf::TensorInfo& t : file.tensors()) ++tensors_in[t.part];
+  fmt::print("split:         {} parts, {} ({}) in all\n", file.n_parts(), file.total_size(),
+             format_bytes(file.total_size()));
+  for (size_t part = 0; part < file.n_parts(); ++part) {
+    fmt::print("  part {:<3} {}  {} bytes, {} tensors\n", part + 1, file.path(part), file.part_size(part),
+               tensors_in[part]);
+  }
+}
+
 void print_tensors(const gguf::GgufFile& file) {
+  const bool split = file.n_parts() > 1;
   fmt::print("\ntensors ({}):\n", file.tensors().size());
-  fmt::print("  {:<40} {:<8} {:<22} {:>14} {:>14}\n", "name", "type", "shape", "offset", "bytes");
+  fmt::print("  {:<40} {:<8} {:<22} {}{:>14} {:>14}\n", "name", "type", "shape", split ? "part " : "", "offset",
+             "bytes");
   for (const gguf::TensorInfo& t : file.tensors()) {
-    fmt::print("  {:<40} {:<8} {:<22} {:>14} {:>14}\n", t.name, quant::type_name(t.type),
-               t.shape_string(), t.offset, t.n_bytes);
+    fmt::print("  {:<40} {:<8} {:<22} {}{:>14} {:>14}\n", t.name, quant::type_name(t.type), t.shape_string(),
+               split ? fmt::format("{:>4} ", t.part + 1) : "", t.offset, t.n_bytes);
   }
 }
 
@@ -63,6 +84,7 @@ int run_inspect(const std::string& path) {
   fmt::print("size:          {} ({})\n", file.file_size(), format_bytes(file.file_size()));
   fmt::print("alignment:     {}\n", file.alignment());
   fmt::print("data offset:   {}\n", file.data_offset());
+  print_parts(file);
   fmt::print("architecture:  {}\n", file.find_string("general.architecture").value_or("(none)"));
   fmt::print("tokenizer:     {} (pre-tokenizer {}), {} tokens\n",
              file.find_string("tokenizer.ggml.model").value_or("(none)"),

@@ -1,10 +1,15 @@
 // `sluice run`: generate text from a prompt, streaming it to stdout as it is produced, with
 // prompt and decode speeds on stderr at the end (and the expert-cache report with --stats).
+// The prompt gets the BOS/EOS the vocabulary asks for (add_bos_token / add_eos_token);
+// generation ends at an end-of-generation token (EOS, EOT and the others the vocabulary
+// marks; --ignore-eos keeps them from being sampled), at a --stop text (not printed), after
+// -n tokens or when the context is full.
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <memory>
 
 #include "cli/commands.h"
@@ -13,6 +18,7 @@
 #include "sample/sampler.h"
 #include "store/bandwidth.h"
 #include "store/expert_profile.h"
+#include "tokenizer/stop_strings.h"
 #include "tokenizer/tokenizer.h"
 #include "util/memory_info.h"
 
@@ -29,6 +35,8 @@ struct RunOptions {
   std::string stats_json;
   std::string save_profile;   // --save-expert-profile
   std::string routing_trace;  // --routing-trace: int16 [token, layer, k] of decoded tokens
+  std::vector<std::string> stop;  // --stop: texts that end generation
+  bool ignore_eos = false;        // --ignore-eos: never sample an end-of-generation token
   sample::SamplingParams sampling;
 };
 
@@ -64,10 +72,7 @@ double seconds_since(Clock::time_point start) {
 }
 
 std::vector<int32_t> tokenize_prompt(const tokenizer::Tokenizer& tok, const std::string& text) {
-  std::vector<int32_t> tokens;
-  if (tok.vocabulary().add_bos && tok.vocabulary().bos_id) tokens.push_back(*tok.vocabulary().bos_id);
-  const std::vector<int32_t> prompt = tok.encode(text);
-  tokens.insert(tokens.end(), prompt.begin(), prompt.end());
+  std::vector<int32_t> tokens = tok.encode_with_special(text);
   if (tokens.empty()) throw Error("the prompt is empty: give some text with -p");
   return tokens;
 }
@@ -113,19 +118,30 @@ int run_generation(RunOptions& options) {
   if (cache_store) report.at_prompt_end = cache_store->stats();
 
   tokenizer::StreamDecoder stream(tok);
+  tokenizer::StopStrings stop(options.stop);
+  const std::vector<int32_t> end_of_generation = tok.end_of_generation_ids();
   const auto decode_start = Clock::now();
   while (options.n_predict < 0 || report.n_decoded < options.n_predict) {
+    if (options.ignore_eos) {
+      // As llama.cpp's --ignore-eos: a logit bias of -inf on every end-of-generation token.
+      for (int32_t id : end_of_generation) {
+        if (id < model.info().n_vocab) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+      }
+    }
     const int32_t next = sampler.sample(logits, tokens);
     if (tok.is_end_of_generation(next)) break;
     tokens.push_back(next);
-    fmt::print("{}", stream.push(next));
-    std::fflush(stdout);
     ++report.n_decoded;
+    fmt::print("{}", stop.push(stream.push(next)));
+    std::fflush(stdout);
+    if (stop.stopped()) break;
     if (cache.n_past() >= n_ctx) break;
     if (options.n_predict >= 0 && report.n_decoded >= options.n_predict) break;
     model.forward(*loaded.pool, std::span(&next, 1), cache, model::LogitsMode::kLast, logits.data());
   }
-  fmt::print("{}\n", stream.flush());
+  std::string tail = stop.push(stream.flush());
+  if (!stop.stopped()) tail += stop.flush();
+  fmt::print("{}\n", tail);
   report.decode_seconds = seconds_since(decode_start);
   fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.2f} tok/s)\n", n_prompt, report.prompt_seconds,
              static_cast<double>(n_prompt) / report.prompt_seconds);
@@ -181,6 +197,9 @@ Action add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-c,--ctx-size", options->n_ctx, "context size (default: training context, at most 4096)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stop", options->stop, "stop when the output contains TEXT (not printed); repeatable")
+      ->allow_extra_args(false);
+  cmd->add_flag("--ignore-eos", options->ignore_eos, "never sample end-of-generation tokens (EOS, EOT, ...)");
   cmd->add_option("-b,--batch-size", options->n_batch, "prompt tokens per forward pass")
       ->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--stats", options->stats, "print expert-cache statistics (--stats=layers: per layer)")

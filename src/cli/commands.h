@@ -15,6 +15,7 @@ Action add_logits_command(CLI::App& app);
 Action add_perplexity_command(CLI::App& app);
 Action add_synth_command(CLI::App& app);
 Action add_cache_sim_command(CLI::App& app);
+Action add_tokenize_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
 
 }  // namespace sluice::cli

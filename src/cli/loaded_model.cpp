@@ -54,6 +54,7 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   LoadedModel loaded;
   loaded.file = std::make_unique<gguf::GgufFile>(options.model_path);
   const gguf::GgufFile& file = *loaded.file;
+  file.require_first_part();
   const std::string arch = file.get_string("general.architecture");
   const int64_t n_ctx_train = static_cast<int64_t>(file.find_uint(arch + ".context_length").value_or(4096));
   loaded.n_ctx = shape.n_ctx > 0 ? shape.n_ctx : std::min<int64_t>(n_ctx_train, 4096);

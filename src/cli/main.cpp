@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(sluice::cli::add_perplexity_command(app));
   add(sluice::cli::add_synth_command(app));
   add(sluice::cli::add_cache_sim_command(app));
+  add(sluice::cli::add_tokenize_command(app));
   add(sluice::cli::add_quantize_command(app));
 
   try {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <limits>
 #include <utility>
@@ -157,24 +158,24 @@ class GgufParser {
     const uint32_t magic = read_u32();
     if (magic != kMagic) {
       throw GgufError(fmt::format("{}: not a GGUF file (magic 0x{:08x}, expected 0x{:08x} \"GGUF\")",
-                                  file_.path_, magic, kMagic));
+                                  file_.path(), magic, kMagic));
     }
     file_.version_ = read_u32();
     if (file_.version_ != 2 && file_.version_ != 3) {
       const bool byte_swapped = file_.version_ == 0x02000000u || file_.version_ == 0x03000000u;
       throw GgufError(fmt::format(
-          "{}: unsupported GGUF version {}{} (sluice reads versions 2 and 3)", file_.path_,
+          "{}: unsupported GGUF version {}{} (sluice reads versions 2 and 3)", file_.path(),
           file_.version_, byte_swapped ? " (a big-endian file)" : ""));
     }
     const uint64_t n_tensors = read_u64();
     const uint64_t n_metadata = read_u64();
     if (n_tensors > limits_.max_tensors) {
       throw GgufError(fmt::format("{}: absurd tensor count {} (limit {}); the file is corrupt",
-                                  file_.path_, n_tensors, limits_.max_tensors));
+                                  file_.path(), n_tensors, limits_.max_tensors));
     }
     if (n_metadata > limits_.max_metadata_entries) {
       throw GgufError(fmt::format("{}: absurd metadata count {} (limit {}); the file is corrupt",
-                                  file_.path_, n_metadata, limits_.max_metadata_entries));
+                                  file_.path(), n_metadata, limits_.max_metadata_entries));
     }
 
     for (uint64_t i = 0; i < n_metadata; ++i) {
@@ -182,7 +183,7 @@ class GgufParser {
       const auto type = read_value_type(key);
       Value value = read_value(type, key, 0);
       if (file_.metadata_index_.count(key)) {
-        throw GgufError(fmt::format("{}: duplicate metadata key '{}'", file_.path_, key));
+        throw GgufError(fmt::format("{}: duplicate metadata key '{}'", file_.path(), key));
       }
       file_.metadata_index_.emplace(key, file_.metadata_.size());
       file_.metadata_.emplace_back(std::move(key), std::move(value));
@@ -198,10 +199,10 @@ class GgufParser {
     if (add_overflows(end_of_header, file_.alignment_ - 1, &data_offset)) corrupt("data offset");
     data_offset -= data_offset % file_.alignment_;
     file_.data_offset_ = data_offset;
-    if (n_tensors > 0 && data_offset > file_.file_size_) {
+    if (n_tensors > 0 && data_offset > file_.file_size()) {
       throw GgufError(fmt::format("{}: truncated: tensor data would start at offset {} but the "
                                   "file has {} bytes",
-                                  file_.path_, data_offset, file_.file_size_));
+                                  file_.path(), data_offset, file_.file_size()));
     }
     for (size_t i = 0; i < file_.tensors_.size(); ++i) {
       place_tensor(file_.tensors_[i], relative_offsets[i]);
@@ -210,16 +211,16 @@ class GgufParser {
 
  private:
   [[noreturn]] void corrupt(std::string_view what) {
-    throw GgufError(fmt::format("{}: corrupt {} at offset {}", file_.path_, what, position_));
+    throw GgufError(fmt::format("{}: corrupt {} at offset {}", file_.path(), what, position_));
   }
 
   void read_bytes(void* dst, uint64_t n, std::string_view what) {
     uint64_t end = 0;
-    if (add_overflows(position_, n, &end) || end > file_.file_size_) {
+    if (add_overflows(position_, n, &end) || end > file_.file_size()) {
       throw GgufError(fmt::format(
           "{}: truncated: reading {} ({} bytes) at offset {} goes past the end of the file "
           "({} bytes)",
-          file_.path_, what, n, position_, file_.file_size_));
+          file_.path(), what, n, position_, file_.file_size()));
     }
     auto* out = static_cast<char*>(dst);
     while (n > 0) {
@@ -234,7 +235,7 @@ class GgufParser {
   }
 
   void fill_buffer() {
-    const uint64_t want = std::min<uint64_t>(kBufferBytes, file_.file_size_ - position_);
+    const uint64_t want = std::min<uint64_t>(kBufferBytes, file_.file_size() - position_);
     buffer_.resize(want);
     file_.read_at(position_, buffer_.data(), want);
     buffer_start_ = position_;
@@ -251,10 +252,10 @@ class GgufParser {
 
   std::string read_string(std::string_view what) {
     const uint64_t length = read_scalar<uint64_t>(what);
-    if (length > limits_.max_string_bytes || length > file_.file_size_ - position_) {
+    if (length > limits_.max_string_bytes || length > file_.file_size() - position_) {
       throw GgufError(fmt::format("{}: {} length {} at offset {} is larger than the rest of the "
                                   "file; the file is corrupt or truncated",
-                                  file_.path_, what, length, position_ - 8));
+                                  file_.path(), what, length, position_ - 8));
     }
     std::string s(length, '\0');
     read_bytes(s.data(), length, what);
@@ -264,7 +265,7 @@ class GgufParser {
   ValueType read_value_type(std::string_view key) {
     const uint32_t raw = read_scalar<uint32_t>("metadata type");
     if (raw > static_cast<uint32_t>(ValueType::FLOAT64)) {
-      throw GgufError(fmt::format("{}: metadata key '{}' has unknown value type {}", file_.path_,
+      throw GgufError(fmt::format("{}: metadata key '{}' has unknown value type {}", file_.path(),
                                   key, raw));
     }
     return static_cast<ValueType>(raw);
@@ -298,7 +299,7 @@ class GgufParser {
 
   Array read_array(const std::string& key, uint32_t depth) {
     if (depth >= limits_.max_array_depth) {
-      throw GgufError(fmt::format("{}: metadata '{}' nests arrays deeper than {}", file_.path_,
+      throw GgufError(fmt::format("{}: metadata '{}' nests arrays deeper than {}", file_.path(),
                                   key, limits_.max_array_depth));
     }
     Array array;
@@ -307,10 +308,10 @@ class GgufParser {
     // A count beyond what the remaining bytes can encode is a lie; checking it first, and
     // growing the vector only as items are read, keeps a hostile count from allocating.
     if (n > limits_.max_array_items ||
-        n > (file_.file_size_ - position_) / min_encoded_bytes(array.element_type)) {
+        n > (file_.file_size() - position_) / min_encoded_bytes(array.element_type)) {
       throw GgufError(fmt::format("{}: metadata '{}' declares {} array items, more than the file "
                                   "can hold; the file is corrupt or truncated",
-                                  file_.path_, key, n));
+                                  file_.path(), key, n));
     }
     array.items.reserve(std::min<uint64_t>(n, 4096));
     for (uint64_t i = 0; i < n; ++i) array.items.push_back(read_value(array.element_type, key, depth + 1));
@@ -325,11 +326,11 @@ class GgufParser {
     try {
       alignment = value->as_uint();
     } catch (const GgufError&) {
-      throw GgufError(fmt::format("{}: general.alignment is not an unsigned integer", file_.path_));
+      throw GgufError(fmt::format("{}: general.alignment is not an unsigned integer", file_.path()));
     }
     if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > (1u << 20)) {
       throw GgufError(fmt::format("{}: general.alignment {} is not a power of two up to 1 MiB",
-                                  file_.path_, alignment));
+                                  file_.path(), alignment));
     }
     file_.alignment_ = alignment;
   }
@@ -341,14 +342,14 @@ class GgufParser {
     const uint32_t n_dims = read_scalar<uint32_t>("tensor dimension count");
     if (n_dims == 0 || n_dims > limits_.max_dims) {
       throw GgufError(fmt::format("{}: tensor '{}' has {} dimensions (1 to {} allowed)",
-                                  file_.path_, t.name, n_dims, limits_.max_dims));
+                                  file_.path(), t.name, n_dims, limits_.max_dims));
     }
     t.n_elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t dim = read_scalar<uint64_t>("tensor dimension");
       if (dim == 0 || mul_overflows(t.n_elements, dim, &t.n_elements) ||
           t.n_elements > (uint64_t{1} << 50)) {
-        throw GgufError(fmt::format("{}: tensor '{}' has an absurd dimension {}", file_.path_,
+        throw GgufError(fmt::format("{}: tensor '{}' has an absurd dimension {}", file_.path(),
                                     t.name, dim));
       }
       t.dims.push_back(dim);
@@ -356,20 +357,20 @@ class GgufParser {
     const uint32_t type_id = read_scalar<uint32_t>("tensor type");
     const auto traits = quant::type_traits(type_id);
     if (!traits) {
-      throw GgufError(fmt::format("{}: tensor '{}' has unknown tensor type {}", file_.path_,
+      throw GgufError(fmt::format("{}: tensor '{}' has unknown tensor type {}", file_.path(),
                                   t.name, type_id));
     }
     t.type = static_cast<quant::GgmlType>(type_id);
     if (t.dims[0] % traits->block_size != 0) {
       throw GgufError(fmt::format("{}: tensor '{}' row length {} is not a multiple of the {} "
                                   "block size {}",
-                                  file_.path_, t.name, t.dims[0], traits->name,
+                                  file_.path(), t.name, t.dims[0], traits->name,
                                   traits->block_size));
     }
     t.n_bytes = t.n_elements / traits->block_size * traits->type_size;
     const uint64_t offset = read_scalar<uint64_t>("tensor offset");
     if (file_.tensor_index_.count(t.name)) {
-      throw GgufError(fmt::format("{}: duplicate tensor '{}'", file_.path_, t.name));
+      throw GgufError(fmt::format("{}: duplicate tensor '{}'", file_.path(), t.name));
     }
     file_.tensor_index_.emplace(t.name, file_.tensors_.size());
     file_.tensors_.push_back(std::move(t));
@@ -379,14 +380,14 @@ class GgufParser {
   void place_tensor(TensorInfo& t, uint64_t relative_offset) {
     if (relative_offset % file_.alignment_ != 0) {
       throw GgufError(fmt::format("{}: tensor '{}' data offset {} is not aligned to {}",
-                                  file_.path_, t.name, relative_offset, file_.alignment_));
+                                  file_.path(), t.name, relative_offset, file_.alignment_));
     }
     uint64_t end = 0;
     if (add_overflows(file_.data_offset_, relative_offset, &t.offset) ||
-        add_overflows(t.offset, t.n_bytes, &end) || end > file_.file_size_) {
+        add_overflows(t.offset, t.n_bytes, &end) || end > file_.file_size()) {
       throw GgufError(fmt::format("{}: tensor '{}' extends past end of file (offset {} + {} > {})",
-                                  file_.path_, t.name, file_.data_offset_ + relative_offset,
-                                  t.n_bytes, file_.file_size_));
+                                  file_.path(), t.name, file_.data_offset_ + relative_offset,
+                                  t.n_bytes, file_.file_size()));
     }
   }
 
@@ -400,41 +401,174 @@ class GgufParser {
 
 // ---- GgufFile ----------------------------------------------------------------------------
 
-GgufFile::GgufFile(const std::string& path, const ReaderLimits& limits) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) {
+namespace {
+
+// llama.cpp's names for the parts of a split model: PREFIX-%05d-of-%05d.gguf, numbered from 1
+// (llama_split_path and llama_split_prefix in llama.cpp's llama.h).
+std::string split_part_path(const std::string& prefix, uint32_t index, uint32_t count) {
+  return fmt::format("{}-{:05d}-of-{:05d}.gguf", prefix, index + 1, count);
+}
+
+// PREFIX when `path` is named as part `index` (from 0) of `count`.
+std::optional<std::string> split_prefix(const std::string& path, uint32_t index, uint32_t count) {
+  const std::string suffix = fmt::format("-{:05d}-of-{:05d}.gguf", index + 1, count);
+  if (path.size() <= suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return std::nullopt;
+  }
+  return path.substr(0, path.size() - suffix.size());
+}
+
+// The most parts the naming convention can number.
+constexpr uint64_t kMaxSplitCount = 99999;
+
+}  // namespace
+
+GgufFile::GgufFile(const std::string& path, const ReaderLimits& limits, SplitParts split) {
+  PartFile file;
+  file.path = path;
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (file.fd < 0) {
     throw Error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
   }
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd_);
+  if (::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(file.fd);
     throw Error(fmt::format("'{}' is not a regular file", path));
   }
-  file_size_ = static_cast<uint64_t>(st.st_size);
+  file.size = static_cast<uint64_t>(st.st_size);
+  try {
+    parts_.push_back(file);
+  } catch (...) {
+    ::close(file.fd);
+    throw;
+  }
   try {
     GgufParser(*this, limits).parse();
+    parts_.front().data_offset = data_offset_;
+    const std::optional<uint64_t> count = find_uint("split.count");
+    if (count && *count > 1) {
+      if (*count > kMaxSplitCount) {
+        throw GgufError(fmt::format("{}: split.count {} is more parts than a split model can have ({})",
+                                    path, *count, kMaxSplitCount));
+      }
+      const std::optional<uint64_t> index = find_uint("split.no");
+      if (!index) {
+        throw GgufError(fmt::format("{}: split.count is {} but split.no is missing", path, *count));
+      }
+      if (*index >= *count) {
+        throw GgufError(fmt::format("{}: split.no {} is not below split.count {}", path, *index, *count));
+      }
+      split_count_ = static_cast<uint32_t>(*count);
+      split_index_ = static_cast<uint32_t>(*index);
+      if (split == SplitParts::kFollow && split_index_ == 0) open_split_parts(limits);
+    }
   } catch (...) {
-    ::close(fd_);
-    fd_ = -1;
+    for (const PartFile& part : parts_) ::close(part.fd);
+    parts_.clear();
     throw;
   }
 }
 
+void GgufFile::open_split_parts(const ReaderLimits& limits) {
+  const std::string first = path();
+  const uint32_t count = split_count_;
+  const std::optional<std::string> prefix = split_prefix(first, 0, count);
+  if (!prefix) {
+    throw GgufError(fmt::format("{}: the first part of a model split into {} files (split.count) must be "
+                                "named PREFIX-00001-of-{:05d}.gguf, so that its other parts can be found",
+                                first, count, count));
+  }
+  const std::optional<uint64_t> declared_tensors = find_uint("split.tensors.count");
+  if (!declared_tensors) {
+    throw GgufError(fmt::format("{}: split model without split.tensors.count", first));
+  }
+  parts_.reserve(count);
+  for (uint32_t index = 1; index < count; ++index) {
+    const std::string part_path = split_part_path(*prefix, index, count);
+    const std::string which = fmt::format("split model '{}': part {} of {}", first, index + 1, count);
+    std::error_code ignored;
+    if (!std::filesystem::exists(part_path, ignored)) {
+      throw GgufError(fmt::format("{} ('{}') is missing", which, part_path));
+    }
+    std::optional<GgufFile> part;
+    try {
+      part.emplace(part_path, limits, SplitParts::kThisFileOnly);
+    } catch (const Error& e) {
+      throw GgufError(fmt::format("{}: {}", which, e.what()));
+    }
+    const std::optional<uint64_t> part_count = part->find_uint("split.count");
+    if (part_count != uint64_t{count}) {
+      throw GgufError(fmt::format("{}: '{}' has split.count {}, but the first part has {}", which, part_path,
+                                  part_count ? std::to_string(*part_count) : "(missing)", count));
+    }
+    if (part->split_index_ != index) {
+      throw GgufError(fmt::format("{}: '{}' has split.no {}, expected {}", which, part_path, part->split_index_,
+                                  index));
+    }
+    const std::optional<uint64_t> part_tensors = part->find_uint("split.tensors.count");
+    if (part_tensors && *part_tensors != *declared_tensors) {
+      throw GgufError(fmt::format("{}: '{}' has split.tensors.count {}, but the first part has {}", which,
+                                  part_path, *part_tensors, *declared_tensors));
+    }
+    if (tensors_.size() + part->tensors_.size() > limits.max_tensors) {
+      throw GgufError(fmt::format("{}: more than {} tensors in all parts; the model is corrupt", which,
+                                  limits.max_tensors));
+    }
+    const auto part_number = static_cast<uint32_t>(parts_.size());
+    for (TensorInfo& t : part->tensors_) {
+      if (const TensorInfo* other = find_tensor(t.name)) {
+        throw GgufError(fmt::format("{}: tensor '{}' is in both '{}' and '{}'", which, t.name,
+                                    parts_[other->part].path, part_path));
+      }
+      t.part = part_number;
+      tensor_index_.emplace(t.name, tensors_.size());
+      tensors_.push_back(std::move(t));
+    }
+    PartFile& opened = part->parts_.front();
+    parts_.push_back(std::move(opened));  // capacity reserved above: no reallocation
+    opened.fd = -1;                       // now owned by this object
+  }
+  if (tensors_.size() != *declared_tensors) {
+    throw GgufError(fmt::format("split model '{}': its {} parts hold {} tensors, but split.tensors.count is {}",
+                                first, count, tensors_.size(), *declared_tensors));
+  }
+}
+
 GgufFile::~GgufFile() {
-  if (fd_ >= 0) ::close(fd_);
+  for (const PartFile& part : parts_) {
+    if (part.fd >= 0) ::close(part.fd);
+  }
 }
 
 GgufFile::GgufFile(GgufFile&& other) noexcept
-    : path_(std::move(other.path_)),
-      fd_(std::exchange(other.fd_, -1)),
+    : parts_(std::move(other.parts_)),
+      split_index_(other.split_index_),
+      split_count_(other.split_count_),
       version_(other.version_),
-      file_size_(other.file_size_),
       alignment_(other.alignment_),
       data_offset_(other.data_offset_),
       metadata_(std::move(other.metadata_)),
       metadata_index_(std::move(other.metadata_index_)),
       tensors_(std::move(other.tensors_)),
-      tensor_index_(std::move(other.tensor_index_)) {}
+      tensor_index_(std::move(other.tensor_index_)) {
+  other.parts_.clear();
+}
+
+uint64_t GgufFile::total_size() const {
+  uint64_t total = 0;
+  for (const PartFile& part : parts_) total += part.size;
+  return total;
+}
+
+void GgufFile::require_first_part() const {
+  if (split_index_ == 0) return;
+  const std::optional<std::string> prefix = split_prefix(path(), split_index_, split_count_);
+  const std::string first =
+      prefix ? fmt::format("'{}'", split_part_path(*prefix, 0, split_count_)) : std::string("the part with split.no 0");
+  throw GgufError(fmt::format("{}: this file is part {} of {} of a split model; open the model from its first "
+                              "part, {}",
+                              path(), split_index_ + 1, split_count_, first));
+}
 
 const Value* GgufFile::find(std::string_view key) const {
   auto it = metadata_index_.find(std::string(key));
@@ -443,7 +577,7 @@ const Value* GgufFile::find(std::string_view key) const {
 
 const Value& GgufFile::require(std::string_view key) const {
   const Value* v = find(key);
-  if (!v) throw GgufError(fmt::format("{}: missing required metadata key '{}'", path_, key));
+  if (!v) throw GgufError(fmt::format("{}: missing required metadata key '{}'", path(), key));
   return *v;
 }
 
@@ -461,41 +595,41 @@ auto with_key_context(const std::string& path, std::string_view key, F&& f) {
 
 uint64_t GgufFile::get_uint(std::string_view key) const {
   const Value& v = require(key);
-  return with_key_context(path_, key, [&] { return v.as_uint(); });
+  return with_key_context(path(), key, [&] { return v.as_uint(); });
 }
 double GgufFile::get_float(std::string_view key) const {
   const Value& v = require(key);
-  return with_key_context(path_, key, [&] { return v.as_float(); });
+  return with_key_context(path(), key, [&] { return v.as_float(); });
 }
 const std::string& GgufFile::get_string(std::string_view key) const {
   const Value& v = require(key);
-  const std::string* s = with_key_context(path_, key, [&] { return &v.as_string(); });
+  const std::string* s = with_key_context(path(), key, [&] { return &v.as_string(); });
   return *s;
 }
 std::optional<uint64_t> GgufFile::find_uint(std::string_view key) const {
   const Value* v = find(key);
   if (!v) return std::nullopt;
-  return with_key_context(path_, key, [&] { return v->as_uint(); });
+  return with_key_context(path(), key, [&] { return v->as_uint(); });
 }
 std::optional<double> GgufFile::find_float(std::string_view key) const {
   const Value* v = find(key);
   if (!v) return std::nullopt;
-  return with_key_context(path_, key, [&] { return v->as_float(); });
+  return with_key_context(path(), key, [&] { return v->as_float(); });
 }
 std::optional<bool> GgufFile::find_bool(std::string_view key) const {
   const Value* v = find(key);
   if (!v) return std::nullopt;
-  return with_key_context(path_, key, [&] { return v->as_bool(); });
+  return with_key_context(path(), key, [&] { return v->as_bool(); });
 }
 std::optional<std::string> GgufFile::find_string(std::string_view key) const {
   const Value* v = find(key);
   if (!v) return std::nullopt;
-  return with_key_context(path_, key, [&] { return v->as_string(); });
+  return with_key_context(path(), key, [&] { return v->as_string(); });
 }
 
 std::vector<std::string> GgufFile::get_string_array(std::string_view key) const {
   const Value& v = require(key);
-  return with_key_context(path_, key, [&] {
+  return with_key_context(path(), key, [&] {
     std::vector<std::string> out;
     for (const Value& item : v.as_array().items) out.push_back(item.as_string());
     return out;
@@ -503,7 +637,7 @@ std::vector<std::string> GgufFile::get_string_array(std::string_view key) const 
 }
 std::vector<int64_t> GgufFile::get_int_array(std::string_view key) const {
   const Value& v = require(key);
-  return with_key_context(path_, key, [&] {
+  return with_key_context(path(), key, [&] {
     std::vector<int64_t> out;
     for (const Value& item : v.as_array().items) out.push_back(item.as_int());
     return out;
@@ -511,7 +645,7 @@ std::vector<int64_t> GgufFile::get_int_array(std::string_view key) const {
 }
 std::vector<double> GgufFile::get_float_array(std::string_view key) const {
   const Value& v = require(key);
-  return with_key_context(path_, key, [&] {
+  return with_key_context(path(), key, [&] {
     std::vector<double> out;
     for (const Value& item : v.as_array().items) out.push_back(item.as_float());
     return out;
@@ -525,23 +659,24 @@ const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
 
 const TensorInfo& GgufFile::require_tensor(std::string_view name) const {
   const TensorInfo* t = find_tensor(name);
-  if (!t) throw GgufError(fmt::format("{}: missing required tensor '{}'", path_, name));
+  if (!t) throw GgufError(fmt::format("{}: missing required tensor '{}'", path(), name));
   return *t;
 }
 
-void GgufFile::read_at(uint64_t offset, void* dst, size_t n_bytes) const {
+void GgufFile::read_at(size_t part, uint64_t offset, void* dst, size_t n_bytes) const {
+  const PartFile& file = parts_.at(part);
   auto* out = static_cast<char*>(dst);
   while (n_bytes > 0) {
-    const ssize_t got = ::pread(fd_, out, n_bytes, static_cast<off_t>(offset));
+    const ssize_t got = ::pread(file.fd, out, n_bytes, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
-      throw Error(fmt::format("{}: read of {} bytes at offset {} failed: {} (errno {})", path_,
+      throw Error(fmt::format("{}: read of {} bytes at offset {} failed: {} (errno {})", file.path,
                               n_bytes, offset, std::strerror(errno), errno));
     }
     if (got == 0) {
       throw Error(fmt::format("{}: unexpected end of file reading {} bytes at offset {} (was "
                               "the file truncated after it was opened?)",
-                              path_, n_bytes, offset));
+                              file.path, n_bytes, offset));
     }
     out += got;
     offset += static_cast<uint64_t>(got);
@@ -551,7 +686,7 @@ void GgufFile::read_at(uint64_t offset, void* dst, size_t n_bytes) const {
 
 std::vector<std::byte> GgufFile::read_tensor(const TensorInfo& tensor) const {
   std::vector<std::byte> data(tensor.n_bytes);
-  read_at(tensor.offset, data.data(), data.size());
+  read_at(tensor.part, tensor.offset, data.data(), data.size());
   return data;
 }
 

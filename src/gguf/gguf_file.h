@@ -4,6 +4,12 @@
 // is used (with overflow checks), so a corrupt or hostile file yields a GgufError naming the
 // problem instead of a crash or a huge allocation. Tensor data is read with pread into
 // buffers the caller owns; the file is never memory-mapped.
+//
+// A model split into parts (`NAME-00001-of-0000N.gguf`, written by llama.cpp's gguf-split:
+// every part a GGUF with `split.no`, `split.count` and `split.tensors.count`, metadata in the
+// first, tensors spread over all) is opened from its first part: the other parts are found by
+// the same naming convention, checked against the first, and their tensor tables merged into
+// one, each tensor remembering the part that holds it.
 #pragma once
 
 #include <cstddef>
@@ -62,7 +68,8 @@ struct TensorInfo {
   std::string name;
   quant::GgmlType type = quant::GgmlType::F32;
   std::vector<uint64_t> dims;  // ne[0] first: ne[0] is the row length (contiguous)
-  uint64_t offset = 0;         // absolute byte offset in the file
+  uint64_t offset = 0;         // absolute byte offset in the file part that holds it
+  uint32_t part = 0;           // which file part holds it (0: the file opened)
   uint64_t n_bytes = 0;
   uint64_t n_elements = 0;
 
@@ -81,22 +88,48 @@ struct ReaderLimits {
   uint32_t max_dims = 4;
 };
 
+// How a file that is one part of a split model is opened.
+enum class SplitParts {
+  kFollow,        // the first part opens all parts; a later part opens as itself
+  kThisFileOnly,  // never opens other files
+};
+
 class GgufFile {
  public:
-  // Opens and validates `path`; throws GgufError (or sluice::Error for I/O problems).
-  explicit GgufFile(const std::string& path, const ReaderLimits& limits = {});
+  // Opens and validates `path`; throws GgufError (or sluice::Error for I/O problems). With
+  // kFollow, a first part with `split.count` > 1 also opens and validates the other parts
+  // (GgufError naming a missing or inconsistent part).
+  explicit GgufFile(const std::string& path, const ReaderLimits& limits = {},
+                    SplitParts split = SplitParts::kFollow);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
   GgufFile(GgufFile&& other) noexcept;
   GgufFile& operator=(GgufFile&&) = delete;
 
-  const std::string& path() const { return path_; }
+  // The file opened (the first part of a split model).
+  const std::string& path() const { return parts_.front().path; }
   uint32_t version() const { return version_; }
-  uint64_t file_size() const { return file_size_; }
+  uint64_t file_size() const { return parts_.front().size; }
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
-  int fd() const { return fd_; }
+  int fd() const { return parts_.front().fd; }
+
+  // The file parts whose tensors this object lists: 1 unless a split model was opened from
+  // its first part. Part 0 is the file opened.
+  size_t n_parts() const { return parts_.size(); }
+  const std::string& path(size_t part) const { return parts_.at(part).path; }
+  uint64_t part_size(size_t part) const { return parts_.at(part).size; }
+  uint64_t part_data_offset(size_t part) const { return parts_.at(part).data_offset; }
+  int fd(size_t part) const { return parts_.at(part).fd; }
+  uint64_t total_size() const;  // bytes of all parts
+
+  // `split.no` and `split.count` of the file opened: 0 and 1 for a file that is not a part.
+  uint32_t split_index() const { return split_index_; }
+  uint32_t split_count() const { return split_count_; }
+  // Throws GgufError when the file opened is a later part of a split model (a model must be
+  // opened from its first part), naming the first part.
+  void require_first_part() const;
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
@@ -120,16 +153,25 @@ class GgufFile {
   const TensorInfo* find_tensor(std::string_view name) const;
   const TensorInfo& require_tensor(std::string_view name) const;
 
-  // Reads `n_bytes` at absolute `offset` (pread, retried on short reads); throws
-  // sluice::Error naming file, offset and errno on failure or end of file.
-  void read_at(uint64_t offset, void* dst, size_t n_bytes) const;
-  std::vector<std::byte> read_tensor(const TensorInfo& tensor) const;
+  // Reads `n_bytes` at absolute `offset` of file part `part` (pread, retried on short reads);
+  // throws sluice::Error naming file, offset and errno on failure or end of file.
+  void read_at(uint64_t offset, void* dst, size_t n_bytes) const { read_at(0, offset, dst, n_bytes); }
+  void read_at(size_t part, uint64_t offset, void* dst, size_t n_bytes) const;
+  std::vector<std::byte> read_tensor(const TensorInfo& tensor) const;  // from its part
 
  private:
-  std::string path_;
-  int fd_ = -1;
+  struct PartFile {
+    std::string path;
+    int fd = -1;
+    uint64_t size = 0;
+    uint64_t data_offset = 0;
+  };
+  void open_split_parts(const ReaderLimits& limits);
+
+  std::vector<PartFile> parts_;  // parts_[0]: the file opened
+  uint32_t split_index_ = 0;
+  uint32_t split_count_ = 1;
   uint32_t version_ = 0;
-  uint64_t file_size_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> metadata_;

@@ -94,7 +94,13 @@ ExpertCache::ExpertCache(const gguf::GgufFile& file, std::span<const ExpertTenso
   stats_.layers.resize(layers.size());
   stats_.expert_accesses.assign(n_keys, 0);
   policy_ = make_cache_policy(config.policy, n_layer, n_expert);
-  io_ = make_io_engine(file.path(), config.io_engine, config.queue_depth);
+  io_.resize(file.n_parts());
+  pending_requests_.resize(file.n_parts());
+  for (const LayerTensors& layer : layers_) {
+    for (const gguf::TensorInfo* t : layer.parts) {
+      if (t && !io_[t->part]) io_[t->part] = make_io_engine(file.path(t->part), config.io_engine, config.queue_depth);
+    }
+  }
   pin_experts(config.pinned_experts);
 }
 
@@ -122,8 +128,32 @@ void ExpertCache::pin_experts(std::span<const int32_t> keys) {
 }
 
 ExpertCache::~ExpertCache() {
-  io_.reset();  // no read may land in the slots after they are freed
+  io_.clear();  // no read may land in the slots after they are freed
   std::free(arena_);
+}
+
+std::string ExpertCache::io_description() const {
+  size_t n_files = 0;
+  std::string description;
+  for (const auto& io : io_) {
+    if (!io) continue;
+    if (n_files++ == 0) description = io->description();
+  }
+  return n_files > 1 ? fmt::format("{}, {} files", description, n_files) : description;
+}
+
+void ExpertCache::set_fault_hook(const ReadFaultHook& hook) {
+  for (const auto& io : io_) {
+    if (io) io->set_fault_hook(hook);
+  }
+}
+
+size_t ExpertCache::in_flight() const {
+  size_t n = 0;
+  for (const auto& io : io_) {
+    if (io) n += io->in_flight();
+  }
+  return n;
 }
 
 ExpertCache::SlicePlacement ExpertCache::place(const LayerTensors& layer, int part,
@@ -179,8 +209,8 @@ void ExpertCache::start_load(int s, ExpertKey key) {
   const int32_t layer = key / n_expert_;
   for (int p = 0; p < 3; ++p) {
     const SlicePlacement at = place(layers_[layer], p, key % n_expert_);
-    pending_requests_.push_back({at.read_offset, at.read_length, at.required,
-                                 slot.memory + at.slot_offset, static_cast<uint64_t>(s) * 4 + p});
+    pending_requests_[layers_[layer].parts[p]->part].push_back(
+        {at.read_offset, at.read_length, at.required, slot.memory + at.slot_offset, static_cast<uint64_t>(s) * 4 + p});
     stats_.layers[layer].bytes_read += at.read_length;
     stats_.bytes_read += at.read_length;
     ++stats_.reads;
@@ -188,25 +218,41 @@ void ExpertCache::start_load(int s, ExpertKey key) {
 }
 
 void ExpertCache::flush_requests() {
-  if (pending_requests_.empty()) return;
-  if (io_->in_flight() == 0) busy_since_ = Clock::now();
-  io_->submit(pending_requests_);
-  pending_requests_.clear();
+  bool idle = true;
+  for (size_t part = 0; part < io_.size(); ++part) {
+    if (pending_requests_[part].empty()) continue;
+    if (idle && in_flight() == 0) busy_since_ = Clock::now();
+    idle = false;
+    io_[part]->submit(pending_requests_[part]);
+    pending_requests_[part].clear();
+  }
 }
 
 void ExpertCache::pump(bool wait) {
   completions_.clear();
-  io_->reap(completions_, wait);
+  for (const auto& io : io_) {
+    if (io) io->reap(completions_, false);
+  }
+  if (wait && completions_.empty()) {
+    // Block on one engine with reads outstanding: each of them finishes some read.
+    for (const auto& io : io_) {
+      if (io && io->in_flight() > 0) {
+        io->reap(completions_, true);
+        break;
+      }
+    }
+  }
   for (const ReadCompletion& c : completions_) {
     Slot& slot = slots_[c.tag / 4];
     if ((c.error != 0 || c.short_read) && slot.read_error == 0) {
       slot.read_error = c.short_read ? -1 : c.error;
+      slot.failed_slice = static_cast<int>(c.tag % 4);
       slot.failed_offset = c.offset;
       slot.failed_length = c.length;
     }
     if (--slot.reads_pending == 0) slot.state = slot.read_error ? SlotState::kFailed : SlotState::kReady;
   }
-  if (!completions_.empty() && io_->in_flight() == 0) {
+  if (!completions_.empty() && in_flight() == 0) {
     stats_.io_busy_seconds += seconds_between(busy_since_, Clock::now());
   }
 }
@@ -225,14 +271,15 @@ void ExpertCache::throw_read_error(int s) {
   discard_failed(s);
   const int32_t layer = slot.key / n_expert_;
   const int32_t expert = slot.key % n_expert_;
+  const std::string& path = file_.path(layers_[layer].parts[slot.failed_slice]->part);
   if (slot.read_error < 0) {
     throw Error(fmt::format("{}: reading expert {} of layer {} ({} bytes at offset {}) hit the "
                             "end of the file: was the model file truncated after it was loaded?",
-                            file_.path(), expert, layer, slot.failed_length, slot.failed_offset));
+                            path, expert, layer, slot.failed_length, slot.failed_offset));
   }
   throw Error(fmt::format("{}: reading expert {} of layer {} ({} bytes at offset {}) failed: {} "
                           "(errno {})",
-                          file_.path(), expert, layer, slot.failed_length, slot.failed_offset,
+                          path, expert, layer, slot.failed_length, slot.failed_offset,
                           std::strerror(slot.read_error), slot.read_error));
 }
 
@@ -308,7 +355,7 @@ ExpertWeights ExpertCache::acquire(int32_t layer, int32_t expert) {
   if (s < 0) {
     while ((s = claim_slot(false)) < 0 && (s = claim_slot(true)) < 0) {
       // Every slot is loading or pinned: wait for a read to land.
-      SLUICE_ASSERT(io_->in_flight() > 0);
+      SLUICE_ASSERT(in_flight() > 0);
       const auto start = Clock::now();
       pump(true);
       stats_.io_wait_seconds += seconds_between(start, Clock::now());

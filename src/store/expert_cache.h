@@ -3,7 +3,9 @@
 //
 // Each expert is three slices (gate, up, down) of the stacked `*_exps` tensors. A slot holds
 // the 4 KiB-aligned ranges that cover them, read with O_DIRECT; views point at the slices
-// inside. All calls come from the thread running the model; only the I/O engine has threads.
+// inside. All calls come from the thread running the model; only the I/O engines have threads.
+// A model split into several files gets one I/O engine per file that holds experts; each
+// slice is read from the file holding its tensor.
 #pragma once
 
 #include <chrono>
@@ -59,10 +61,10 @@ class ExpertCache : public ExpertProvider {
   size_t n_slots() const { return slots_.size(); }
   uint64_t slot_bytes() const { return slot_bytes_; }
   const CacheStats& stats() const { return stats_; }
-  std::string io_description() const { return io_->description(); }
+  std::string io_description() const;
   std::string_view policy_name() const { return policy_->name(); }
   // Test hook: see ReadFaultHook.
-  void set_fault_hook(ReadFaultHook hook) { io_->set_fault_hook(std::move(hook)); }
+  void set_fault_hook(const ReadFaultHook& hook);
 
  private:
   enum class SlotState { kEmpty, kLoading, kReady, kFailed };
@@ -73,6 +75,7 @@ class ExpertCache : public ExpertProvider {
     bool reserved = false;     // chosen for the layer being run; not evictable until used
     int reads_pending = 0;
     int read_error = 0;        // first errno of a failed read, or -1 for a short read
+    int failed_slice = 0;       // gate, up or down: the slice whose read failed
     uint64_t failed_offset = 0;
     uint64_t failed_length = 0;
     std::byte* memory = nullptr;
@@ -97,6 +100,7 @@ class ExpertCache : public ExpertProvider {
   void start_load(int slot, ExpertKey key);
   void flush_requests();  // submits the reads start_load queued, all at once
   void pump(bool wait);    // reap completions; block for at least one when `wait`
+  size_t in_flight() const;  // reads outstanding on all engines
   void discard_failed(int slot);
   [[noreturn]] void throw_read_error(int slot);
   void count_access(ExpertKey key, bool hit);
@@ -111,11 +115,11 @@ class ExpertCache : public ExpertProvider {
   std::vector<int> reserved_slots_;
   std::vector<ExpertKey> candidates_;
   std::vector<ExpertKey> counted_keys_;
-  std::vector<ReadRequest> pending_requests_;
+  std::vector<std::vector<ReadRequest>> pending_requests_;  // per file part
   std::vector<char> has_prediction_;  // layer -> a prediction awaits its next prefetch
   std::vector<int> slot_of_key_;  // ExpertKey -> slot, or -1
   std::unique_ptr<CachePolicy> policy_;
-  std::unique_ptr<IoEngine> io_;
+  std::vector<std::unique_ptr<IoEngine>> io_;  // per file part; null where a part holds no experts
   std::vector<ReadCompletion> completions_;
   std::vector<char> predicted_;   // ExpertKey -> predicted for the next visit of its layer
   std::vector<char> counted_;     // ExpertKey -> access counted by prefetch, not yet acquired

@@ -20,12 +20,12 @@ const gguf::TensorInfo& TensorStore::checked_tensor(std::string_view name,
     }
     throw gguf::GgufError(fmt::format("{}: tensor '{}' has shape {}, expected {}] from the "
                                       "model's hyper-parameters",
-                                      file_.path(), name, tensor.shape_string(), expected));
+                                      file_.path(tensor.part), name, tensor.shape_string(), expected));
   }
   if (!quant::is_supported_for_compute(tensor.type)) {
     throw gguf::GgufError(fmt::format("{}: tensor '{}' has type {}, which sluice cannot compute "
                                       "with yet",
-                                      file_.path(), name, quant::type_name(tensor.type)));
+                                      file_.path(tensor.part), name, quant::type_name(tensor.type)));
   }
   return tensor;
 }

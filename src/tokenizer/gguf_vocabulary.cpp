@@ -5,6 +5,7 @@
 // here, at the boundary, with the key named.
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "gguf/gguf_file.h"
@@ -12,6 +13,12 @@
 
 namespace sluice::tokenizer {
 namespace {
+
+// Byte-level BPE pre-tokenizers whose models llama.cpp gives a BOS by default (llama_vocab::
+// impl::load: the Llama 3 group, tekken, chameleon).
+const std::set<std::string, std::less<>> kAddsBosByDefault = {
+    "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "tekken", "chameleon",
+};
 
 std::optional<int32_t> optional_token_id(const gguf::GgufFile& file, const std::string& key,
                                          size_t n_tokens) {
@@ -106,14 +113,39 @@ Vocabulary vocabulary_from_gguf(const gguf::GgufFile& file) {
     throw TokenizerError(file.path() + ": BPE tokenizer without tokenizer.ggml.merges");
   }
 
+  if (file.find("tokenizer.ggml.scores") != nullptr) {
+    const std::vector<double> scores = file.get_float_array("tokenizer.ggml.scores");
+    if (scores.size() != n) {
+      throw TokenizerError(file.path() + ": tokenizer.ggml.scores has " + std::to_string(scores.size()) +
+                           " entries for " + std::to_string(n) + " tokens");
+    }
+    vocab.scores.assign(scores.begin(), scores.end());
+  }
+
   vocab.bos_id = optional_token_id(file, "tokenizer.ggml.bos_token_id", n);
   vocab.eos_id = optional_token_id(file, "tokenizer.ggml.eos_token_id", n);
   vocab.eot_id = optional_token_id(file, "tokenizer.ggml.eot_token_id", n);
   vocab.eom_id = optional_token_id(file, "tokenizer.ggml.eom_token_id", n);
   vocab.unk_id = optional_token_id(file, "tokenizer.ggml.unknown_token_id", n);
   vocab.pad_id = optional_token_id(file, "tokenizer.ggml.padding_token_id", n);
-  vocab.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(false);
+
+  // Defaults where a key is absent, as llama.cpp's llama_vocab::impl::load sets them: a
+  // SentencePiece vocabulary has <unk> 0, <s> 1, </s> 2, adds BOS and the space prefix; the
+  // Llama 3 family of byte-level BPE adds BOS.
+  const bool spm = vocab.model == "llama";
+  if (spm) {
+    auto fallback = [n](std::optional<int32_t>& id, int32_t value) {
+      if (!id && static_cast<size_t>(value) < n) id = value;
+    };
+    fallback(vocab.unk_id, 0);
+    fallback(vocab.bos_id, 1);
+    fallback(vocab.eos_id, 2);
+  }
+  const bool llama3_family = vocab.model == "gpt2" && kAddsBosByDefault.count(vocab.pre) > 0;
+  vocab.add_bos = file.find_bool("tokenizer.ggml.add_bos_token")
+                      .value_or((spm || llama3_family) && vocab.bos_id.has_value());
   vocab.add_eos = file.find_bool("tokenizer.ggml.add_eos_token").value_or(false);
+  vocab.add_space_prefix = file.find_bool("tokenizer.ggml.add_space_prefix").value_or(spm);
 
   try {
     validate_vocabulary(vocab);

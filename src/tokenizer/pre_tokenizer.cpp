@@ -31,6 +31,14 @@
 namespace sluice::tokenizer {
 namespace {
 
+// llama.cpp's "default" (a GGUF without `tokenizer.ggml.pre`, or one naming it "default"): four
+// stages, as llama.cpp's src/llama-vocab.cpp (llm_tokenizer_bpe, default case) applies them.
+constexpr std::string_view kDefaultPunctuation = R"re([\p{P}\$\+<=>\^~\|]+)re";
+constexpr std::string_view kDefaultWords =
+    R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re";
+constexpr std::string_view kDefaultNumbers = R"re(\p{N}+)re";
+constexpr std::string_view kDefaultDigitTriples = R"re([0-9][0-9][0-9])re";
+
 // GPT-2: OpenAI gpt-2 encoder.py; Hugging Face tokenizers ByteLevel pre-tokenizer (use_regex).
 constexpr std::string_view kGpt2Regex =
     R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)re";
@@ -51,6 +59,15 @@ constexpr std::string_view kLlama3Regex =
 constexpr std::string_view kGpt4oRegex =
     R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
 
+// Kimi K2 (tokenization_kimi.py `pat_str`, quoted in llama.cpp's src/unicode.cpp above
+// unicode_regex_split_custom_kimi_k2): the GPT-4o pattern with Han ideographs split off as
+// words of their own. Its character-class intersections `[...&&[^\p{Han}]]` (which PCRE2
+// 10.42 lacks) are written as `(?:(?!\p{Han})[...])`, the same set. `\p{sc:Han}` is the Han
+// Script property, as Oniguruma's (and so Hugging Face tokenizers') `\p{Han}` is: PCRE2's bare
+// `\p{Han}` means Script_Extensions, which also takes in CJK punctuation such as U+3002.
+constexpr std::string_view kKimiK2Regex =
+    R"re([\p{sc:Han}]+|[^\r\n\p{L}\p{N}]?(?:(?!\p{sc:Han})[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])*(?:(?!\p{sc:Han})[\p{Ll}\p{Lm}\p{Lo}\p{M}])+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?(?:(?!\p{sc:Han})[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])+(?:(?!\p{sc:Han})[\p{Ll}\p{Lm}\p{Lo}\p{M}])*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+
 // DeepSeek-V3 tokenizer.json: three Split stages (digit groups; CJK ideographs and kana, written
 // here as code point ranges U+4E00-U+9FA5, U+3040-U+309F, U+30A0-U+30FF; then words).
 constexpr std::string_view kDeepseekV3Digits = R"re(\p{N}{1,3})re";
@@ -69,12 +86,12 @@ struct PreTokenizerDef {
   bool ignore_merges;
 };
 
-// Names grouped as llama.cpp's llama_vocab::impl::load groups them. "default" (what a GGUF
-// without `tokenizer.ggml.pre` gets) is the GPT-2 regex here; llama.cpp instead applies an ad
-// hoc sequence of four regexes for it.
-const std::array<PreTokenizerDef, 7>& definitions() {
-  static const std::array<PreTokenizerDef, 7> table = {{
-      {{"default", "gpt-2", "olmo"}, {kGpt2Regex}, false},
+// Names grouped as llama.cpp's llama_vocab::impl::load groups them; "glm4" is its CHATGLM4
+// (the Llama 3 regex without ignore_merges), "minimax-m2" uses the GPT-4o regex there too.
+const std::array<PreTokenizerDef, 9>& definitions() {
+  static const std::array<PreTokenizerDef, 9> table = {{
+      {{"default"}, {kDefaultPunctuation, kDefaultWords, kDefaultNumbers, kDefaultDigitTriples}, false},
+      {{"gpt-2", "olmo", "mpt", "phi-2"}, {kGpt2Regex}, false},
       {{"qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan", "grok-2"},
        {kQwen2Regex},
        false},
@@ -83,6 +100,7 @@ const std::array<PreTokenizerDef, 7>& definitions() {
       {{"dbrx", "smaug-bpe", "glm4", "chatglm-bpe"}, {kLlama3Regex}, false},
       {{"gpt-4o", "llama4", "minimax-m2"}, {kGpt4oRegex}, false},
       {{"deepseek-v3"}, {kDeepseekV3Digits, kDeepseekV3Cjk, kDeepseekV3Words}, false},
+      {{"kimi-k2"}, {kKimiK2Regex}, false},
   }};
   return table;
 }

@@ -2,8 +2,10 @@
 //
 // A Vocabulary is the plain data of the `tokenizer.ggml.*` metadata keys; a Tokenizer is built
 // from it once (merge ranks, pre-tokenizer regexes, special-token table) and is then immutable,
-// so one instance may encode and decode from several threads at once. Byte-level BPE
-// (`tokenizer.ggml.model = gpt2`) is what every model family sluice runs uses; other models
+// so one instance may encode and decode from several threads at once. Two models are
+// implemented: byte-level BPE (`tokenizer.ggml.model = gpt2`, with the pre-tokenizer that
+// `tokenizer.ggml.pre` names) and SentencePiece BPE (`tokenizer.ggml.model = llama`: scores,
+// `<0xXX>` byte fallback, "▁" for spaces, the leading space of `add_space_prefix`). Other models
 // and unknown pre-tokenizer names are refused rather than approximated.
 #pragma once
 
@@ -39,14 +41,17 @@ enum class TokenType : int32_t {
 };
 
 struct Vocabulary {             // plain data, as GGUF metadata carries it
-  std::string model;            // tokenizer.ggml.model, e.g. "gpt2"
+  std::string model;            // tokenizer.ggml.model: "gpt2" or "llama"
   std::string pre = "default";  // tokenizer.ggml.pre, e.g. "qwen2"; "default" when absent
   std::vector<std::string> tokens;
   std::vector<int32_t> token_types;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
                                      // 6 byte; empty means all normal
-  std::vector<std::string> merges;   // "a b", highest priority first
+  std::vector<std::string> merges;   // "a b", highest priority first (gpt2)
+  std::vector<float> scores;         // merge priority of each piece (llama); empty means all 0
   std::optional<int32_t> bos_id, eos_id, eot_id, eom_id, unk_id, pad_id;
   bool add_bos = false, add_eos = false;
+  bool add_space_prefix = false;  // llama: a space before text that starts the input or follows
+                                  // a special token (SentencePiece's add_dummy_prefix)
 };
 
 // Reads the `tokenizer.ggml.*` keys; throws TokenizerError (or gguf::GgufError) when they are
@@ -71,15 +76,20 @@ class Tokenizer {
   // "<|im_start|>") become their ids; user-defined tokens are always matched, as in
   // llama.cpp and Hugging Face tokenizers.
   std::vector<int32_t> encode(std::string_view text, bool parse_special = true) const;
+  // encode() with the BOS and EOS that the vocabulary's add_bos / add_eos ask for, as
+  // llama.cpp's llama_tokenize with add_special.
+  std::vector<int32_t> encode_with_special(std::string_view text, bool parse_special = true) const;
   // Concatenates the pieces and returns valid UTF-8 (invalid bytes become U+FFFD). Control
-  // tokens decode to their text, as transformers does with skip_special_tokens=False.
-  // Throws TokenizerError on an id outside the vocabulary.
+  // tokens decode to their text, as transformers does with skip_special_tokens=False. With
+  // add_space_prefix, the space that prefix put before the first piece is dropped, as
+  // SentencePiece's decode does. Throws TokenizerError on an id outside the vocabulary.
   std::string decode(std::span<const int32_t> ids) const;
   std::string token_piece(int32_t id) const;  // raw bytes of one token
   const Vocabulary& vocabulary() const;
   int32_t n_vocab() const;
   // eos/eot/eom and control tokens that end a turn (<|im_end|>, <|endoftext|>, ...).
   bool is_end_of_generation(int32_t id) const;
+  std::vector<int32_t> end_of_generation_ids() const;  // ascending
 
  private:
   struct Impl;

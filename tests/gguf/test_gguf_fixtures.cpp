@@ -280,7 +280,7 @@ TEST(GgufFixtures, SplitPartsHoldTheWholeModel) {
     const std::string path =
         fixture("split/qwen3_moe-bf16-0000" + std::to_string(part) + "-of-00004.gguf");
     SCOPED_TRACE(path);
-    const GgufFile file(path);
+    const GgufFile file(path, {}, SplitParts::kThisFileOnly);
     EXPECT_EQ(file.get_uint("split.no"), static_cast<uint64_t>(part - 1));
     EXPECT_EQ(file.get_uint("split.count"), 4u);
     EXPECT_EQ(file.get_uint("split.tensors.count"), 51u);
@@ -313,7 +313,7 @@ TEST(GgufFixtures, EveryFixtureParses) {
     const std::string path = entry.path().string();
     SCOPED_TRACE(path);
     std::optional<GgufFile> file;
-    ASSERT_NO_THROW(file.emplace(path));
+    ASSERT_NO_THROW(file.emplace(path, ReaderLimits{}, SplitParts::kThisFileOnly));
     EXPECT_TRUE(file->version() == 2 || file->version() == 3);
     EXPECT_EQ(file->file_size(), entry.file_size());
     EXPECT_FALSE(file->tensors().empty());

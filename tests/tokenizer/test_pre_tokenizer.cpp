@@ -3,6 +3,7 @@
 // make_pre_tokenizer_cases.py. The qwen2 family is also covered end to end by the fixtures.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/pre_tokenizer.h"
@@ -47,9 +48,27 @@ TEST_P(PreTokenizerCases, SplitsAsHuggingFaceTokenizers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, PreTokenizerCases,
-                         ::testing::Values("default", "qwen2", "qwen35", "llama-bpe", "gpt-4o",
-                                           "deepseek-v3"),
+constexpr const char* kFamilies[] = {"default", "gpt-2",       "qwen2",      "qwen35",      "llama-bpe",
+                                     "glm4",    "gpt-4o",      "minimax-m2", "deepseek-v3", "kimi-k2"};
+
+// The cases file holds exactly the families tested here.
+TEST(PreTokenizerCasesFile, CoversEveryFamily) {
+  std::vector<std::string> in_file;
+  for (const auto& [name, pieces] : cases().at("pieces").items()) in_file.push_back(name);
+  std::vector<std::string> tested(std::begin(kFamilies), std::end(kFamilies));
+  std::sort(in_file.begin(), in_file.end());
+  std::sort(tested.begin(), tested.end());
+  EXPECT_EQ(in_file, tested);
+  // The fixture's reference strings are among the texts.
+  const auto reference = nlohmann::json::parse(testing::read_file(SLUICE_FIXTURES "/tokenizer/reference_encodings.json"));
+  const auto texts = cases().at("texts").get<std::vector<std::string>>();
+  for (const auto& entry : reference.at("encodings")) {
+    EXPECT_NE(std::find(texts.begin(), texts.end(), entry.at("text").get<std::string>()), texts.end())
+        << testing::escaped(entry.at("text").get<std::string>());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, PreTokenizerCases, ::testing::ValuesIn(kFamilies),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) {

@@ -1,6 +1,11 @@
 // Vocabulary validation and refusal of what the tokenizer does not implement.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <functional>
+
+#include "gguf/gguf_file.h"
+#include "gguf/gguf_writer.h"
 #include "tokenizer_fixtures.h"
 
 namespace sluice::tokenizer {
@@ -31,17 +36,54 @@ TEST(Vocabulary, UnknownModelIsRefusedByName) {
   Vocabulary vocab = fixture_vocabulary();
   vocab.model = "no-such-model";
   expect_error_naming([&] { Tokenizer tok(vocab); }, "no-such-model");
-  vocab.model = "llama";  // SentencePiece: not implemented, refused rather than guessed
-  expect_error_naming([&] { Tokenizer tok(vocab); }, "'llama'");
+  for (const char* model : {"bert", "t5", "rwkv"}) {  // WordPiece, Unigram, RWKV: not implemented
+    vocab.model = model;
+    expect_error_naming([&] { Tokenizer tok(vocab); }, std::string("'") + model + "'");
+  }
 }
 
 TEST(Vocabulary, KnownPreTokenizersConstruct) {
   for (const char* pre :
-       {"default", "gpt-2", "qwen2", "qwen35", "llama-bpe", "gpt-4o", "deepseek-v3"}) {
+       {"default", "gpt-2", "qwen2", "qwen35", "llama-bpe", "glm4", "gpt-4o", "minimax-m2", "deepseek-v3", "kimi-k2"}) {
     Vocabulary vocab = fixture_vocabulary();
     vocab.pre = pre;
     EXPECT_NO_THROW(Tokenizer tok(vocab)) << pre;
   }
+}
+
+// Written from the fixture's tokenizer metadata with `edit` applied; returns the vocabulary read back.
+Vocabulary vocabulary_with(const std::function<void(gguf::GgufWriter&)>& edit) {
+  const gguf::GgufFile source(SLUICE_FIXTURES "/models/qwen3_moe/model-bf16.gguf");
+  gguf::GgufWriter writer;
+  for (const auto& [key, value] : source.metadata()) {
+    if (key.starts_with("tokenizer.")) writer.set_metadata(key, value);
+  }
+  edit(writer);
+  const std::string path = (std::filesystem::temp_directory_path() / "sluice-vocabulary-test.gguf").string();
+  writer.write(path);
+  Vocabulary vocab = vocabulary_from_gguf(gguf::GgufFile(path));
+  std::filesystem::remove(path);
+  return vocab;
+}
+
+// Where add_bos_token is absent, llama.cpp adds BOS for the Llama 3 family of byte-level BPE
+// and not for the others; the key, when present, decides.
+TEST(Vocabulary, AddBosDefaultsAsLlamaCpp) {
+  auto with = [](const char* pre, std::optional<bool> add_bos) {
+    return vocabulary_with([&](gguf::GgufWriter& w) {
+      w.set_string("tokenizer.ggml.pre", pre);
+      w.set_uint32("tokenizer.ggml.bos_token_id", 1);
+      if (add_bos) w.set_bool("tokenizer.ggml.add_bos_token", *add_bos);
+    });
+  };
+  EXPECT_TRUE(with("llama-bpe", std::nullopt).add_bos);
+  EXPECT_FALSE(with("llama-bpe", false).add_bos);
+  EXPECT_FALSE(with("qwen2", std::nullopt).add_bos);
+  EXPECT_TRUE(with("qwen2", true).add_bos);
+  EXPECT_FALSE(with("qwen2", std::nullopt).add_space_prefix);
+  const Tokenizer tok(with("llama-bpe", std::nullopt));
+  EXPECT_EQ(tok.encode_with_special("Hello").front(), 1);
+  EXPECT_EQ(tok.encode_with_special("Hello").size(), tok.encode("Hello").size() + 1);
 }
 
 TEST(Vocabulary, InconsistentVocabulariesAreRefused) {
