@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "model/memory_estimate.h"
+#include "ops/matmul.h"
 #include "store/budget.h"
 #include "store/expert_profile.h"
 #include "store/model_layout.h"
@@ -48,6 +49,9 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
   command.add_flag("--no-stream", options.resident, "read every expert into memory at load time");
   command.add_option("--expert-profile", options.expert_profile,
                      "pin the experts most used in a profile saved by --save-expert-profile");
+  command.add_flag("--exact", options.exact,
+                   "exact path: decode weight blocks to f32 and keep activations in f32 (slower; "
+                   "default: activations quantized to 8 bits, integer dot products)");
 }
 
 LoadedModel load(const ModelOptions& options, const RunShape& shape) {
@@ -95,6 +99,7 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   }
   loaded.model = model::load_model(file, config);
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);
+  ops::set_compute_path(options.exact ? ops::ComputePath::kExact : ops::ComputePath::kFast);
   if (const store::ExpertCache* cache = loaded.expert_cache()) {
     fmt::print(stderr, "{}\n", budget_report);
     fmt::print(stderr, "expert reads: {}, cache policy {}{}\n", cache->io_description(), cache->policy_name(),

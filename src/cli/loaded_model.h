@@ -21,10 +21,11 @@ struct ModelOptions {
   std::string io_engine = "auto";
   bool resident = false;     // --no-stream: read every expert at load time
   std::string expert_profile;  // --expert-profile: pin the experts a saved profile used most
+  bool exact = false;        // --exact: decode blocks exactly, f32 activations (ops::ComputePath)
 };
 
-// Adds -m/--model, -t/--threads, --mem, --cache-policy, --io, --no-stream and
-// --expert-profile to a command.
+// Adds -m/--model, -t/--threads, --mem, --cache-policy, --io, --no-stream,
+// --expert-profile and --exact to a command.
 void add_model_options(CLI::App& command, ModelOptions& options);
 
 // What the command will run, for sizing the budget.
@@ -48,6 +49,7 @@ struct LoadedModel {
 };
 
 // Opens the model and divides the budget; prints the division to stderr when streaming.
+// Selects the compute path: fast (8-bit activations) unless options.exact.
 LoadedModel load(const ModelOptions& options, const RunShape& shape);
 
 }  // namespace sluice::cli

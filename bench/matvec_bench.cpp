@@ -1,0 +1,103 @@
+// Matrix-vector products (one token, as in decoding) per weight format and instruction set,
+// reported as GB/s of weight bytes: ops::matmul on 2 threads over two shapes,
+// 4096 x 14336 (a dense FFN projection) and 2048 x 768 (one Qwen3-30B-A3B expert).
+//
+// "cold" cycles through enough copies of the matrix (>= 1 GiB) that every call reads its
+// weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
+// fits). Paths: the fast path on each instruction set the CPU has, and the exact path.
+//
+//   build-bench/bin/matvec_bench [--benchmark_filter=Q4_K]
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ops/matmul.h"
+#include "quant/fast/fast_dot.h"
+#include "quant/matrix_view.h"
+#include "quant/random_blocks.h"
+
+namespace {
+
+using sluice::ops::ComputePath;
+using sluice::quant::GgmlType;
+namespace fast = sluice::quant::fast;
+
+constexpr int kThreads = 2;
+constexpr size_t kColdBytes = size_t{1} << 30;
+
+struct Shape {
+  int64_t n_cols;
+  int64_t n_rows;
+};
+
+void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, bool exact, fast::Isa isa) {
+  const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(shape.n_cols)) *
+                              static_cast<size_t>(shape.n_rows);
+  const size_t n_copies = cold ? (kColdBytes + matrix_bytes - 1) / matrix_bytes : 1;
+  std::vector<std::byte> weights(matrix_bytes * n_copies);
+  sluice::quant::fill_random_blocks(type, std::span(weights.data(), matrix_bytes), 1, 0.05f);
+  for (size_t c = 1; c < n_copies; ++c) {
+    std::memcpy(weights.data() + c * matrix_bytes, weights.data(), matrix_bytes);
+  }
+  std::vector<float> x(static_cast<size_t>(shape.n_cols)), y(static_cast<size_t>(shape.n_rows));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal;
+  for (float& v : x) v = normal(rng);
+
+  fast::set_isa(isa);
+  sluice::ops::ThreadPool pool(kThreads);
+  const ComputePath path = exact ? ComputePath::kExact : ComputePath::kFast;
+  size_t copy = 0;
+  for (auto _ : state) {
+    const auto w = sluice::quant::make_matrix_view(type, weights.data() + copy * matrix_bytes, shape.n_cols,
+                                                   shape.n_rows);
+    sluice::ops::matmul(pool, w, x.data(), 1, y.data(), path);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    copy = copy + 1 == n_copies ? 0 : copy + 1;
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(matrix_bytes));
+}
+
+void register_all() {
+  const GgmlType types[] = {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K,
+                            GgmlType::Q4_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_XS,
+                            GgmlType::IQ2_XXS, GgmlType::BF16, GgmlType::F16, GgmlType::F32};
+  const Shape shapes[] = {{4096, 14336}, {2048, 768}};
+  std::vector<fast::Isa> isas;
+  for (fast::Isa isa : {fast::Isa::kAvx512, fast::Isa::kAvx2, fast::Isa::kScalar}) {
+    if (fast::cpu_supports(isa)) isas.push_back(isa);
+  }
+  for (GgmlType type : types) {
+    if (!sluice::quant::can_fill_random(type)) continue;
+    for (const Shape& shape : shapes) {
+      for (bool cold : {true, false}) {
+        const std::string base = std::string(sluice::quant::type_name(type)) + "/" + std::to_string(shape.n_cols) +
+                                 "x" + std::to_string(shape.n_rows) + (cold ? "/cold" : "/hot");
+        for (fast::Isa isa : isas) {
+          benchmark::RegisterBenchmark((base + "/fast_" + std::string(fast::isa_name(isa))).c_str(),
+                                       [=](benchmark::State& s) { run_matvec(s, type, shape, cold, false, isa); })
+              ->UseRealTime()
+              ->MinTime(0.3);
+        }
+        benchmark::RegisterBenchmark((base + "/exact").c_str(), [=](benchmark::State& s) {
+          run_matvec(s, type, shape, cold, true, isas.front());
+        })->UseRealTime()->MinTime(0.3);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,264 @@
+// Chooses the instruction set once (CPU features, SLUICE_ISA), builds its kernel table with
+// fallbacks to lower sets, and quantizes activations (one implementation for every set).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "quant/fast/fast_dot.h"
+#include "quant/fast/kernels.h"
+#include "util/error.h"
+
+namespace sluice::quant::fast {
+namespace {
+
+using detail::KernelTable;
+
+RowDotFn kernel_of(const KernelTable& table, GgmlType type) {
+  const auto id = static_cast<uint32_t>(type);
+  return id < detail::kTypeSlots ? table.dot[id] : nullptr;
+}
+
+// The table of `isa` with every missing entry taken from the next lower set.
+KernelTable build_table(Isa isa) {
+  KernelTable table;
+  detail::add_scalar_kernels(table);
+#if defined(SLUICE_X86_KERNELS)
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) detail::add_avx2_kernels(table);
+  if (isa == Isa::kAvx512) detail::add_avx512_kernels(table);
+#endif
+  return table;
+}
+
+// One table per set, built on first use (each is a few hundred bytes).
+const KernelTable& table_of(Isa isa) {
+  static const KernelTable scalar = build_table(Isa::kScalar);
+  static const KernelTable avx2 = build_table(Isa::kAvx2);
+  static const KernelTable avx512 = build_table(Isa::kAvx512);
+  switch (isa) {
+    case Isa::kScalar: return scalar;
+    case Isa::kAvx2: return avx2;
+    case Isa::kAvx512: return avx512;
+  }
+  return scalar;
+}
+
+// Only the kernels a set adds itself, for tests.
+const KernelTable& own_table_of(Isa isa) {
+  static const KernelTable scalar = [] {
+    KernelTable t;
+    detail::add_scalar_kernels(t);
+    return t;
+  }();
+  static const KernelTable avx2 = [] {
+    KernelTable t;
+#if defined(SLUICE_X86_KERNELS)
+    detail::add_avx2_kernels(t);
+#endif
+    return t;
+  }();
+  static const KernelTable avx512 = [] {
+    KernelTable t;
+#if defined(SLUICE_X86_KERNELS)
+    detail::add_avx512_kernels(t);
+#endif
+    return t;
+  }();
+  switch (isa) {
+    case Isa::kScalar: return scalar;
+    case Isa::kAvx2: return avx2;
+    case Isa::kAvx512: return avx512;
+  }
+  return scalar;
+}
+
+Isa best_supported_isa() {
+  if (cpu_supports(Isa::kAvx512)) return Isa::kAvx512;
+  if (cpu_supports(Isa::kAvx2)) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+
+Isa initial_isa() {
+  const Isa best = best_supported_isa();
+  const char* env = std::getenv("SLUICE_ISA");
+  if (env == nullptr || *env == '\0') return best;
+  const std::optional<Isa> wanted = parse_isa(env);
+  if (!wanted) {
+    fmt::print(stderr, "sluice: ignoring SLUICE_ISA='{}' (scalar, avx2, avx512); using {}\n", env,
+               isa_name(best));
+    return best;
+  }
+  if (!cpu_supports(*wanted)) {
+    fmt::print(stderr, "sluice: this CPU cannot run SLUICE_ISA={}; using {}\n", env, isa_name(best));
+    return best;
+  }
+  return *wanted;
+}
+
+// The chosen set and its table, settled on first use.
+struct Active {
+  Active() : isa(initial_isa()), table(&table_of(isa.load())) {}
+  std::atomic<Isa> isa;
+  std::atomic<const KernelTable*> table;
+};
+
+Active& active() {
+  static Active state;
+  return state;
+}
+
+// Round to nearest, ties to even, for |v| < 2^22 (the quants are within +-127.5): adding
+// 1.5 * 2^23 leaves no fraction bits. Exact and the same on every target.
+inline float round_nearest(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
+
+// value = d * q with q = round(x / d) in [-127, 127], d = max |x| / 127. Returns the sum of q.
+// Non-finite input gives d = NaN so that every product with this block is NaN. Written so that
+// the compiler vectorizes it: max |x| through the bits (for non-negative floats integer order
+// is float order, and infinities and NaNs lie above every finite value), integer sums.
+int32_t quantize_group(const float* x, int n, float* d_out, int8_t* q) {
+  uint32_t amax_bits = 0;
+  for (int i = 0; i < n; ++i) amax_bits = std::max(amax_bits, std::bit_cast<uint32_t>(x[i]) & 0x7fffffffu);
+  if (amax_bits >= 0x7f800000u) {
+    *d_out = std::numeric_limits<float>::quiet_NaN();
+    std::memset(q, 0, static_cast<size_t>(n));
+    return 0;
+  }
+  const float d = std::bit_cast<float>(amax_bits) / 127.0f;
+  const float inv_d = d > 0.0f ? 1.0f / d : 0.0f;
+  int32_t sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto r = static_cast<int32_t>(std::clamp(round_nearest(x[i] * inv_d), -127.0f, 127.0f));
+    q[i] = static_cast<int8_t>(r);
+    sum += r;
+  }
+  *d_out = d;
+  return sum;
+}
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+std::optional<Isa> parse_isa(std::string_view name) {
+  if (name == "scalar") return Isa::kScalar;
+  if (name == "avx2") return Isa::kAvx2;
+  if (name == "avx512") return Isa::kAvx512;
+  return std::nullopt;
+}
+
+bool cpu_supports(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return true;
+#if defined(SLUICE_X86_KERNELS)
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return cpu_supports(Isa::kAvx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#else
+    case Isa::kAvx2:
+    case Isa::kAvx512: return false;
+#endif
+  }
+  return false;
+}
+
+Isa active_isa() { return active().isa.load(std::memory_order_relaxed); }
+
+void set_isa(Isa isa) {
+  SLUICE_ASSERT(cpu_supports(isa));
+  active().isa.store(isa, std::memory_order_relaxed);
+  active().table.store(&table_of(isa), std::memory_order_release);
+}
+
+ActivationFormat activation_format(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::F32:
+    case GgmlType::F16:
+    case GgmlType::BF16: return ActivationFormat::kF32;
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q8_0:
+    case GgmlType::IQ4_NL: return ActivationFormat::kQ8x32;
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
+    case GgmlType::IQ2_XXS:
+    case GgmlType::IQ4_XS: return ActivationFormat::kQ8x256;
+    default: return ActivationFormat::kNone;
+  }
+}
+
+size_t activation_row_bytes(GgmlType weight_type, int64_t n_cols) {
+  const auto n = static_cast<size_t>(n_cols);
+  const auto padded = [](size_t bytes) {
+    return (bytes + kActivationAlignment - 1) / kActivationAlignment * kActivationAlignment;
+  };
+  switch (activation_format(weight_type)) {
+    case ActivationFormat::kF32: return n * sizeof(float);
+    case ActivationFormat::kQ8x32: return padded(n + n / 32 * (sizeof(int32_t) + sizeof(float)));
+    case ActivationFormat::kQ8x256: return padded(n + n / 16 * sizeof(int16_t) + n / 256 * sizeof(float));
+    case ActivationFormat::kNone: break;
+  }
+  SLUICE_ASSERT(!"activation_row_bytes of a type without fast kernels");
+  return 0;
+}
+
+void quantize_activations(GgmlType weight_type, const float* x, int64_t n_cols, std::byte* out) {
+  auto* qs = reinterpret_cast<int8_t*>(out);
+  switch (activation_format(weight_type)) {
+    case ActivationFormat::kF32:
+      if (n_cols > 0) std::memcpy(out, x, static_cast<size_t>(n_cols) * sizeof(float));
+      return;
+    case ActivationFormat::kQ8x32: {
+      SLUICE_ASSERT(n_cols % 32 == 0);
+      auto* sum = reinterpret_cast<int32_t*>(out + n_cols);
+      auto* d = reinterpret_cast<float*>(sum + n_cols / 32);
+      for (int64_t b = 0; b < n_cols / 32; ++b) sum[b] = quantize_group(x + 32 * b, 32, &d[b], qs + 32 * b);
+      return;
+    }
+    case ActivationFormat::kQ8x256: {
+      SLUICE_ASSERT(n_cols % 256 == 0);
+      auto* bsums = reinterpret_cast<int16_t*>(out + n_cols);
+      auto* d = reinterpret_cast<float*>(bsums + n_cols / 16);
+      for (int64_t b = 0; b < n_cols / 256; ++b) quantize_group(x + 256 * b, 256, &d[b], qs + 256 * b);
+      for (int64_t g = 0; g < n_cols / 16; ++g) {
+        int sum = 0;
+        for (int i = 0; i < 16; ++i) sum += qs[16 * g + i];
+        bsums[g] = static_cast<int16_t>(sum);
+      }
+      return;
+    }
+    case ActivationFormat::kNone: break;
+  }
+  SLUICE_ASSERT(!"quantize_activations of a type without fast kernels");
+}
+
+RowDotFn row_dot(GgmlType weight_type) {
+  return kernel_of(*active().table.load(std::memory_order_acquire), weight_type);
+}
+
+RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa), weight_type); }
+
+}  // namespace sluice::quant::fast

@@ -1,0 +1,76 @@
+// What the per-instruction-set files (dot_scalar.cpp, x86/dot_avx2.cpp, x86/dot_avx512.cpp)
+// hand to the dispatcher (dispatch.cpp): a table of row kernels indexed by GGML type id.
+//
+// The 256-value formats (K-quants, i-quants) sum each super-block in integers and then add
+// its contribution in f32 with the same scalar expression in every file, so their results
+// are bit-identical across instruction sets. The 32-value and float formats accumulate in
+// vector lanes, so their sums are ordered differently per set (equal within float rounding).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/fast/fast_dot.h"
+
+namespace sluice::quant::fast::detail {
+
+inline constexpr uint32_t kTypeSlots = 41;  // GGML type ids 0..40
+
+struct KernelTable {
+  RowDotFn dot[kTypeSlots] = {};
+};
+
+// Each fills in the kernels its instruction set has. The x86 ones exist only when
+// SLUICE_X86_KERNELS is defined.
+void add_scalar_kernels(KernelTable& table);
+void add_avx2_kernels(KernelTable& table);
+void add_avx512_kernels(KernelTable& table);
+
+// Helpers for the kernel files, in an unnamed namespace so that each instruction set's file
+// compiles its own copy (an inline function shared across files could be linked in its AVX-512
+// build and then run on a CPU without AVX-512).
+namespace {
+
+inline void set_kernel(KernelTable& table, GgmlType type, RowDotFn fn) {
+  table.dot[static_cast<uint32_t>(type)] = fn;
+}
+
+// Views of one row of quantized activations (layout in fast_dot.h).
+
+struct Q8x32View {
+  const int8_t* qs;
+  const int32_t* sum;
+  const float* d;
+};
+
+struct Q8x256View {
+  const int8_t* qs;
+  const int16_t* bsums;
+  const float* d;
+};
+
+inline Q8x32View view_q8x32(const std::byte* row, int64_t n) {
+  const auto* qs = reinterpret_cast<const int8_t*>(row);
+  const auto* sum = reinterpret_cast<const int32_t*>(row + n);
+  return {qs, sum, reinterpret_cast<const float*>(sum + n / 32)};
+}
+
+inline Q8x256View view_q8x256(const std::byte* row, int64_t n) {
+  const auto* qs = reinterpret_cast<const int8_t*>(row);
+  const auto* bsums = reinterpret_cast<const int16_t*>(row + n);
+  return {qs, bsums, reinterpret_cast<const float*>(bsums + n / 16)};
+}
+
+}  // namespace
+
+// A RowDotFn from a one-token dot product: the same arithmetic for every token.
+template <float (*Dot)(const std::byte* w_row, const std::byte* act, int64_t n_cols)>
+void for_each_token(const std::byte* w_row, const std::byte* act, size_t act_stride,
+                    int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    out[static_cast<size_t>(t) * out_stride] =
+        Dot(w_row, act + static_cast<size_t>(t) * act_stride, n_cols);
+  }
+}
+
+}  // namespace sluice::quant::fast::detail

@@ -1,0 +1,317 @@
+// AVX-512 (F, BW, VL, DQ, VNNI) kernels of the fast path; dot_scalar.cpp is their reference.
+// Formats missing here use the AVX2 kernels (dispatch.cpp).
+//
+// Compiled with the AVX-512 flags whatever the project's -march and called only on CPUs
+// that have them. Internal linkage and intrinsics only, as in dot_avx2.cpp.
+//
+// VNNI: dpbusd sums 4 products u8 x s8 into int32 without saturation; dpwssd sums 2
+// products i16 x i16 into int32, which applies 16-bit sub-block scales to maddubs results.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "quant/blocks.h"
+#include "quant/blocks_k.h"
+#include "quant/fast/kernels.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+template <class Block>
+const Block* blocks_of(const std::byte* p) {
+  return reinterpret_cast<const Block*>(p);
+}
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// Hardware prefetchers stop at 4 KiB page boundaries, so a row streamed from memory stalls at
+// every page. Each kernel asks for the weight bytes kPrefetchBytes ahead of those it reads
+// (past a row's end that is the next row). Measured on Q4_K matvec from memory, 2 threads:
+// 9 GB/s without, 19 GB/s with.
+constexpr size_t kPrefetchBytes = 2048;
+
+template <size_t kBytes>
+inline void prefetch_ahead(const void* p) {
+  const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
+  for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T0);
+}
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// Two 32-byte loads as one 64-byte vector.
+inline __m512i load2x256(const void* lo, const void* hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
+}
+
+inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline int32_t hsum_i32(__m512i v) {
+  return hsum_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
+}
+
+inline int32_t hsum_i32(__m128i s) {
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float hsum_f32(__m512 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// ---- float weights -----------------------------------------------------------------------
+
+inline __m512 load16_f32(const std::byte* w, int64_t i, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(w) + i);
+}
+inline __m512 load16_f16(const std::byte* w, int64_t i, __mmask16 m) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(w) + i));
+}
+inline __m512 load16_bf16(const std::byte* w, int64_t i, __mmask16 m) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(w) + i));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+// Four accumulators of 16 lanes; the tail (n % 16 values) through masked loads.
+template <size_t kValueBytes, __m512 (*Load16)(const std::byte*, int64_t, __mmask16)>
+float dot_float(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* x = reinterpret_cast<const float*>(act);
+  constexpr __mmask16 kAll = 0xffff;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    prefetch_ahead<64 * kValueBytes>(w + i * kValueBytes);
+    acc0 = _mm512_fmadd_ps(Load16(w, i, kAll), _mm512_loadu_ps(x + i), acc0);
+    acc1 = _mm512_fmadd_ps(Load16(w, i + 16, kAll), _mm512_loadu_ps(x + i + 16), acc1);
+    acc2 = _mm512_fmadd_ps(Load16(w, i + 32, kAll), _mm512_loadu_ps(x + i + 32), acc2);
+    acc3 = _mm512_fmadd_ps(Load16(w, i + 48, kAll), _mm512_loadu_ps(x + i + 48), acc3);
+  }
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(Load16(w, i, kAll), _mm512_loadu_ps(x + i), acc0);
+  if (i < n) {
+    const auto m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc1 = _mm512_fmadd_ps(Load16(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc1);
+  }
+  return hsum_f32(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+// ---- Q8_0 ----------------------------------------------------------------------------------
+
+// Blocks b and b + 1: |w| against a with w's sign, 4 products per int32 lane (lanes 0-7
+// block b, 8-15 block b + 1). The activations of both are one aligned 64-byte load.
+inline __m512i q8_0_pair(const BlockQ8_0* wb, const int8_t* a_qs, int64_t b) {
+  const __m512i w = load2x256(wb[b].qs, wb[b + 1].qs);
+  const __m512i a = load512(a_qs + 32 * b);
+  const __m512i signed_a = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), signed_a);
+}
+
+float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockQ8_0>(w);
+  const Q8x32View acts = view_q8x32(act, n);
+  const int64_t nb = n / 32;
+  // Lanes 0-7 take scale 0 (2), lanes 8-15 scale 1 (3), of 4 block scales.
+  const __m512i first_pair = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
+  const __m512i second_pair = _mm512_add_epi32(first_pair, _mm512_set1_epi32(2));
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    prefetch_ahead<4 * sizeof(BlockQ8_0)>(wb + b);
+    const __m128i w_d = _mm_setr_epi16(static_cast<short>(wb[b].d), static_cast<short>(wb[b + 1].d),
+                                       static_cast<short>(wb[b + 2].d), static_cast<short>(wb[b + 3].d), 0, 0,
+                                       0, 0);
+    const __m512 scales = _mm512_castps128_ps512(_mm_mul_ps(_mm_cvtph_ps(w_d), _mm_loadu_ps(acts.d + b)));
+    const __m512i p0 = q8_0_pair(wb, acts.qs, b);
+    const __m512i p1 = q8_0_pair(wb, acts.qs, b + 2);
+    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(first_pair, scales), _mm512_cvtepi32_ps(p0), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(second_pair, scales), _mm512_cvtepi32_ps(p1), acc1);
+  }
+  float sum = hsum_f32(_mm512_add_ps(acc0, acc1));
+  for (; b < nb; ++b) {  // the last 1..3 blocks, in 256 bits
+    const __m256i wq = load256(wb[b].qs);
+    const __m256i a = _mm256_sign_epi8(load256(acts.qs + 32 * b), wq);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wq, wq), a);
+    sum += f16(wb[b].d) * acts.d[b] * static_cast<float>(hsum_i32(p));
+  }
+  return sum;
+}
+
+// ---- K-quants -----------------------------------------------------------------------------
+
+// Q4_K / Q5_K scales: 12 packed bytes -> bytes 0..7 the scales, 8..15 the minimums.
+inline __m128i unpack_k4_scales(const uint8_t* packed) {
+  // 32-bit lanes of the 12 bytes (w0, w1, w2; the 4 bytes after them are the block's next
+  // field and unused): scales 0..3 = w0 & 63, scales 4..7 = (w2 & 15) | (w0 >> 6) << 4,
+  // minimums 0..3 = w1 & 63, minimums 4..7 = (w2 >> 4) | (w1 >> 6) << 4, per byte.
+  const __m128i words = load128(packed);
+  const __m128i low_source = _mm_shuffle_epi32(words, _MM_SHUFFLE(2, 1, 2, 0));   // w0 w2 w1 w2
+  const __m128i high_source = _mm_shuffle_epi32(words, _MM_SHUFFLE(1, 1, 0, 0));  // w0 w0 w1 w1
+  const __m128i low = _mm_and_si128(_mm_srlv_epi32(low_source, _mm_setr_epi32(0, 0, 0, 4)),
+                                    _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const __m128i high = _mm_and_si128(_mm_srli_epi32(high_source, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  return _mm_or_si128(low, high);
+}
+
+inline int32_t k4_min_sum(__m128i scales_and_mins, const int16_t* bsums) {
+  const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_and_mins, each_twice));
+  return hsum_i32(_mm256_madd_epi16(mins, load256(bsums)));
+}
+
+// 32 int16 lanes: groups of 8 of scales i, i + 1, i + 2, i + 3.
+inline __m512i quarters_index(int i) {
+  return _mm512_setr_epi64(0x0001000100010001ll * i, 0x0001000100010001ll * i,
+                           0x0001000100010001ll * (i + 1), 0x0001000100010001ll * (i + 1),
+                           0x0001000100010001ll * (i + 2), 0x0001000100010001ll * (i + 2),
+                           0x0001000100010001ll * (i + 3), 0x0001000100010001ll * (i + 3));
+}
+
+// Q4_K and Q5_K stay in 256 bits: on the development machine (AVX-512 with VNNI), 512-bit
+// versions (a 32-byte chunk broadcast to both halves, the upper shifted by 4) ran at 15.6 GB/s
+// against 19.5 GB/s for these, which are dot_avx2.cpp's with VNNI's dpwssd in place of
+// madd + add. The per-super-block work (scales, minimums, the f32 step) dominates either way.
+
+// Broadcast of int16 element j of an 8 x int16 vector (both lanes hold it) to all 16 lanes.
+inline __m256i broadcast_i16(__m256i v8x2, int j) {
+  const __m256i index = _mm256_set1_epi16(static_cast<short>((2 * j + 1) << 8 | (2 * j)));
+  return _mm256_shuffle_epi8(v8x2, index);
+}
+
+float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockQ4_K>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockQ4_K& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const int16_t* y_bsums = acts.bsums + 16 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockQ4_K)>(&x);
+    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
+    const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load256(x.qs + 32 * c);
+      const __m256i lo = _mm256_and_si256(q, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+      acc = _mm256_dpwssd_epi32(acc, p_lo, broadcast_i16(sc16, 2 * c));
+      acc = _mm256_dpwssd_epi32(acc, p_hi, broadcast_i16(sc16, 2 * c + 1));
+    }
+    const int32_t isum = hsum_i32(acc);
+    const float d = f16(x.d) * y_d;
+    const float dmin = f16(x.dmin) * y_d;
+    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
+  }
+  return sum;
+}
+
+// Q5_K: as Q4_K, with bit 4 from qh (bit j of qh[l] for sub-block j).
+float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockQ5_K>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockQ5_K& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const int16_t* y_bsums = acts.bsums + 16 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockQ5_K)>(&x);
+    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
+    const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+    __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load256(x.qs + 32 * c);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4),
+                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
+      high_bits = _mm256_srli_epi16(high_bits, 2);
+      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+      acc = _mm256_dpwssd_epi32(acc, p_lo, broadcast_i16(sc16, 2 * c));
+      acc = _mm256_dpwssd_epi32(acc, p_hi, broadcast_i16(sc16, 2 * c + 1));
+    }
+    const int32_t isum = hsum_i32(acc);
+    const float d = f16(x.d) * y_d;
+    const float dmin = f16(x.dmin) * y_d;
+    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
+  }
+  return sum;
+}
+
+// Q6_K: per half of 128 values, ql[64] covers values 0..63 (low nibbles) and 64..127 (high
+// nibbles); qh[32], broadcast to both 256-bit halves and shifted per half, supplies bits 4-5.
+float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockQ6_K>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  // Values 0..63: qh bits 0-1 (left 4) then 2-3 (left 2); values 64..127: bits 4-5 (in place)
+  // then 6-7 (right 2).
+  const __m512i shift_a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)),
+                                             _mm256_set1_epi16(2), 1);
+  const __m512i shift_b = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i index[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockQ6_K& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const int16_t* y_bsums = acts.bsums + 16 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockQ6_K)>(&x);
+    const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
+    const __m512i sc16 = _mm512_castsi256_si512(scales);
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
+    __m512i acc = _mm512_setzero_si512();
+    for (int half = 0; half < 2; ++half) {
+      const __m512i ql = load512(x.ql + 64 * half);
+      const __m512i qh = _mm512_broadcast_i64x4(load256(x.qh + 32 * half));
+      const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, low4),
+                                         _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
+      const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), bits45));
+      const __m512i pa = _mm512_maddubs_epi16(qa, load512(y_qs + 128 * half));
+      const __m512i pb = _mm512_maddubs_epi16(qb, load512(y_qs + 128 * half + 64));
+      acc = _mm512_dpwssd_epi32(acc, pa, _mm512_permutexvar_epi16(index[2 * half], sc16));
+      acc = _mm512_dpwssd_epi32(acc, pb, _mm512_permutexvar_epi16(index[2 * half + 1], sc16));
+    }
+    const int32_t isum = hsum_i32(acc) - hsum_i32(offset);
+    const float d = f16(x.d) * y_d;
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+}  // namespace
+
+void add_avx512_kernels(KernelTable& table) {
+  set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load16_f32>>);
+  set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
+  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16>>);
+  set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
+  set_kernel(table, GgmlType::Q4_K, for_each_token<dot_q4_k>);
+  set_kernel(table, GgmlType::Q5_K, for_each_token<dot_q5_k>);
+  set_kernel(table, GgmlType::Q6_K, for_each_token<dot_q6_k>);
+}
+
+}  // namespace sluice::quant::fast::detail

@@ -1,0 +1,505 @@
+// The fast compute path (quant/fast, ops::matmul on ComputePath::kFast):
+//
+// - every SIMD kernel against the scalar kernel of the same format on the same random blocks
+//   and quantized activations, at awkward lengths (empty, 1 block, odd counts, 14336 values,
+//   ragged float rows): bit-equal for the 256-value formats (whose
+//   sums are integers per super-block, see quant/fast/kernels.h), within 1e-6 of the sum of
+//   |products| for the others;
+// - the scalar kernels against the exact decoders (decode_row) times the dequantized
+//   activations, in double: the kernels implement each format's formula;
+// - activation quantization, the dispatcher, and fast vs exact matmul on random matrices;
+// - end to end: the Q4_K_M fixture model against the exact reference and next to llama.cpp's
+//   own fast path, and perplexity of the trained model next to llama.cpp's.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "ops/matmul.h"
+#include "quant/blocks.h"
+#include "quant/blocks_iq.h"
+#include "quant/blocks_k.h"
+#include "quant/decode.h"
+#include "quant/fast/fast_dot.h"
+#include "quant/fast/kernels.h"
+#include "support/fixtures.h"
+#include "support/run_command.h"
+
+namespace sluice::quant::fast {
+namespace {
+
+using sluice::testing::fixture_path;
+using sluice::testing::read_f32;
+using sluice::testing::read_json;
+
+// Every format with a fast kernel.
+const GgmlType kFastTypes[] = {
+    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,   GgmlType::Q8_0, GgmlType::Q4_0,
+    GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::Q2_K,
+    GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K, GgmlType::IQ2_XXS,
+    GgmlType::IQ4_XS,
+};
+
+bool integer_exact(GgmlType type) {
+  return activation_format(type) == ActivationFormat::kQ8x256;
+}
+
+// A random f16 of magnitude 2^-8 .. 2^4 with a random sign.
+uint16_t random_f16(std::mt19937& rng) {
+  const uint32_t exponent = 7 + rng() % 13;
+  return static_cast<uint16_t>(((rng() & 1u) << 15) | (exponent << 10) | (rng() & 0x3ffu));
+}
+
+// Writes a random f16 into the 2-byte field at `offset` of each block.
+void set_f16_fields(std::vector<std::byte>& bytes, size_t block_bytes, size_t offset,
+                    std::mt19937& rng) {
+  for (size_t b = 0; b + block_bytes <= bytes.size(); b += block_bytes) {
+    const uint16_t h = random_f16(rng);
+    std::memcpy(bytes.data() + b + offset, &h, sizeof(h));
+  }
+}
+
+// `n_rows` rows of n_cols values of `type`: random bytes (every bit pattern of the quants and
+// sub-block scales is valid) with finite f16 block scales; float formats get values in +-1.
+std::vector<std::byte> random_rows(GgmlType type, int64_t n_cols, int64_t n_rows, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const size_t n_bytes = row_bytes(type, static_cast<uint64_t>(n_cols)) * static_cast<size_t>(n_rows);
+  std::vector<std::byte> bytes(n_bytes);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const auto n_values = static_cast<size_t>(n_cols * n_rows);
+  switch (type) {
+    case GgmlType::F32: {
+      for (size_t i = 0; i < n_values; ++i) {
+        const float v = uniform(rng);
+        std::memcpy(bytes.data() + 4 * i, &v, 4);
+      }
+      return bytes;
+    }
+    case GgmlType::F16:
+    case GgmlType::BF16: {
+      for (size_t i = 0; i < n_values; ++i) {
+        const float v = uniform(rng);
+        const auto bits = std::bit_cast<uint32_t>(v);
+        // bf16: the top half; f16: a random finite half.
+        const uint16_t h = type == GgmlType::BF16 ? static_cast<uint16_t>(bits >> 16) : random_f16(rng);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+      return bytes;
+    }
+    default: break;
+  }
+  for (std::byte& b : bytes) b = static_cast<std::byte>(rng() & 0xff);
+  const size_t block = traits_of(type).type_size;
+  switch (type) {
+    case GgmlType::Q8_0: set_f16_fields(bytes, block, offsetof(BlockQ8_0, d), rng); break;
+    case GgmlType::Q4_0: set_f16_fields(bytes, block, offsetof(BlockQ4_0, d), rng); break;
+    case GgmlType::Q4_1:
+      set_f16_fields(bytes, block, offsetof(BlockQ4_1, d), rng);
+      set_f16_fields(bytes, block, offsetof(BlockQ4_1, m), rng);
+      break;
+    case GgmlType::Q5_0: set_f16_fields(bytes, block, offsetof(BlockQ5_0, d), rng); break;
+    case GgmlType::Q5_1:
+      set_f16_fields(bytes, block, offsetof(BlockQ5_1, d), rng);
+      set_f16_fields(bytes, block, offsetof(BlockQ5_1, m), rng);
+      break;
+    case GgmlType::IQ4_NL: set_f16_fields(bytes, block, offsetof(BlockIQ4_NL, d), rng); break;
+    case GgmlType::Q2_K:
+      set_f16_fields(bytes, block, offsetof(BlockQ2_K, d), rng);
+      set_f16_fields(bytes, block, offsetof(BlockQ2_K, dmin), rng);
+      break;
+    case GgmlType::Q3_K: set_f16_fields(bytes, block, offsetof(BlockQ3_K, d), rng); break;
+    case GgmlType::Q4_K:
+      set_f16_fields(bytes, block, offsetof(BlockQ4_K, d), rng);
+      set_f16_fields(bytes, block, offsetof(BlockQ4_K, dmin), rng);
+      break;
+    case GgmlType::Q5_K:
+      set_f16_fields(bytes, block, offsetof(BlockQ5_K, d), rng);
+      set_f16_fields(bytes, block, offsetof(BlockQ5_K, dmin), rng);
+      break;
+    case GgmlType::Q6_K: set_f16_fields(bytes, block, offsetof(BlockQ6_K, d), rng); break;
+    case GgmlType::IQ2_XXS: set_f16_fields(bytes, block, offsetof(BlockIQ2_XXS, d), rng); break;
+    case GgmlType::IQ4_XS: set_f16_fields(bytes, block, offsetof(BlockIQ4_XS, d), rng); break;
+    default: ADD_FAILURE() << "no random blocks for " << type_name(type);
+  }
+  return bytes;
+}
+
+// Activations of several shapes: uniform, with outliers, and with all-zero stretches (zero
+// block scales).
+std::vector<float> random_activations(int64_t n_cols, int64_t n_tokens, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_cols * n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    float* row = x.data() + t * n_cols;
+    for (int64_t c = 0; c < n_cols; ++c) row[c] = normal(rng) * (t % 3 == 1 ? 30.0f : 1.0f);
+    if (t % 3 == 1 && n_cols > 0) row[rng() % n_cols] = 2000.0f;  // an outlier
+    if (t % 3 == 2) std::fill(row, row + std::min<int64_t>(n_cols, 40), 0.0f);
+  }
+  return x;
+}
+
+// The activations as the kernels see them, back in f32.
+std::vector<double> dequantized(GgmlType type, const std::byte* act, int64_t n_cols) {
+  std::vector<double> out(static_cast<size_t>(n_cols));
+  switch (activation_format(type)) {
+    case ActivationFormat::kF32:
+      for (int64_t c = 0; c < n_cols; ++c) out[c] = reinterpret_cast<const float*>(act)[c];
+      break;
+    case ActivationFormat::kQ8x32: {
+      const detail::Q8x32View view = detail::view_q8x32(act, n_cols);
+      for (int64_t c = 0; c < n_cols; ++c) out[c] = static_cast<double>(view.d[c / 32]) * view.qs[c];
+      break;
+    }
+    case ActivationFormat::kQ8x256: {
+      const detail::Q8x256View view = detail::view_q8x256(act, n_cols);
+      for (int64_t c = 0; c < n_cols; ++c) out[c] = static_cast<double>(view.d[c / 256]) * view.qs[c];
+      break;
+    }
+    case ActivationFormat::kNone: break;
+  }
+  return out;
+}
+
+std::vector<Isa> simd_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (cpu_supports(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+struct KernelCase {
+  GgmlType type;
+  int64_t n_blocks;
+};
+
+std::string case_name(const ::testing::TestParamInfo<KernelCase>& info) {
+  return std::string(type_name(info.param.type)) + "_" + std::to_string(info.param.n_blocks) + "_blocks";
+}
+
+std::vector<KernelCase> kernel_cases() {
+  std::vector<KernelCase> cases;
+  for (GgmlType type : kFastTypes) {
+    for (int64_t n_blocks : {0, 1, 3, 7, 57}) cases.push_back({type, n_blocks});
+    // Large rows: 14336 values, and for 32-value blocks an odd count past 512 blocks.
+    const int64_t block_size = traits_of(type).block_size;
+    cases.push_back({type, 14336 / block_size});
+    if (block_size == 1) cases.push_back({type, 1001});  // float formats: ragged lengths
+    if (block_size == 32) cases.push_back({type, 513});
+  }
+  return cases;
+}
+
+class FastKernel : public ::testing::TestWithParam<KernelCase> {
+ protected:
+  void SetUp() override {
+    const KernelCase c = GetParam();
+    type_ = c.type;
+    n_cols_ = c.n_blocks * traits_of(type_).block_size;
+    weights_ = random_rows(type_, n_cols_, kRows, 1000u + static_cast<uint32_t>(c.n_blocks));
+    x_ = random_activations(n_cols_, kTokens, 7u + static_cast<uint32_t>(c.n_blocks));
+    act_bytes_ = activation_row_bytes(type_, n_cols_);
+    act_.resize(act_bytes_ * kTokens);
+    for (int64_t t = 0; t < kTokens; ++t) {
+      quantize_activations(type_, x_.data() + t * n_cols_, n_cols_, act_.data() + t * act_bytes_);
+    }
+  }
+
+  // out[t * kRows + r] for every row and token through `dot`.
+  std::vector<float> run(RowDotFn dot) const {
+    std::vector<float> out(kRows * kTokens);
+    const size_t w_bytes = row_bytes(type_, static_cast<uint64_t>(n_cols_));
+    for (int64_t r = 0; r < kRows; ++r) {
+      dot(weights_.data() + r * w_bytes, act_.data(), act_bytes_, kTokens, n_cols_, out.data() + r, kRows);
+    }
+    return out;
+  }
+
+  static constexpr int64_t kRows = 3;
+  static constexpr int64_t kTokens = 4;
+  GgmlType type_{};
+  int64_t n_cols_ = 0;
+  std::vector<std::byte> weights_;
+  std::vector<float> x_;
+  size_t act_bytes_ = 0;
+  std::vector<std::byte> act_;
+};
+
+TEST_P(FastKernel, ScalarMatchesExactDecodeTimesDequantizedActivations) {
+  const RowDotFn scalar = row_dot_of(Isa::kScalar, type_);
+  ASSERT_NE(scalar, nullptr) << type_name(type_);
+  const std::vector<float> got = run(scalar);
+  const size_t w_bytes = row_bytes(type_, static_cast<uint64_t>(n_cols_));
+  std::vector<float> decoded(static_cast<size_t>(n_cols_));
+  for (int64_t r = 0; r < kRows; ++r) {
+    if (n_cols_ > 0) decode_row(type_, weights_.data() + r * w_bytes, decoded.data(), n_cols_);
+    for (int64_t t = 0; t < kTokens; ++t) {
+      const std::vector<double> a = dequantized(type_, act_.data() + t * act_bytes_, n_cols_);
+      double expected = 0.0, magnitude = 0.0;
+      for (int64_t c = 0; c < n_cols_; ++c) {
+        expected += decoded[c] * a[c];
+        magnitude += std::fabs(decoded[c] * a[c]);
+      }
+      EXPECT_LE(std::fabs(got[t * kRows + r] - expected), 1e-5 * magnitude + 1e-30)
+          << type_name(type_) << " row " << r << " token " << t << ": got " << got[t * kRows + r]
+          << ", expected " << expected << " (sum of |products| " << magnitude << ")";
+    }
+  }
+}
+
+TEST_P(FastKernel, SimdMatchesScalar) {
+  const std::vector<float> reference = run(row_dot_of(Isa::kScalar, type_));
+  // Sum of |products| per (row, token), the scale of the rounding differences.
+  std::vector<double> magnitude(reference.size());
+  const size_t w_bytes = row_bytes(type_, static_cast<uint64_t>(n_cols_));
+  std::vector<float> decoded(static_cast<size_t>(n_cols_));
+  for (int64_t r = 0; r < kRows; ++r) {
+    if (n_cols_ > 0) decode_row(type_, weights_.data() + r * w_bytes, decoded.data(), n_cols_);
+    for (int64_t t = 0; t < kTokens; ++t) {
+      const std::vector<double> a = dequantized(type_, act_.data() + t * act_bytes_, n_cols_);
+      for (int64_t c = 0; c < n_cols_; ++c) magnitude[t * kRows + r] += std::fabs(decoded[c] * a[c]);
+    }
+  }
+  int n_checked = 0;
+  for (Isa isa : simd_isas()) {
+    const RowDotFn dot = row_dot_of(isa, type_);
+    if (dot == nullptr) continue;  // this set falls back to a lower one for this format
+    ++n_checked;
+    const std::vector<float> got = run(dot);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (integer_exact(type_)) {
+        EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(reference[i]))
+            << isa_name(isa) << " " << type_name(type_) << " at " << i << ": " << got[i] << " vs scalar "
+            << reference[i];
+      } else {
+        EXPECT_LE(std::fabs(got[i] - reference[i]), 1e-6 * magnitude[i] + 1e-30)
+            << isa_name(isa) << " " << type_name(type_) << " at " << i << ": " << got[i] << " vs scalar "
+            << reference[i];
+      }
+    }
+  }
+  if (n_checked == 0) GTEST_SKIP() << "no SIMD kernel for " << type_name(type_) << " on this CPU";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, FastKernel, ::testing::ValuesIn(kernel_cases()), case_name);
+
+TEST(QuantizeActivations, RoundTripsWithinHalfAStepAndSums) {
+  const int64_t n = 512;
+  const std::vector<float> x = random_activations(n, 3, 5);
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    std::vector<std::byte> act(activation_row_bytes(type, n));
+    for (int64_t t = 0; t < 3; ++t) {
+      const float* row = x.data() + t * n;
+      quantize_activations(type, row, n, act.data());
+      const std::vector<double> back = dequantized(type, act.data(), n);
+      const int64_t group = type == GgmlType::Q8_0 ? 32 : 256;
+      for (int64_t g = 0; g < n / group; ++g) {
+        double amax = 0.0;
+        for (int64_t i = 0; i < group; ++i) amax = std::max(amax, std::fabs(double{row[g * group + i]}));
+        for (int64_t i = 0; i < group; ++i) {
+          EXPECT_LE(std::fabs(back[g * group + i] - row[g * group + i]), amax / 127.0 * 0.5001)
+              << type_name(type) << " token " << t << " value " << g * group + i;
+        }
+      }
+      if (type == GgmlType::Q8_0) {
+        const detail::Q8x32View view = detail::view_q8x32(act.data(), n);
+        for (int64_t b = 0; b < n / 32; ++b) {
+          int sum = 0;
+          for (int i = 0; i < 32; ++i) sum += view.qs[32 * b + i];
+          EXPECT_EQ(view.sum[b], sum);
+        }
+      } else {
+        const detail::Q8x256View view = detail::view_q8x256(act.data(), n);
+        for (int64_t g = 0; g < n / 16; ++g) {
+          int sum = 0;
+          for (int i = 0; i < 16; ++i) sum += view.qs[16 * g + i];
+          EXPECT_EQ(view.bsums[g], sum);
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantizeActivations, NonFiniteInputGivesNaN) {
+  std::vector<float> x(256, 1.0f);
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::byte> act(activation_row_bytes(GgmlType::Q4_K, 256));
+  quantize_activations(GgmlType::Q4_K, x.data(), 256, act.data());
+  EXPECT_TRUE(std::isnan(detail::view_q8x256(act.data(), 256).d[0]));
+}
+
+TEST(Dispatch, ParsesNamesAndSwitchesSets) {
+  EXPECT_EQ(parse_isa("scalar"), Isa::kScalar);
+  EXPECT_EQ(parse_isa("avx2"), Isa::kAvx2);
+  EXPECT_EQ(parse_isa("avx512"), Isa::kAvx512);
+  EXPECT_FALSE(parse_isa("sse9").has_value());
+  EXPECT_TRUE(cpu_supports(Isa::kScalar));
+  const Isa before = active_isa();
+  std::printf("[ isa ] active %s; avx2 %s, avx512 %s\n", std::string(isa_name(before)).c_str(),
+              cpu_supports(Isa::kAvx2) ? "yes" : "no", cpu_supports(Isa::kAvx512) ? "yes" : "no");
+  set_isa(Isa::kScalar);
+  EXPECT_EQ(active_isa(), Isa::kScalar);
+  EXPECT_EQ(row_dot(GgmlType::Q4_K), row_dot_of(Isa::kScalar, GgmlType::Q4_K));
+  for (Isa isa : simd_isas()) {
+    set_isa(isa);
+    EXPECT_EQ(active_isa(), isa);
+    for (GgmlType type : kFastTypes) {
+      EXPECT_NE(row_dot(type), nullptr) << isa_name(isa) << " " << type_name(type);
+      if (row_dot_of(isa, type) != nullptr) {
+        EXPECT_EQ(row_dot(type), row_dot_of(isa, type));
+      }
+    }
+  }
+  EXPECT_EQ(row_dot(GgmlType::IQ1_S), nullptr);  // no fast kernel: the exact path
+  EXPECT_EQ(activation_format(GgmlType::IQ1_S), ActivationFormat::kNone);
+  set_isa(before);
+}
+
+// ---- matmul on both paths --------------------------------------------------------------------
+
+class FastMatmul : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(FastMatmul, CloseToExactAndIndependentOfBatchAndThreads) {
+  const GgmlType type = GetParam();
+  const int64_t n_cols = 1024, n_rows = 67, n_tokens = 9;
+  const std::vector<std::byte> bytes = random_rows(type, n_cols, n_rows, 99);
+  const MatrixView w = make_matrix_view(type, bytes.data(), n_cols, n_rows);
+  std::vector<float> x = random_activations(n_cols, n_tokens, 3);
+  for (float& v : x) v = std::clamp(v, -100.0f, 100.0f);  // keep the outlier rows moderate
+  ops::ThreadPool pool(2), pool3(3);
+  std::vector<float> exact(static_cast<size_t>(n_rows * n_tokens)), fast(exact.size()), fast3(exact.size());
+  ops::matmul(pool, w, x.data(), n_tokens, exact.data(), ops::ComputePath::kExact);
+  ops::matmul(pool, w, x.data(), n_tokens, fast.data(), ops::ComputePath::kFast);
+  ops::matmul(pool3, w, x.data(), n_tokens, fast3.data(), ops::ComputePath::kFast);
+  double err = 0.0, norm = 0.0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    err += (double{fast[i]} - exact[i]) * (double{fast[i]} - exact[i]);
+    norm += double{exact[i]} * exact[i];
+  }
+  const double relative = std::sqrt(err / norm);
+  std::printf("[ fast vs exact ] %-8s relative error %.2e\n", std::string(type_name(type)).c_str(), relative);
+  // Float weights keep f32 activations; 8-bit activations cost ~1e-2 at most on random data.
+  EXPECT_LT(relative, activation_format(type) == ActivationFormat::kF32 ? 1e-6 : 2e-2) << type_name(type);
+  EXPECT_EQ(fast, fast3) << "thread count changed the result";
+  for (int64_t t = 0; t < n_tokens; ++t) {  // one token at a time gives the batch's values
+    std::vector<float> single(static_cast<size_t>(n_rows));
+    ops::matmul(pool, w, x.data() + t * n_cols, 1, single.data(), ops::ComputePath::kFast);
+    EXPECT_TRUE(std::equal(single.begin(), single.end(), fast.begin() + t * n_rows))
+        << type_name(type) << " token " << t;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, FastMatmul, ::testing::ValuesIn(kFastTypes),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
+
+TEST(FastMatmul, FormatWithoutKernelUsesExactPath) {
+  const int64_t n_cols = 256, n_rows = 5;
+  std::vector<std::byte> bytes(row_bytes(GgmlType::IQ1_S, n_cols) * n_rows, std::byte{0x11});
+  const MatrixView w = make_matrix_view(GgmlType::IQ1_S, bytes.data(), n_cols, n_rows);
+  const std::vector<float> x = random_activations(n_cols, 2, 4);
+  ops::ThreadPool pool(2);
+  std::vector<float> exact(10), fast(10);
+  ops::matmul(pool, w, x.data(), 2, exact.data(), ops::ComputePath::kExact);
+  ops::matmul(pool, w, x.data(), 2, fast.data(), ops::ComputePath::kFast);
+  EXPECT_EQ(exact, fast);
+}
+
+TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }
+
+// ---- end to end ------------------------------------------------------------------------------
+
+int32_t argmax(const float* v, int64_t n) { return static_cast<int32_t>(std::max_element(v, v + n) - v); }
+
+struct Agreement {
+  double rms_over_std = 0.0;  // RMS difference divided by the reference's standard deviation
+  double same_argmax = 0.0;   // share of positions with the same top token
+};
+
+Agreement compare(const std::vector<float>& got, const std::vector<float>& reference, int64_t n_vocab) {
+  double sum = 0.0, sum_sq = 0.0, diff_sq = 0.0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    sum += reference[i];
+    sum_sq += double{reference[i]} * reference[i];
+    diff_sq += (double{got[i]} - reference[i]) * (double{got[i]} - reference[i]);
+  }
+  const auto n = static_cast<double>(reference.size());
+  const double std_dev = std::sqrt(sum_sq / n - (sum / n) * (sum / n));
+  int same = 0;
+  const auto positions = static_cast<int64_t>(reference.size()) / n_vocab;
+  for (int64_t p = 0; p < positions; ++p) {
+    same += argmax(got.data() + p * n_vocab, n_vocab) == argmax(reference.data() + p * n_vocab, n_vocab);
+  }
+  return {std::sqrt(diff_sq / n) / std_dev, static_cast<double>(same) / static_cast<double>(positions)};
+}
+
+// Restores the library's compute path when a test ends.
+class ComputePathScope {
+ public:
+  explicit ComputePathScope(ops::ComputePath path) : saved_(ops::compute_path()) { ops::set_compute_path(path); }
+  ~ComputePathScope() { ops::set_compute_path(saved_); }
+
+ private:
+  ops::ComputePath saved_;
+};
+
+TEST(FastPathModel, Q4_K_MCloseToExactReferenceLikeLlamaCpp) {
+  const std::string dir = "quant/qwen3_moe/";
+  gguf::GgufFile file(fixture_path(dir + "model-Q4_K_M.gguf"));
+  const auto model = model::load_model(file);
+  const auto prompt = read_json(fixture_path(dir + "reference.json"))["input_ids"].get<std::vector<int32_t>>();
+  const std::vector<float> reference = read_f32(fixture_path(dir + "reference_logits-Q4_K_M.f32"));
+  const std::vector<float> llamacpp = read_f32(fixture_path(dir + "llamacpp_logits-Q4_K_M.f32"));
+  const int64_t n_vocab = model->info().n_vocab;
+  ASSERT_EQ(reference.size(), prompt.size() * static_cast<size_t>(n_vocab));
+  ASSERT_EQ(llamacpp.size(), reference.size());
+
+  ComputePathScope fast_path(ops::ComputePath::kFast);
+  ops::ThreadPool pool(2);
+  model::KvCache cache = model->new_cache(static_cast<int64_t>(prompt.size()));
+  std::vector<float> logits(reference.size());
+  model->forward(pool, prompt, cache, model::LogitsMode::kAll, logits.data());
+
+  const Agreement ours = compare(logits, reference, n_vocab);
+  const Agreement theirs = compare(llamacpp, reference, n_vocab);
+  const Agreement ours_vs_theirs = compare(logits, llamacpp, n_vocab);
+  std::printf("[ fast path ] qwen3_moe Q4_K_M vs exact reference: RMS diff / std %.3f, same argmax %.0f%%\n",
+              ours.rms_over_std, 100 * ours.same_argmax);
+  std::printf("[ llama.cpp ] qwen3_moe Q4_K_M vs exact reference: RMS diff / std %.3f, same argmax %.0f%%\n",
+              theirs.rms_over_std, 100 * theirs.same_argmax);
+  std::printf("[ fast path ] vs llama.cpp's fast path: RMS diff / std %.3f, same argmax %.0f%%\n",
+              ours_vs_theirs.rms_over_std, 100 * ours_vs_theirs.same_argmax);
+  EXPECT_LT(ours.rms_over_std, 0.5);
+  EXPECT_GE(ours.same_argmax, 0.5);
+}
+
+// llama.cpp's llama-perplexity on the same file and text: 12.2127 (fixtures README, trained/).
+TEST(FastPathModel, TrainedQ4_K_MPerplexityWithinOnePercentOfLlamaCpp) {
+#if defined(SLUICE_SANITIZED)
+  GTEST_SKIP() << "about 15 s in Release; too slow under the sanitizers";
+#else
+  constexpr double kLlamaCppPerplexity = 12.2127;
+  const testing::CommandResult result =
+      testing::run_sluice("perplexity -m " + fixture_path("trained/model-Q4_K_M.gguf") + " -f " +
+                          fixture_path("trained/eval.txt") + " -c 512 -t 2");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::smatch match;
+  const std::regex final_estimate(R"(Final estimate: PPL = ([0-9.]+))");
+  ASSERT_TRUE(std::regex_search(result.out, match, final_estimate)) << result.out;
+  const double ppl = std::stod(match[1].str());
+  std::printf("[ perplexity ] trained Q4_K_M, fast path: %.4f (llama.cpp %.4f, %+.2f%%)\n", ppl,
+              kLlamaCppPerplexity, 100 * (ppl / kLlamaCppPerplexity - 1));
+  EXPECT_NEAR(ppl, kLlamaCppPerplexity, 0.01 * kLlamaCppPerplexity);
+#endif
+}
+
+}  // namespace
+}  // namespace sluice::quant::fast
