@@ -13,24 +13,6 @@ bool heap_before(const SpmScratch::Candidate& a, const SpmScratch::Candidate& b)
   return a.score != b.score ? a.score < b.score : a.left > b.left;
 }
 
-// "<0xAB>" -> 0xAB; -1 when the text is not of that form.
-int byte_token_value(std::string_view text) {
-  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
-  int value = 0;
-  for (char c : text.substr(3, 2)) {
-    value <<= 4;
-    if (c >= '0' && c <= '9') {
-      value |= c - '0';
-    } else if (c >= 'A' && c <= 'F') {
-      value |= c - 'A' + 10;
-    } else if (c >= 'a' && c <= 'f') {
-      value |= c - 'a' + 10;
-    } else {
-      return -1;
-    }
-  }
-  return value;
-}
 
 TokenType type_of(const Vocabulary& vocab, size_t id) {
   return vocab.token_types.empty() ? TokenType::kNormal : static_cast<TokenType>(vocab.token_types[id]);
@@ -42,7 +24,7 @@ SpmModel::SpmModel(const Vocabulary& vocab, const TokenIndex& index) : vocab_(&v
   byte_ids_.fill(-1);
   for (size_t id = 0; id < vocab.tokens.size(); ++id) {
     if (type_of(vocab, id) != TokenType::kByte) continue;
-    const int value = byte_token_value(vocab.tokens[id]);
+    const int value = parse_byte_token(vocab.tokens[id]);
     if (value >= 0 && byte_ids_[static_cast<size_t>(value)] < 0) byte_ids_[static_cast<size_t>(value)] = static_cast<int32_t>(id);
   }
 }
@@ -112,6 +94,24 @@ void SpmModel::encode(std::string_view text, SpmScratch& scratch, std::vector<in
       }
     }
   }
+}
+
+int parse_byte_token(std::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  int value = 0;
+  for (char c : text.substr(3, 2)) {
+    value <<= 4;
+    if (c >= '0' && c <= '9') {
+      value |= c - '0';
+    } else if (c >= 'A' && c <= 'F') {
+      value |= c - 'A' + 10;
+    } else if (c >= 'a' && c <= 'f') {
+      value |= c - 'a' + 10;
+    } else {
+      return -1;
+    }
+  }
+  return value;
 }
 
 }  // namespace sluice::tokenizer

@@ -55,4 +55,7 @@ class SpmModel {
   std::array<int32_t, 256> byte_ids_{};  // <0xXX> byte tokens, or -1
 };
 
+// Value of a byte-fallback token "<0xAB>" (0xAB), or -1 when `text` is not of that form.
+int parse_byte_token(std::string_view text);
+
 }  // namespace sluice::tokenizer

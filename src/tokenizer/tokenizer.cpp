@@ -51,24 +51,6 @@ TokenType type_of(const Vocabulary& vocab, size_t id) {
                                    : static_cast<TokenType>(vocab.token_types[id]);
 }
 
-// "<0xAB>" -> 0xAB; -1 when the text is not of that form.
-int parse_byte_token(std::string_view text) {
-  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
-  int value = 0;
-  for (char c : text.substr(3, 2)) {
-    value <<= 4;
-    if (c >= '0' && c <= '9') {
-      value |= c - '0';
-    } else if (c >= 'A' && c <= 'F') {
-      value |= c - 'A' + 10;
-    } else if (c >= 'a' && c <= 'f') {
-      value |= c - 'a' + 10;
-    } else {
-      return -1;
-    }
-  }
-  return value;
-}
 
 // The bytes a token stands for when decoded.
 std::string piece_of(const Vocabulary& vocab, ModelKind kind, size_t id) {
