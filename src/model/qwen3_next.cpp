@@ -374,9 +374,15 @@ class Qwen3NextModel : public Model {
     for (float& v : mixed) v = silu(v);
 
     std::vector<float> core = sized(n_tokens * hp_.value_dim);
-    ops::gated_delta_rule(pool, hp_.delta, mixed.data(), mixed.data() + hp_.key_dim,
-                          mixed.data() + 2 * hp_.key_dim, conv_dim, decay.data(), beta.data(),
-                          n_tokens, cache.delta_state(layer), core.data());
+    ops::GatedDeltaInputs inputs;
+    inputs.q = mixed.data();
+    inputs.k = mixed.data() + hp_.key_dim;
+    inputs.v = mixed.data() + 2 * hp_.key_dim;
+    inputs.row_stride = conv_dim;
+    inputs.g = decay.data();
+    inputs.beta = beta.data();
+    inputs.n_tokens = n_tokens;
+    ops::gated_delta_rule(pool, hp_.delta, inputs, cache.delta_state(layer), core.data());
 
     // Qwen3NextRMSNormGated: rms_norm(o) * weight * silu(z), per value head.
     for (int64_t row = 0; row < n_tokens * n_v; ++row) {

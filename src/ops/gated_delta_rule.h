@@ -9,10 +9,11 @@
 //   out    = S^T q
 // as transformers' torch_recurrent_gated_delta_rule computes it with use_qk_l2norm_in_kernel.
 //
-// Prompts run the same recurrence over all their tokens in one call (heads in parallel): on a
-// CPU the recurrence costs ~4 * head_k_dim * head_v_dim flops per token and head, a few percent
-// of the layer's projections, so a chunked (WY/UT-transform) form would not pay, and using one
-// form makes prompt processing and token-by-token decoding agree bit for bit.
+// Two forms compute it. Decoding runs the recurrence token by token. Prompts run the chunked
+// form (the WY / UT transform of the paper's section 3.3): within a chunk of tokens the
+// corrections solve one small triangular system and the outputs become a few dense products
+// of chunk-sized matrices, and only the state update between chunks is sequential. Both give
+// the same results within float rounding (~1e-6 relative).
 #pragma once
 
 #include <cstdint>
@@ -40,12 +41,29 @@ struct GatedDeltaShape {
 // Floats of recurrent state for one layer: n_v_heads * head_k_dim * head_v_dim.
 int64_t gated_delta_state_floats(const GatedDeltaShape& shape);
 
-// q, k: n_tokens rows of n_k_heads * head_k_dim, v: rows of n_v_heads * head_v_dim, row t of
-// each starting at t * row_stride (they may be slices of one [n_tokens, conv_dim] buffer).
-// g (log decay) and beta: [n_tokens, n_v_heads]. state: [n_v_heads, head_k_dim, head_v_dim],
-// updated in place. out: [n_tokens, n_v_heads * head_v_dim].
-void gated_delta_rule(ThreadPool& pool, const GatedDeltaShape& shape, const float* q,
-                      const float* k, const float* v, int64_t row_stride, const float* g,
-                      const float* beta, int64_t n_tokens, float* state, float* out);
+// The inputs of one call. q, k: n_tokens rows of n_k_heads * head_k_dim, v: rows of
+// n_v_heads * head_v_dim, row t of each starting at t * row_stride (they may be slices of one
+// [n_tokens, conv_dim] buffer). g (log decay) and beta: [n_tokens, n_v_heads].
+struct GatedDeltaInputs {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t row_stride = 0;
+  const float* g = nullptr;
+  const float* beta = nullptr;
+  int64_t n_tokens = 0;
+};
+
+// Runs the rule over all tokens of `in`: the recurrence for a single token, the chunked form
+// for more. state: [n_v_heads, head_k_dim, head_v_dim], updated in place. out:
+// [n_tokens, n_v_heads * head_v_dim].
+void gated_delta_rule(ThreadPool& pool, const GatedDeltaShape& shape, const GatedDeltaInputs& in,
+                      float* state, float* out);
+
+// The two forms, for tests and benchmarks.
+void gated_delta_rule_recurrent(ThreadPool& pool, const GatedDeltaShape& shape,
+                                const GatedDeltaInputs& in, float* state, float* out);
+void gated_delta_rule_chunked(ThreadPool& pool, const GatedDeltaShape& shape,
+                              const GatedDeltaInputs& in, float* state, float* out);
 
 }  // namespace sluice::ops

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "model/model.h"
 #include "ops/conv1d.h"
@@ -228,6 +229,24 @@ Matrix chunked_reference(const HeadSequence& seq, Matrix& S, int64_t chunk) {
   return out;
 }
 
+// Pointers into `in` for tokens first .. first + n.
+ops::GatedDeltaInputs delta_inputs(const DeltaInputs& in, int64_t first, int64_t n) {
+  const int64_t key_dim = in.shape.n_k_heads * in.shape.head_k_dim;
+  const float* row = in.qkv.data() + first * in.stride;
+  ops::GatedDeltaInputs d;
+  d.q = row;
+  d.k = row + key_dim;
+  d.v = row + 2 * key_dim;
+  d.row_stride = in.stride;
+  d.g = in.g.data() + first * in.shape.n_v_heads;
+  d.beta = in.beta.data() + first * in.shape.n_v_heads;
+  d.n_tokens = n;
+  return d;
+}
+
+using DeltaForm = void (*)(ops::ThreadPool&, const ops::GatedDeltaShape&,
+                           const ops::GatedDeltaInputs&, float*, float*);
+
 struct DeltaCase {
   ops::GatedDeltaShape shape;
   int64_t n_tokens;
@@ -235,58 +254,56 @@ struct DeltaCase {
 
 class GatedDeltaRule : public ::testing::TestWithParam<DeltaCase> {};
 
-TEST_P(GatedDeltaRule, RecurrenceMatchesChunkedFormInDouble) {
+// Both forms against the double-precision chunked formulation (chunks of 4 there, 64 in the
+// chunked kernel, so chunk boundaries differ too).
+TEST_P(GatedDeltaRule, BothFormsMatchChunkedFormInDouble) {
   const DeltaCase& c = GetParam();
   const DeltaInputs in = make_delta_inputs(c.shape, c.n_tokens, 7);
-  const int64_t key_dim = c.shape.n_k_heads * c.shape.head_k_dim;
   const int64_t out_width = c.shape.n_v_heads * c.shape.head_v_dim;
-
   ops::ThreadPool pool(3);
-  std::vector<float> state = in.initial_state;
-  std::vector<float> out(static_cast<size_t>(c.n_tokens * out_width));
-  ops::gated_delta_rule(pool, c.shape, in.qkv.data(), in.qkv.data() + key_dim,
-                        in.qkv.data() + 2 * key_dim, in.stride, in.g.data(), in.beta.data(),
-                        c.n_tokens, state.data(), out.data());
+  const std::pair<const char*, DeltaForm> forms[] = {
+      {"recurrent", ops::gated_delta_rule_recurrent}, {"chunked", ops::gated_delta_rule_chunked}};
+  for (const auto& [name, form] : forms) {
+    std::vector<float> state = in.initial_state;
+    std::vector<float> out(static_cast<size_t>(c.n_tokens * out_width));
+    form(pool, c.shape, delta_inputs(in, 0, c.n_tokens), state.data(), out.data());
 
-  double max_diff = 0.0;
-  for (int64_t h = 0; h < c.shape.n_v_heads; ++h) {
-    Matrix S = head_state(in, h);
-    const Matrix expected = chunked_reference(head_sequence(in, h), S, /*chunk=*/4);
-    for (int64_t t = 0; t < c.n_tokens; ++t) {
-      for (int64_t j = 0; j < c.shape.head_v_dim; ++j) {
-        const double diff = std::fabs(out[t * out_width + h * c.shape.head_v_dim + j] - expected[t][j]);
-        max_diff = std::max(max_diff, diff);
-        ASSERT_LT(diff, 1e-5) << "head " << h << ", token " << t << ", dim " << j;
+    double max_diff = 0.0;
+    for (int64_t h = 0; h < c.shape.n_v_heads; ++h) {
+      Matrix S = head_state(in, h);
+      const Matrix expected = chunked_reference(head_sequence(in, h), S, /*chunk=*/4);
+      for (int64_t t = 0; t < c.n_tokens; ++t) {
+        for (int64_t j = 0; j < c.shape.head_v_dim; ++j) {
+          const double diff = std::fabs(out[t * out_width + h * c.shape.head_v_dim + j] - expected[t][j]);
+          max_diff = std::max(max_diff, diff);
+          ASSERT_LT(diff, 1e-5) << name << ": head " << h << ", token " << t << ", dim " << j;
+        }
+      }
+      for (int64_t i = 0; i < c.shape.head_k_dim; ++i) {
+        for (int64_t j = 0; j < c.shape.head_v_dim; ++j) {
+          ASSERT_NEAR(state[(h * c.shape.head_k_dim + i) * c.shape.head_v_dim + j], S[i][j], 1e-5)
+              << name << ": final state of head " << h;
+        }
       }
     }
-    for (int64_t i = 0; i < c.shape.head_k_dim; ++i) {
-      for (int64_t j = 0; j < c.shape.head_v_dim; ++j) {
-        ASSERT_NEAR(state[(h * c.shape.head_k_dim + i) * c.shape.head_v_dim + j], S[i][j], 1e-5)
-            << "final state of head " << h;
-      }
-    }
+    std::printf("[ delta ] %s, %lld tokens: max |out - chunked double| %.3g\n", name,
+                static_cast<long long>(c.n_tokens), max_diff);
   }
-  std::printf("[ delta ] %lld tokens: max |out - chunked double| %.3g\n",
-              static_cast<long long>(c.n_tokens), max_diff);
 }
 
-TEST_P(GatedDeltaRule, TokenByTokenEqualsOneCall) {
+TEST_P(GatedDeltaRule, TokenByTokenEqualsOneRecurrentCall) {
   const DeltaCase& c = GetParam();
   const DeltaInputs in = make_delta_inputs(c.shape, c.n_tokens, 11);
-  const int64_t key_dim = c.shape.n_k_heads * c.shape.head_k_dim;
   const int64_t out_width = c.shape.n_v_heads * c.shape.head_v_dim;
   ops::ThreadPool pool(2);
-  const auto run = [&](int64_t first, int64_t n, std::vector<float>& state, std::vector<float>& out) {
-    const float* row = in.qkv.data() + first * in.stride;
-    ops::gated_delta_rule(pool, c.shape, row, row + key_dim, row + 2 * key_dim, in.stride,
-                          in.g.data() + first * c.shape.n_v_heads,
-                          in.beta.data() + first * c.shape.n_v_heads, n, state.data(),
-                          out.data() + first * out_width);
-  };
   std::vector<float> batch_state = in.initial_state, step_state = in.initial_state;
   std::vector<float> batch(static_cast<size_t>(c.n_tokens * out_width)), step(batch.size());
-  run(0, c.n_tokens, batch_state, batch);
-  for (int64_t t = 0; t < c.n_tokens; ++t) run(t, 1, step_state, step);
+  ops::gated_delta_rule_recurrent(pool, c.shape, delta_inputs(in, 0, c.n_tokens),
+                                  batch_state.data(), batch.data());
+  for (int64_t t = 0; t < c.n_tokens; ++t) {
+    ops::gated_delta_rule(pool, c.shape, delta_inputs(in, t, 1), step_state.data(),
+                          step.data() + t * out_width);
+  }
   EXPECT_EQ(step, batch);
   EXPECT_EQ(step_state, batch_state);
 }
@@ -307,7 +324,39 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(DeltaCase{delta_shape(1, 1, 5, 7, ops::DeltaHeadSharing::kGrouped), 1},
                       DeltaCase{delta_shape(2, 6, 5, 7, ops::DeltaHeadSharing::kGrouped), 9},
                       DeltaCase{delta_shape(2, 6, 5, 7, ops::DeltaHeadSharing::kTiled), 9},
-                      DeltaCase{delta_shape(3, 3, 16, 16, ops::DeltaHeadSharing::kTiled), 23}));
+                      DeltaCase{delta_shape(3, 3, 16, 16, ops::DeltaHeadSharing::kTiled), 23},
+                      DeltaCase{delta_shape(1, 2, 16, 8, ops::DeltaHeadSharing::kGrouped), 130}));
+
+// Prompt processing (the chunked form, one call) against token-by-token decoding (the
+// recurrence), at Qwen3.5's head dimensions and prompt lengths around the chunk size.
+class ChunkedDeltaRule : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(ChunkedDeltaRule, PromptEqualsTokenByToken) {
+  const int64_t n_tokens = GetParam();
+  const ops::GatedDeltaShape shape = delta_shape(2, 4, 128, 128, ops::DeltaHeadSharing::kTiled);
+  const DeltaInputs in = make_delta_inputs(shape, n_tokens, 23);
+  const int64_t out_width = shape.n_v_heads * shape.head_v_dim;
+  ops::ThreadPool pool(2);
+  std::vector<float> prompt_state = in.initial_state, step_state = in.initial_state;
+  std::vector<float> prompt(static_cast<size_t>(n_tokens * out_width)), step(prompt.size());
+  ops::gated_delta_rule(pool, shape, delta_inputs(in, 0, n_tokens), prompt_state.data(),
+                        prompt.data());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    ops::gated_delta_rule(pool, shape, delta_inputs(in, t, 1), step_state.data(),
+                          step.data() + t * out_width);
+  }
+  float max_out = 0.0f, max_state = 0.0f;
+  for (size_t i = 0; i < prompt.size(); ++i) max_out = std::max(max_out, std::fabs(prompt[i] - step[i]));
+  for (size_t i = 0; i < prompt_state.size(); ++i) {
+    max_state = std::max(max_state, std::fabs(prompt_state[i] - step_state[i]));
+  }
+  EXPECT_LT(max_out, 1e-4f);
+  EXPECT_LT(max_state, 1e-4f);
+  std::printf("[ delta ] %lld tokens, chunked vs recurrent: max |out diff| %.3g, |state diff| %.3g\n",
+              static_cast<long long>(n_tokens), max_out, max_state);
+}
+
+INSTANTIATE_TEST_SUITE_P(PromptLengths, ChunkedDeltaRule, ::testing::Values(1, 7, 64, 300));
 
 // ---------------------------------------------------------------------------------------
 // The models against the transformers references.
@@ -425,9 +474,10 @@ TEST_P(HybridParity, ClearResetsAndCopySnapshotsTheRecurrentState) {
   model_->forward(pool_, half, cache, LogitsMode::kNone, nullptr);
   KvCache snapshot = cache;
   model_->forward(pool_, rest, cache, LogitsMode::kLast, again.data());
-  EXPECT_EQ(again, first);
+  // Two prompt pieces split the chunked delta rule differently from one: equal within rounding.
+  for (int64_t v = 0; v < n_vocab; ++v) ASSERT_NEAR(again[v], first[v], 1e-4f) << "token " << v;
   model_->forward(pool_, rest, snapshot, LogitsMode::kLast, other.data());
-  EXPECT_EQ(other, first);
+  EXPECT_EQ(other, again);
 }
 
 TEST_P(HybridParity, CacheBytesCountRecurrentState) {
@@ -523,46 +573,6 @@ INSTANTIATE_TEST_SUITE_P(
                       BatchCase{"models/qwen3_next", 1}, BatchCase{"models/qwen3_next", 7},
                       BatchCase{"models/qwen3_next", 64}, BatchCase{"models/qwen3_next", 300}),
     batch_case_name);
-
-// ---------------------------------------------------------------------------------------
-// Quantized Qwen3.5 against llama.cpp's exact (dequantized-to-f32) reference.
-
-TEST(HybridQuantized, Q4KMMatchesExactReference) {
-  const std::string dir = "quant/qwen3_5_moe_text";
-  gguf::GgufFile file(fixture_path(dir + "/model-Q4_K_M.gguf"));
-  for (const gguf::TensorInfo& t : file.tensors()) {
-    if (!quant::is_supported_for_compute(t.type)) {
-      GTEST_SKIP() << t.name << " has type " << quant::type_name(t.type)
-                   << ", which quant/ cannot compute with yet";
-    }
-  }
-  const std::unique_ptr<Model> model = load_model(file);
-  const auto prompt = testing::read_json(fixture_path(dir + "/reference.json"))["input_ids"]
-                          .get<std::vector<int32_t>>();
-  const std::vector<float> expected = testing::read_f32(fixture_path(dir + "/reference_logits-Q4_K_M.f32"));
-  const int64_t n_vocab = model->info().n_vocab;
-  const auto n = static_cast<int64_t>(prompt.size());
-  ASSERT_EQ(expected.size(), static_cast<size_t>(n * n_vocab));
-  ops::ThreadPool pool(2);
-  KvCache cache = model->new_cache(n + 24);
-  std::vector<float> logits(expected.size());
-  model->forward(pool, prompt, cache, LogitsMode::kAll, logits.data());
-  float max_diff = 0.0f;
-  for (size_t i = 0; i < logits.size(); ++i) max_diff = std::max(max_diff, std::fabs(logits[i] - expected[i]));
-  EXPECT_LT(max_diff, 1e-3f);
-  std::printf("[ parity ] %s/model-Q4_K_M.gguf: max |logit diff| %.3g\n", dir.c_str(), max_diff);
-
-  const auto greedy = testing::read_json(fixture_path(dir + "/reference_greedy-Q4_K_M.json"))
-                          ["greedy_continuation"].get<std::vector<int32_t>>();
-  std::vector<int32_t> generated;
-  std::vector<float> last(logits.end() - n_vocab, logits.end());
-  for (size_t i = 0; i < greedy.size(); ++i) {
-    const int32_t next = argmax(last.data(), n_vocab);
-    generated.push_back(next);
-    if (i + 1 < greedy.size()) model->forward(pool, std::span(&next, 1), cache, LogitsMode::kLast, last.data());
-  }
-  EXPECT_EQ(generated, greedy);
-}
 
 TEST(HybridRegistry, ArchitecturesAreRegistered) {
   for (const char* dir : {"models/qwen3_5_moe_text", "models/qwen3_next"}) {
