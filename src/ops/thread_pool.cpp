@@ -2,7 +2,37 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace sluice::ops {
+namespace {
+
+// Tells the core this is a spin-wait loop (saves power, frees the sibling hyper-thread).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+}  // namespace
+
+// Pauses first (the answer usually comes within microseconds), then yields the core between
+// checks, so that on an oversubscribed machine the thread being waited for gets to run.
+template <class Pred>
+bool ThreadPool::spin_until(Pred pred) {
+  for (int i = 0; i < 1024; ++i) {
+    if (pred()) return true;
+    cpu_relax();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return pred();
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -13,7 +43,7 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   work_ready_.notify_all();
   for (auto& w : workers_) w.join();
@@ -29,15 +59,23 @@ void ThreadPool::run_chunk(int index) {
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   while (true) {
-    {
+    const auto has_news = [&] {
+      return stopping_.load(std::memory_order_acquire) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
+    if (!spin_until(has_news)) {
       std::unique_lock lock(mutex_);
-      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      work_ready_.wait(lock, has_news);
     }
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_chunk(index);
-    std::lock_guard lock(mutex_);
-    if (--pending_ == 0) work_done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The caller may be asleep: take the mutex so the wake-up cannot slip between its
+      // check of pending_ and its wait.
+      { std::lock_guard lock(mutex_); }
+      work_done_.notify_one();
+    }
   }
 }
 
@@ -51,13 +89,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     std::lock_guard lock(mutex_);
     job_ = &fn;
     job_size_ = n;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   work_ready_.notify_all();
   run_chunk(0);
-  std::unique_lock lock(mutex_);
-  work_done_.wait(lock, [&] { return pending_ == 0; });
+  const auto all_done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(all_done)) {
+    std::unique_lock lock(mutex_);
+    work_done_.wait(lock, all_done);
+  }
   job_ = nullptr;
 }
 

@@ -2,8 +2,17 @@
 //
 // parallel_for splits [0, n) into one contiguous chunk per thread; the calling thread runs
 // the first chunk itself, so a pool of 1 runs everything inline with no synchronisation.
+//
+// Decoding one token calls parallel_for over a thousand times (every matrix product of every
+// layer), each lasting tens of microseconds, so waking sleeping threads through the kernel
+// (~30 us a time) would cost as much as the work. Threads therefore spin on an atomic for a
+// short while after each job and see the next one within a microsecond; only when no job
+// comes for kSpinTime do they sleep on a condition variable. The bound keeps an idle or
+// oversubscribed pool from burning cores.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -27,9 +36,15 @@ class ThreadPool {
   // all chunks are done. Not reentrant: fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
+  // How long a thread spins waiting for work (or for the others to finish) before sleeping.
+  static constexpr std::chrono::microseconds kSpinTime{200};
+
  private:
   void worker_loop(int index);
   void run_chunk(int index);
+  // Spins until pred() holds or kSpinTime passes; returns pred().
+  template <class Pred>
+  static bool spin_until(Pred pred);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -38,9 +53,10 @@ class ThreadPool {
   std::condition_variable work_done_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_size_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  // Written under mutex_ (so sleepers cannot miss a change), read without it by spinners.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> pending_{0};
 };
 
 }  // namespace sluice::ops
