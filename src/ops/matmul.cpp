@@ -15,98 +15,140 @@ namespace {
 
 std::atomic<ComputePath> g_compute_path{ComputePath::kExact};
 
-void matmul_exact(ThreadPool& pool, const quant::MatrixView& w, const float* x, int64_t n_tokens,
-                  float* y) {
-  SLUICE_ASSERT(quant::is_supported_for_compute(w.type));
-  const int64_t n_cols = w.n_cols;
-  const int64_t n_rows = w.n_rows;
-  pool.parallel_for(n_rows, [&](int64_t begin, int64_t end, int) {
-    // One decoded row per thread; thread_local keeps the hot loop free of allocation.
-    thread_local std::vector<float> decoded;
-    if (decoded.size() < static_cast<size_t>(n_cols)) decoded.resize(static_cast<size_t>(n_cols));
-    for (int64_t r = begin; r < end; ++r) {
-      const float* row = w.type == quant::GgmlType::F32
-                             ? reinterpret_cast<const float*>(w.row(r))
-                             : (quant::decode_row(w.type, w.row(r), decoded.data(), n_cols),
-                                decoded.data());
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        y[t * n_rows + r] = quant::dot_f32(row, x + t * n_cols, n_cols);
-      }
-    }
-  });
-}
-
 // A batch is cut into tiles of rows x tokens: the tile's weight rows stay in L1 while its
 // tokens' activations (kTokenTile rows, a few hundred KiB at most) stay in L2.
 constexpr int64_t kRowTile = 16;
 constexpr int64_t kTokenTile = 64;
 
-// Below this many weight bytes times tokens, a product runs on the calling thread: waking the
-// pool's workers (~30 us measured) costs more than the work.
+// Below this many weight bytes times tokens, products run on the calling thread: handing work
+// to the pool's workers costs more than the work.
 constexpr uint64_t kInlineWorkBytes = 64 * 1024;
 
-// Everything the workers need, captured by one reference so that the std::function of
-// parallel_for stores it in place instead of allocating.
-struct FastJob {
-  const quant::MatrixView& w;
-  quant::fast::RowDotFn dot;
-  const float* x;
-  int64_t n_tokens;
-  float* y;
+// One product of a matmul_many call, prepared: its kernel (fast path) and its activations in
+// the kernel's format.
+struct PreparedTask {
+  const quant::MatrixView* w = nullptr;
+  const float* x = nullptr;
+  int64_t n_tokens = 0;
+  float* y = nullptr;
+  quant::fast::RowDotFn dot = nullptr;  // nullptr: the exact path
   const std::byte* act = nullptr;
   size_t act_bytes = 0;  // per token
-  std::byte* quantized = nullptr;
 };
 
-void matmul_fast(ThreadPool& pool, const quant::MatrixView& w, quant::fast::RowDotFn dot,
-                 const float* x, int64_t n_tokens, float* y) {
-  namespace fast = quant::fast;
-  FastJob job{w, dot, x, n_tokens, y};
-  job.act_bytes = fast::activation_row_bytes(w.type, w.n_cols);
-  if (fast::activation_format(w.type) == fast::ActivationFormat::kF32) {
-    job.act = reinterpret_cast<const std::byte*>(x);
-  } else {
-    // The calling thread's buffer, grown to the largest batch seen and then reused; aligned
-    // so that the kernels' loads of activation quants are (fast_dot.h).
-    constexpr size_t kAlign = quant::fast::kActivationAlignment;
-    thread_local std::vector<std::byte> quantized;
-    const size_t needed = job.act_bytes * static_cast<size_t>(n_tokens) + kAlign;
-    if (quantized.size() < needed) quantized.resize(needed);
-    const auto address = reinterpret_cast<uintptr_t>(quantized.data());
-    job.quantized = quantized.data() + ((kAlign - address % kAlign) % kAlign);
-    job.act = job.quantized;
-    const auto quantize = [&job](int64_t begin, int64_t end, int) {
-      for (int64_t t = begin; t < end; ++t) {
-        fast::quantize_activations(job.w.type, job.x + t * job.w.n_cols, job.w.n_cols,
-                                   job.quantized + static_cast<size_t>(t) * job.act_bytes);
-      }
-    };
-    if (n_tokens >= 4 * static_cast<int64_t>(pool.size())) {
-      pool.parallel_for(n_tokens, quantize);
-    } else {
-      quantize(0, n_tokens, 0);
+// Rows [begin, end) of an exact-path product: each row decoded to f32 once, dotted with
+// every token.
+void exact_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+  const quant::MatrixView& w = *task.w;
+  const int64_t n_cols = w.n_cols;
+  // One decoded row per thread; thread_local keeps the hot loop free of allocation.
+  thread_local std::vector<float> decoded;
+  if (decoded.size() < static_cast<size_t>(n_cols)) decoded.resize(static_cast<size_t>(n_cols));
+  for (int64_t r = begin; r < end; ++r) {
+    const float* row = w.type == quant::GgmlType::F32
+                           ? reinterpret_cast<const float*>(w.row(r))
+                           : (quant::decode_row(w.type, w.row(r), decoded.data(), n_cols),
+                              decoded.data());
+    for (int64_t t = 0; t < task.n_tokens; ++t) {
+      task.y[t * w.n_rows + r] = quant::dot_f32(row, task.x + t * n_cols, n_cols);
     }
   }
-  const auto rows = [&job](int64_t begin, int64_t end, int) {
-    const int64_t n_rows = job.w.n_rows;
-    for (int64_t r0 = begin; r0 < end; r0 += kRowTile) {
-      const int64_t r1 = std::min(end, r0 + kRowTile);
-      for (int64_t t0 = 0; t0 < job.n_tokens; t0 += kTokenTile) {
-        const int64_t n_tile = std::min(kTokenTile, job.n_tokens - t0);
-        const std::byte* act = job.act + static_cast<size_t>(t0) * job.act_bytes;
-        float* out = job.y + t0 * n_rows;
-        for (int64_t r = r0; r < r1; ++r) {
-          job.dot(job.w.row(r), act, job.act_bytes, n_tile, job.w.n_cols, out + r,
-                  static_cast<size_t>(n_rows));
-        }
+}
+
+// Rows [begin, end) of a fast-path product, in tiles of rows x tokens.
+void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+  const quant::MatrixView& w = *task.w;
+  for (int64_t r0 = begin; r0 < end; r0 += kRowTile) {
+    const int64_t r1 = std::min(end, r0 + kRowTile);
+    for (int64_t t0 = 0; t0 < task.n_tokens; t0 += kTokenTile) {
+      const int64_t n_tile = std::min(kTokenTile, task.n_tokens - t0);
+      const std::byte* act = task.act + static_cast<size_t>(t0) * task.act_bytes;
+      float* out = task.y + t0 * w.n_rows;
+      for (int64_t r = r0; r < r1; ++r) {
+        task.dot(w.row(r), act, task.act_bytes, n_tile, w.n_cols, out + r,
+                 static_cast<size_t>(w.n_rows));
       }
     }
-  };
-  const uint64_t work_bytes = w.row_bytes * static_cast<uint64_t>(w.n_rows) * static_cast<uint64_t>(n_tokens);
-  if (work_bytes < kInlineWorkBytes) {
-    rows(0, w.n_rows, 0);
-  } else {
-    pool.parallel_for(w.n_rows, rows);
+  }
+}
+
+// Picks each task's kernel (tasks without rows or tokens are dropped) and quantizes its activations into `buffer` (the calling thread's,
+// reused across calls). Tasks reading the same x in the same activation format (the gate and
+// up projections of an expert) share one quantized copy.
+void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath path,
+             std::vector<PreparedTask>& prepared, std::vector<std::byte>& buffer) {
+  namespace fast = quant::fast;
+  constexpr size_t kAlign = fast::kActivationAlignment;
+  prepared.clear();
+  size_t needed = kAlign;
+  for (const MatmulTask& t : tasks) {
+    if (t.n_tokens <= 0 || t.w->n_rows <= 0) continue;
+    PreparedTask p{t.w, t.x, t.n_tokens, t.y};
+    if (path == ComputePath::kFast) p.dot = fast::row_dot(t.w->type);
+    if (p.dot) {
+      p.act_bytes = fast::activation_row_bytes(t.w->type, t.w->n_cols);
+      if (fast::activation_format(t.w->type) != fast::ActivationFormat::kF32) {
+        needed += p.act_bytes * static_cast<size_t>(t.n_tokens);
+      }
+    } else {
+      SLUICE_ASSERT(quant::is_supported_for_compute(t.w->type));
+    }
+    prepared.push_back(p);
+  }
+  if (buffer.size() < needed) buffer.resize(needed);
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  std::byte* next = buffer.data() + ((kAlign - address % kAlign) % kAlign);
+
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    PreparedTask& p = prepared[i];
+    if (!p.dot) continue;
+    const fast::ActivationFormat format = fast::activation_format(p.w->type);
+    if (format == fast::ActivationFormat::kF32) {
+      p.act = reinterpret_cast<const std::byte*>(p.x);
+      continue;
+    }
+    const auto same_input = [&](const PreparedTask& q) {
+      return q.dot && q.act && q.x == p.x && q.n_tokens == p.n_tokens &&
+             q.w->n_cols == p.w->n_cols && fast::activation_format(q.w->type) == format;
+    };
+    const auto shared = std::find_if(prepared.begin(), prepared.begin() + static_cast<ptrdiff_t>(i), same_input);
+    if (shared != prepared.begin() + static_cast<ptrdiff_t>(i)) {
+      p.act = shared->act;
+      continue;
+    }
+    std::byte* out = next;
+    next += p.act_bytes * static_cast<size_t>(p.n_tokens);
+    p.act = out;
+    const auto quantize = [&p, out](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        fast::quantize_activations(p.w->type, p.x + t * p.w->n_cols, p.w->n_cols,
+                                   out + static_cast<size_t>(t) * p.act_bytes);
+      }
+    };
+    if (p.n_tokens >= 4 * static_cast<int64_t>(pool.size())) {
+      pool.parallel_for(p.n_tokens, quantize);
+    } else {
+      quantize(0, p.n_tokens, 0);
+    }
+  }
+}
+
+// Rows [begin, end) of the tasks' rows laid end to end.
+void run_rows(std::span<const PreparedTask> tasks, int64_t begin, int64_t end) {
+  int64_t first = 0;  // global index of the current task's row 0
+  for (const PreparedTask& task : tasks) {
+    const int64_t n_rows = task.w->n_rows;
+    const int64_t lo = std::max(begin, first) - first;
+    const int64_t hi = std::min(end, first + n_rows) - first;
+    if (lo < hi) {
+      if (task.dot) {
+        fast_rows(task, lo, hi);
+      } else {
+        exact_rows(task, lo, hi);
+      }
+    }
+    first += n_rows;
+    if (first >= end) break;
   }
 }
 
@@ -123,14 +165,33 @@ void matmul(ThreadPool& pool, const quant::MatrixView& w, const float* x, int64_
 
 void matmul(ThreadPool& pool, const quant::MatrixView& w, const float* x, int64_t n_tokens,
             float* y, ComputePath path) {
-  if (n_tokens <= 0 || w.n_rows <= 0) return;
-  if (path == ComputePath::kFast) {
-    if (const quant::fast::RowDotFn dot = quant::fast::row_dot(w.type)) {
-      matmul_fast(pool, w, dot, x, n_tokens, y);
-      return;
-    }
+  const MatmulTask task{&w, x, n_tokens, y};
+  matmul_many(pool, std::span(&task, 1), path);
+}
+
+void matmul_many(ThreadPool& pool, std::span<const MatmulTask> tasks) {
+  matmul_many(pool, tasks, compute_path());
+}
+
+void matmul_many(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath path) {
+  // The calling thread's buffers, grown to the largest call seen and then reused.
+  thread_local std::vector<PreparedTask> prepared;
+  thread_local std::vector<std::byte> quantized;
+  prepare(pool, tasks, path, prepared, quantized);
+  if (prepared.empty()) return;
+
+  int64_t total_rows = 0;
+  uint64_t work_bytes = 0;
+  for (const PreparedTask& t : prepared) {
+    total_rows += t.w->n_rows;
+    work_bytes += t.w->row_bytes * static_cast<uint64_t>(t.w->n_rows) * static_cast<uint64_t>(t.n_tokens);
   }
-  matmul_exact(pool, w, x, n_tokens, y);
+  const std::span<const PreparedTask> ready(prepared);
+  if (work_bytes < kInlineWorkBytes) {
+    run_rows(ready, 0, total_rows);
+  } else {
+    pool.parallel_for(total_rows, [ready](int64_t begin, int64_t end, int) { run_rows(ready, begin, end); });
+  }
 }
 
 void decode_matrix_row(const quant::MatrixView& w, int64_t row, float* dst) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "ops/thread_pool.h"
 #include "quant/matrix_view.h"
@@ -38,6 +39,21 @@ void matmul(ThreadPool& pool, const quant::MatrixView& w, const float* x, int64_
 // The same on an explicit path (tests, benchmarks).
 void matmul(ThreadPool& pool, const quant::MatrixView& w, const float* x, int64_t n_tokens,
             float* y, ComputePath path);
+
+// One product of a matmul_many call: y = W x for n_tokens rows of x, laid out as for matmul.
+struct MatmulTask {
+  const quant::MatrixView* w = nullptr;
+  const float* x = nullptr;
+  int64_t n_tokens = 0;
+  float* y = nullptr;
+};
+
+// Several independent products in one pass of the thread pool: their rows are laid end to end
+// and split between the threads together, so small products (the experts of a MoE layer while
+// decoding) pay for one hand-off to the pool instead of one each. Tasks reading the same x
+// with the same activation format quantize it once. Each result is bit-identical to matmul's.
+void matmul_many(ThreadPool& pool, std::span<const MatmulTask> tasks);
+void matmul_many(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath path);
 
 // Decodes row `row` of `w` into dst (w.n_cols floats): embedding lookups.
 void decode_matrix_row(const quant::MatrixView& w, int64_t row, float* dst);
