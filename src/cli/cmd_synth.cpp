@@ -15,7 +15,7 @@ namespace {
 struct SynthOptions {
   std::string preset = "qwen3-30b-a3b";
   std::string output;
-  std::string type = "Q4_K";
+  std::string type;  // empty: the preset's release types
   int64_t n_layer = 0;
   int64_t n_expert = 0;
   int64_t n_vocab = 0;
@@ -33,7 +33,7 @@ quant::GgmlType parse_type(const std::string& name) {
 int run_synth(const SynthOptions& options) {
   const model::SyntheticSpec spec = model::synthetic_preset(options.preset);
   model::SyntheticOptions synth;
-  synth.type = parse_type(options.type);
+  if (!options.type.empty()) synth.type = parse_type(options.type);
   synth.n_layer = options.n_layer;
   synth.n_expert = options.n_expert;
   synth.n_vocab = options.n_vocab;
@@ -61,8 +61,9 @@ Action add_synth_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("synth", "write a random-weight GGUF with the shapes of a large MoE");
   cmd->add_option("--preset", options->preset, "model shape: " + presets)->capture_default_str();
   cmd->add_option("-o,--output", options->output, "GGUF file to write")->required();
-  cmd->add_option("--type", options->type, "weight type: Q4_K, Q8_0, Q6_K, Q5_K, Q4_0, IQ2_XXS, BF16, ...")
-      ->capture_default_str();
+  cmd->add_option("--type", options->type,
+                  "weight type of every matrix: Q4_K, Q8_0, Q6_K, Q5_K, Q4_0, IQ2_XXS, MXFP4, BF16, ... "
+                  "(default: the release's; Q4_K, or for gpt-oss MXFP4 experts and Q8_0 for the rest)");
   cmd->add_option("--layers", options->n_layer, "number of layers (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->add_option("--experts", options->n_expert, "experts per layer (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->add_option("--vocab", options->n_vocab, "vocabulary size (default: the preset's)")->check(CLI::PositiveNumber);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "model/model.h"
 
 namespace sluice::model {
@@ -21,6 +23,27 @@ int64_t read_count(const gguf::GgufFile& file, const std::string& arch, std::str
                                  full_key, *value, kMaxDimension));
   }
   return static_cast<int64_t>(*value);
+}
+
+// rope.scaling.* of a YaRN model (llama.cpp's keys). The GGUF cannot say whether the
+// correction range is rounded (transformers' `truncate`); the architecture sets that.
+ops::YarnParams read_yarn_params(const gguf::GgufFile& file, const std::string& arch) {
+  const std::string prefix = arch + ".rope.scaling.";
+  ops::YarnParams yarn;
+  yarn.enabled = true;
+  yarn.factor = file.get_float(prefix + "factor");
+  yarn.original_context = read_count(file, arch, "rope.scaling.original_context_length");
+  yarn.beta_fast = file.find_float(prefix + "yarn_beta_fast").value_or(yarn.beta_fast);
+  yarn.beta_slow = file.find_float(prefix + "yarn_beta_slow").value_or(yarn.beta_slow);
+  const bool valid = std::isfinite(yarn.factor) && yarn.factor > 0.0 && yarn.factor <= 1e6 &&
+                     std::isfinite(yarn.beta_fast) && std::isfinite(yarn.beta_slow) &&
+                     yarn.beta_slow > 0.0 && yarn.beta_fast > yarn.beta_slow;
+  if (!valid) {
+    throw ModelError(fmt::format("{}: YaRN needs factor > 0 and beta_fast > beta_slow > 0 (got "
+                                 "factor {}, beta_fast {}, beta_slow {})",
+                                 file.path(), yarn.factor, yarn.beta_fast, yarn.beta_slow));
+  }
+  return yarn;
 }
 
 }  // namespace
@@ -73,8 +96,11 @@ TransformerHParams read_transformer_hparams(const gguf::GgufFile& file, const st
   }
   if (auto scaling = file.find_string(arch + ".rope.scaling.type");
       scaling && *scaling != "none") {
-    throw ModelError(fmt::format("{}: rope scaling '{}' is not supported yet", file.path(),
-                                 *scaling));
+    if (*scaling != "yarn") {
+      throw ModelError(fmt::format("{}: rope scaling '{}' is not supported yet", file.path(),
+                                   *scaling));
+    }
+    hp.rope.yarn = read_yarn_params(file, arch);
   }
   return hp;
 }

@@ -15,8 +15,10 @@ namespace {
 // Shapes from the models' published configs (config.json of each release; Qwen3.5's
 // text_config).
 const std::array kPresets = {
-    SyntheticSpec{"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6f, {}},
-    SyntheticSpec{"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6f, {}},
+    SyntheticSpec{"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6f, {}, {},
+                  quant::GgmlType::Q4_K, quant::GgmlType::Q4_K},
+    SyntheticSpec{"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6f, {}, {},
+                  quant::GgmlType::Q4_K, quant::GgmlType::Q4_K},
     SyntheticSpec{.preset = "qwen3.5-397b-a17b", .arch = "qwen35moe",
                   .n_layer = 60, .n_embd = 4096, .n_head = 32, .n_head_kv = 2, .head_dim = 256,
                   .n_expert = 512, .n_expert_used = 10, .n_ff_exp = 1024,
@@ -25,13 +27,23 @@ const std::array kPresets = {
                              .n_rot = 64,  // partial_rotary_factor 0.25
                              .rope_sections = {11, 11, 10, 0},
                              .ssm_d_conv = 4, .ssm_n_k_heads = 16, .ssm_n_v_heads = 64,
-                             .ssm_head_k_dim = 128, .ssm_head_v_dim = 128}},
+                             .ssm_head_k_dim = 128, .ssm_head_v_dim = 128},
+                  .gpt_oss = {},
+                  .release_expert_type = quant::GgmlType::Q4_K, .release_type = quant::GgmlType::Q4_K},
+    // gpt-oss-120b ships its routed experts in MXFP4; the rest as Q8_0, as llama.cpp's GGUF
+    // release has them.
+    SyntheticSpec{.preset = "gpt-oss-120b", .arch = "gpt-oss",
+                  .n_layer = 36, .n_embd = 2880, .n_head = 64, .n_head_kv = 8, .head_dim = 64,
+                  .n_expert = 128, .n_expert_used = 4, .n_ff_exp = 2880,
+                  .n_vocab = 201088, .n_ctx_train = 131072, .rope_freq_base = 150000.0f,
+                  .hybrid = {},
+                  .gpt_oss = {.sliding_window = 128, .yarn_factor = 32.0f, .yarn_original_context = 4096},
+                  .release_expert_type = quant::GgmlType::MXFP4, .release_type = quant::GgmlType::Q8_0},
 };
 
 // Presets whose architecture sluice does not run yet: named so the refusal is clear.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 2> kPendingPresets = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 1> kPendingPresets = {{
     {"deepseek-v3", "deepseek2"},
-    {"gpt-oss-120b", "gpt-oss"},
 }};
 
 // GPT-2's byte-to-unicode map: printable bytes stand for themselves, the others are moved
@@ -99,13 +111,20 @@ struct PlannedTensor {
 // about 1/sqrt(fan-in) for matrices; norm weights are ones.
 class TensorPlan {
  public:
-  TensorPlan(const SyntheticSpec& spec, quant::GgmlType type) : spec_(spec), type_(type) {}
+  TensorPlan(const SyntheticSpec& spec, quant::GgmlType type, quant::GgmlType expert_type)
+      : spec_(spec), type_(type), expert_type_(expert_type) {}
 
   // A matrix of `type` with rows of `row` values: uniform in +-1/sqrt(row).
   void matrix(std::string name, uint64_t row, std::vector<uint64_t> rest) {
     std::vector<uint64_t> dims{row};
     dims.insert(dims.end(), rest.begin(), rest.end());
     tensors_.push_back({std::move(name), type_, std::move(dims), fan_in_scale(row)});
+  }
+  // A stacked routed-expert matrix: as `matrix`, of the experts' type.
+  void expert_matrix(std::string name, uint64_t row, std::vector<uint64_t> rest) {
+    std::vector<uint64_t> dims{row};
+    dims.insert(dims.end(), rest.begin(), rest.end());
+    tensors_.push_back({std::move(name), expert_type_, std::move(dims), fan_in_scale(row)});
   }
   // An F32 tensor: routers, convolution taps, biases.
   void f32(std::string name, std::vector<uint64_t> dims, float scale, Fill fill = Fill::kRandom) {
@@ -128,9 +147,9 @@ class TensorPlan {
     const auto F = static_cast<uint64_t>(spec_.n_ff_exp);
     const auto N = static_cast<uint64_t>(spec_.n_expert);
     f32(name(l, "ffn_gate_inp"), {E, N}, fan_in_scale(E));
-    matrix(name(l, "ffn_gate_exps"), E, {F, N});
-    matrix(name(l, "ffn_up_exps"), E, {F, N});
-    matrix(name(l, "ffn_down_exps"), F, {E, N});
+    expert_matrix(name(l, "ffn_gate_exps"), E, {F, N});
+    expert_matrix(name(l, "ffn_up_exps"), E, {F, N});
+    expert_matrix(name(l, "ffn_down_exps"), F, {E, N});
   }
 
   static std::string name(int64_t layer, std::string_view tensor) {
@@ -144,6 +163,7 @@ class TensorPlan {
  private:
   const SyntheticSpec& spec_;
   quant::GgmlType type_;
+  quant::GgmlType expert_type_;
   std::vector<PlannedTensor> tensors_;
 };
 
@@ -235,6 +255,53 @@ void qwen35moe_layer(TensorPlan& plan, int64_t l) {
   plan.f32(plan.name(l, "ffn_gate_inp_shexp"), {E, 1}, TensorPlan::fan_in_scale(E));
 }
 
+
+// ---------------------------------------------------------------------------------------
+// gpt-oss: attention with biases and one sink logit per head, sliding-window attention on
+// every other layer, YaRN RoPE; routed experts with biases in every layer. Biases and sinks
+// are small random values, as a trained model's are.
+
+void gpt_oss_metadata(gguf::GgufWriter& writer, const SyntheticSpec& spec) {
+  const std::string& a = spec.arch;
+  const GptOssShape& g = spec.gpt_oss;
+  writer.set_uint32(a + ".feed_forward_length", static_cast<uint32_t>(spec.n_ff_exp));
+  writer.set_uint32(a + ".attention.sliding_window", static_cast<uint32_t>(g.sliding_window));
+  writer.set_float32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  writer.set_string(a + ".rope.scaling.type", "yarn");
+  writer.set_float32(a + ".rope.scaling.factor", g.yarn_factor);
+  writer.set_uint32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(g.yarn_original_context));
+  writer.set_float32(a + ".rope.scaling.yarn_beta_fast", 32.0f);
+  writer.set_float32(a + ".rope.scaling.yarn_beta_slow", 1.0f);
+}
+
+void gpt_oss_layer(TensorPlan& plan, int64_t l) {
+  const SyntheticSpec& s = plan.spec();
+  const auto E = static_cast<uint64_t>(s.n_embd);
+  const auto Q = static_cast<uint64_t>(s.n_head * s.head_dim);
+  const auto KV = static_cast<uint64_t>(s.n_head_kv * s.head_dim);
+  const auto F = static_cast<uint64_t>(s.n_ff_exp);
+  const auto N = static_cast<uint64_t>(s.n_expert);
+  const auto bias = [&](std::string_view tensor, std::vector<uint64_t> dims) {
+    plan.f32(fmt::format("blk.{}.{}.bias", l, tensor), std::move(dims), 0.05f);
+  };
+  plan.ones(plan.name(l, "attn_norm"), E);
+  plan.matrix(plan.name(l, "attn_q"), E, {Q});
+  plan.matrix(plan.name(l, "attn_k"), E, {KV});
+  plan.matrix(plan.name(l, "attn_v"), E, {KV});
+  plan.matrix(plan.name(l, "attn_output"), Q, {E});
+  bias("attn_q", {Q});
+  bias("attn_k", {KV});
+  bias("attn_v", {KV});
+  bias("attn_output", {E});
+  plan.f32(plan.name(l, "attn_sinks"), {static_cast<uint64_t>(s.n_head)}, 1.0f);
+  plan.ones(plan.name(l, "post_attention_norm"), E);
+  plan.routed_experts(l);
+  bias("ffn_gate_inp", {N});
+  bias("ffn_gate_exps", {F, N});
+  bias("ffn_up_exps", {F, N});
+  bias("ffn_down_exps", {E, N});
+}
+
 // ---------------------------------------------------------------------------------------
 
 struct Family {
@@ -247,6 +314,7 @@ struct Family {
 constexpr std::array kFamilies = {
     Family{"qwen3moe", "qwen2", qwen3moe_metadata, qwen3moe_layer},
     Family{"qwen35moe", "qwen35", qwen35moe_metadata, qwen35moe_layer},
+    Family{"gpt-oss", "gpt-4o", gpt_oss_metadata, gpt_oss_layer},
 };
 
 const Family& family_of(const SyntheticSpec& spec) {
@@ -319,20 +387,24 @@ uint64_t write_synthetic_model(const SyntheticSpec& preset, const SyntheticOptio
   if (options.n_vocab > 0) spec.n_vocab = options.n_vocab;
   if (spec.n_vocab < 1024) throw Error(fmt::format("a vocabulary of {} is too small (at least 1024)", spec.n_vocab));
   if (spec.n_expert_used > spec.n_expert) spec.n_expert_used = spec.n_expert;
-  if (!quant::can_fill_random(options.type)) {
-    throw Error(fmt::format("sluice synth cannot write {} weights", quant::type_name(options.type)));
+  const quant::GgmlType type = options.type.value_or(spec.release_type);
+  const quant::GgmlType expert_type = options.type.value_or(spec.release_expert_type);
+  for (const quant::GgmlType t : {type, expert_type}) {
+    if (!quant::can_fill_random(t)) {
+      throw Error(fmt::format("sluice synth cannot write {} weights", quant::type_name(t)));
+    }
   }
   const Family& family = family_of(spec);
 
-  TensorPlan planner(spec, options.type);
+  TensorPlan planner(spec, type, expert_type);
   planner.embeddings_and_head();
   for (int64_t l = 0; l < spec.n_layer; ++l) family.layer(planner, l);
   const std::vector<PlannedTensor> plan = planner.take();
-  const uint32_t block = quant::traits_of(options.type).block_size;
   for (const PlannedTensor& p : plan) {
-    if (p.type == options.type && p.dims[0] % block != 0) {
+    const uint32_t block = quant::traits_of(p.type).block_size;
+    if (p.dims[0] % block != 0) {
       throw Error(fmt::format("{} needs rows that are multiples of {}; {} has a row of {} ({})",
-                              quant::type_name(options.type), block, spec.preset, p.dims[0], p.name));
+                              quant::type_name(p.type), block, spec.preset, p.dims[0], p.name));
     }
   }
 

@@ -1,13 +1,15 @@
 // Random-weight GGUFs with the real shapes of large MoE models (`sluice synth`), so that
 // streaming and kernels can be measured on 20-200 GB models without downloading them.
 // The files carry complete metadata and a byte-level BPE vocabulary, so every command
-// (and llama.cpp) runs them. Two families: Qwen3-MoE (`qwen3moe`) and the Qwen3.5 hybrids
-// (`qwen35moe`: Gated DeltaNet + gated attention + MoE with a shared expert).
+// (and llama.cpp) runs them. Three families: Qwen3-MoE (`qwen3moe`), the Qwen3.5 hybrids
+// (`qwen35moe`: Gated DeltaNet + gated attention + MoE with a shared expert) and gpt-oss
+// (`gpt-oss`: biased attention with sinks, sliding window and YaRN; MXFP4 experts).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,14 +30,26 @@ struct HybridShape {
   int64_t ssm_head_v_dim = 0;           // linear_value_head_dim
 };
 
+// gpt-oss's attention and RoPE (transformers' GptOssConfig names).
+struct GptOssShape {
+  int64_t sliding_window = 0;         // sliding_window, on every other layer
+  float yarn_factor = 0.0f;           // rope_scaling.factor
+  int64_t yarn_original_context = 0;  // rope_scaling.original_max_position_embeddings
+};
+
 struct SyntheticSpec {
   std::string preset;
-  std::string arch;  // GGUF architecture written: qwen3moe or qwen35moe
+  std::string arch;  // GGUF architecture written: qwen3moe, qwen35moe or gpt-oss
   int64_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
   int64_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;
   int64_t n_vocab = 0, n_ctx_train = 0;
   float rope_freq_base = 1e6f;
   HybridShape hybrid;  // qwen35moe only
+  GptOssShape gpt_oss;  // gpt-oss only
+  // The weight types of the release, used when SyntheticOptions::type is unset: routed
+  // experts, and every other matrix (norms, routers and biases are always F32).
+  quant::GgmlType release_expert_type = quant::GgmlType::Q4_K;
+  quant::GgmlType release_type = quant::GgmlType::Q4_K;
 };
 
 std::vector<std::string> synthetic_preset_names();
@@ -44,7 +58,8 @@ std::vector<std::string> synthetic_preset_names();
 SyntheticSpec synthetic_preset(const std::string& name);
 
 struct SyntheticOptions {
-  quant::GgmlType type = quant::GgmlType::Q4_K;  // routed experts and dense matrices
+  // Routed experts and dense matrices; unset: the preset's release types.
+  std::optional<quant::GgmlType> type;
   int64_t n_layer = 0;                           // 0: the preset's (layer types keep their pattern)
   int64_t n_expert = 0;                          // 0: the preset's
   int64_t n_vocab = 0;                           // 0: the preset's

@@ -8,6 +8,7 @@
 #include "ops/matmul.h"
 #include "ops/norm.h"
 #include "ops/routing.h"
+#include "ops/top_k_softmax.h"
 
 namespace sluice::model {
 namespace {
@@ -95,6 +96,13 @@ void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const floa
 
 namespace {
 
+// rows[t][i] += bias[i] for each of n_rows rows of `width` values.
+void add_row_bias(const float* bias, int64_t n_rows, int64_t width, float* rows) {
+  for (int64_t t = 0; t < n_rows; ++t) {
+    for (int64_t i = 0; i < width; ++i) rows[t * width + i] += bias[i];
+  }
+}
+
 // Experts the router picks for each of `n_tokens` rows of x.
 struct Routing {
   std::vector<int32_t> chosen;   // [n_tokens, k]
@@ -103,10 +111,11 @@ struct Routing {
 };
 
 Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::MatrixView& router,
-              const float* x, int64_t n_tokens) {
+              const float* x, int64_t n_tokens, const MoeOptions& options) {
   const int64_t k = hp.n_expert_used;
   std::vector<float> logits(static_cast<size_t>(n_tokens * hp.n_expert));
   ops::matmul(pool, router, x, n_tokens, logits.data());
+  if (!options.router_bias.empty()) add_row_bias(options.router_bias.data(), n_tokens, hp.n_expert, logits.data());
   ops::RoutingParams params;
   params.n_expert = static_cast<int32_t>(hp.n_expert);
   params.n_expert_used = static_cast<int32_t>(k);
@@ -116,8 +125,13 @@ Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::
   r.weights.resize(r.chosen.size());
   std::vector<char> used(static_cast<size_t>(hp.n_expert), 0);
   for (int64_t t = 0; t < n_tokens; ++t) {
-    ops::softmax_top_k(params, logits.data() + t * hp.n_expert, r.chosen.data() + t * k,
-                       r.weights.data() + t * k);
+    if (options.top_k_then_softmax) {
+      ops::top_k_softmax(params.n_expert, params.n_expert_used, logits.data() + t * hp.n_expert,
+                         r.chosen.data() + t * k, r.weights.data() + t * k);
+    } else {
+      ops::softmax_top_k(params, logits.data() + t * hp.n_expert, r.chosen.data() + t * k,
+                         r.weights.data() + t * k);
+    }
     for (int64_t j = 0; j < k; ++j) used[r.chosen[t * k + j]] = 1;
   }
   for (int32_t e = 0; e < params.n_expert; ++e) {
@@ -136,16 +150,18 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,
                const RoutingObserver& observer, float* out,
-               const quant::MatrixView* next_router, int32_t next_layer) {
+               const quant::MatrixView* next_router, int32_t next_layer,
+               const MoeOptions& options, const MoeOptions* next_options) {
   const int64_t n_embd = hp.n_embd;
   const int64_t k = hp.n_expert_used;
-  const Routing routing = route(pool, hp, router, x, n_tokens);
+  const Routing routing = route(pool, hp, router, x, n_tokens, options);
   if (observer) {
     for (int64_t t = 0; t < n_tokens; ++t) observer(layer, first_pos + t, std::span(routing.chosen.data() + t * k, k));
   }
   experts.prefetch(layer, routing.unique);
   if (next_router && n_tokens <= kMaxTokensToPredict) {
-    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens).unique);
+    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens,
+                                     next_options ? *next_options : MoeOptions{}).unique);
   }
 
   // Experts already in memory first; the rest are being read meanwhile.
@@ -191,9 +207,23 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
     down.resize(static_cast<size_t>(m * n_embd));
     ops::matmul(pool, expert.gate, gathered.data(), m, gate.data());
     ops::matmul(pool, expert.up, gathered.data(), m, up.data());
-    ops::swiglu(gate.data(), up.data(), m * n_ff);
+    if (!options.gate_bias.empty()) {
+      SLUICE_ASSERT(options.gate_bias.size() == static_cast<size_t>(hp.n_expert * n_ff) &&
+                    options.up_bias.size() == options.gate_bias.size());
+      add_row_bias(options.gate_bias.data() + e * n_ff, m, n_ff, gate.data());
+      add_row_bias(options.up_bias.data() + e * n_ff, m, n_ff, up.data());
+    }
+    if (options.clamped_swiglu) {
+      ops::clamped_swiglu(*options.clamped_swiglu, gate.data(), up.data(), m * n_ff);
+    } else {
+      ops::swiglu(gate.data(), up.data(), m * n_ff);
+    }
     ops::matmul(pool, expert.down, gate.data(), m, down.data());
     experts.release(layer, e);
+    if (!options.down_bias.empty()) {
+      SLUICE_ASSERT(options.down_bias.size() == static_cast<size_t>(hp.n_expert * n_embd));
+      add_row_bias(options.down_bias.data() + e * n_embd, m, n_embd, down.data());
+    }
     for (int64_t i = 0; i < m; ++i) {
       float* row = contribution.data() + choices[i] * n_embd;
       for (int64_t d = 0; d < n_embd; ++d) row[d] = token_weights[i] * down[i * n_embd + d];

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "model/hparams.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "ops/clamped_swiglu.h"
 #include "ops/thread_pool.h"
 #include "quant/matrix_view.h"
 #include "store/expert_provider.h"
@@ -41,8 +43,20 @@ void attention_block(ops::ThreadPool& pool, const TransformerHParams& hp,
 void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const float* x,
                      int64_t n_tokens, float* out);
 
+// How an architecture's MoE layer differs from Qwen3-MoE's (the defaults): the order of
+// top-k and softmax, a router bias, per-expert biases and the expert activation.
+struct MoeOptions {
+  bool top_k_then_softmax = false;     // softmax over the k chosen logits only (gpt-oss)
+  std::span<const float> router_bias;  // [n_expert], added to the router logits; empty: none
+  // Per-expert biases added after each projection: gate and up [n_expert * n_ff_exp], down
+  // [n_expert * n_embd]; empty: none. Small, so they stay resident while experts stream.
+  std::span<const float> gate_bias, up_bias, down_bias;
+  std::optional<ops::ClampedSwigluParams> clamped_swiglu;  // gpt-oss; unset: SwiGLU
+};
+
 // Routed MoE FFN: softmax routing over `router`, top-k, each chosen expert run as a SwiGLU
-// FFN over all the tokens that chose it, outputs summed with the routing weights.
+// FFN over all the tokens that chose it, outputs summed with the routing weights; `options`
+// (and `next_options` for the next layer's router) change that as MoeOptions says.
 // All chosen experts are handed to the provider at once (so their reads are queued
 // together) and the ones already in memory run first, while the others are read. When
 // `next_router` is given (the router of the next MoE layer), it is applied to this layer's
@@ -51,6 +65,7 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,
                const RoutingObserver& observer, float* out,
-               const quant::MatrixView* next_router = nullptr, int32_t next_layer = -1);
+               const quant::MatrixView* next_router = nullptr, int32_t next_layer = -1,
+               const MoeOptions& options = {}, const MoeOptions* next_options = nullptr);
 
 }  // namespace sluice::model

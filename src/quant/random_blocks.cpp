@@ -1,5 +1,6 @@
 #include "quant/random_blocks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -73,10 +74,24 @@ uint16_t f32_to_f16(float value) {
   return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exponent) << 10) | ((bits >> 13) & 0x3ffu));
 }
 
+// MXFP4 keeps its scale as a power of two (an E8M0 byte), not an f16: random nibbles under
+// the power of two that brings the largest FP4 value (6) closest to `scale`.
+void fill_random_mxfp4(std::span<std::byte> out, Random& rng, float scale) {
+  const uint32_t block_bytes = traits_of(GgmlType::MXFP4).type_size;
+  SLUICE_ASSERT(out.size() % block_bytes == 0 && block_bytes == 17);
+  const long exponent = std::clamp(127L + std::lround(std::log2(scale / 6.0f)), 1L, 254L);
+  for (size_t block = 0; block < out.size(); block += block_bytes) {
+    out[block] = static_cast<std::byte>(exponent);
+    const uint64_t nibbles[2] = {rng.next(), rng.next()};  // the block's 16 bytes of quants
+    std::memcpy(out.data() + block + 1, nibbles, block_bytes - 1);
+  }
+}
+
 }  // namespace
 
 bool can_fill_random(GgmlType type) {
-  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 || scale_layout(type);
+  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 ||
+         type == GgmlType::MXFP4 || scale_layout(type);
 }
 
 void fill_random_blocks(GgmlType type, std::span<std::byte> out, uint64_t seed, float scale) {
@@ -94,6 +109,10 @@ void fill_random_blocks(GgmlType type, std::span<std::byte> out, uint64_t seed, 
       const uint16_t h = type == GgmlType::BF16 ? f32_to_bf16(v) : (v == 0.0f ? 0 : f32_to_f16(v));
       std::memcpy(out.data() + i, &h, 2);
     }
+    return;
+  }
+  if (type == GgmlType::MXFP4) {
+    fill_random_mxfp4(out, rng, scale);
     return;
   }
   const ScaleLayout* layout = scale_layout(type);

@@ -137,17 +137,19 @@ INSTANTIATE_TEST_SUITE_P(
                       ParityCase{"models/qwen3", "model-bf16.gguf"},
                       ParityCase{"models/llama", "model-f32.gguf"},
                       ParityCase{"models/llama", "model-bf16.gguf"},
+                      ParityCase{"models/gpt_oss", "model-f32.gguf"},
+                      ParityCase{"models/gpt_oss", "model-bf16.gguf"},
                       ParityCase{"trained", "model-bf16.gguf"}),
     case_name);
 
 TEST(ModelRegistry, UnknownArchitectureIsRefusedByName) {
-  // gpt_oss is a real architecture sluice does not implement yet.
-  gguf::GgufFile file(fixture_path("models/gpt_oss/model-bf16.gguf"));
+  // olmoe is a real architecture sluice does not implement yet.
+  gguf::GgufFile file(fixture_path("models/olmoe/model-bf16.gguf"));
   try {
     load_model(file);
     FAIL() << "expected ModelError";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown architecture 'gpt-oss'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown architecture 'olmoe'"), std::string::npos) << e.what();
   }
 }
 

@@ -114,7 +114,7 @@ TEST(Rope, RotatesPairsByPositionDependentAngles) {
     for (int64_t n_rot : {8, 4}) {  // full and partial rotary
       auto x = random_values(static_cast<size_t>(head_dim * n_heads), 5);
       const auto original = x;
-      RopeParams params{style, n_rot, 100.0f};
+      RopeParams params{style, n_rot, 100.0f, {}};
       apply_rope(params, x.data(), n_heads, head_dim, pos);
       for (int64_t h = 0; h < n_heads; ++h) {
         for (int64_t i = 0; i < n_rot / 2; ++i) {
