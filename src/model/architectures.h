@@ -16,5 +16,6 @@ std::unique_ptr<Model> make_qwen3moe(const gguf::GgufFile& file, const store::St
 std::unique_ptr<Model> make_qwen3next(const gguf::GgufFile& file, const store::StoreConfig& config);
 std::unique_ptr<Model> make_qwen35moe(const gguf::GgufFile& file, const store::StoreConfig& config);
 std::unique_ptr<Model> make_qwen35(const gguf::GgufFile& file, const store::StoreConfig& config);
+std::unique_ptr<Model> make_deepseek2(const gguf::GgufFile& file, const store::StoreConfig& config);
 
 }  // namespace sluice::model

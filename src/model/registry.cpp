@@ -21,6 +21,7 @@ constexpr std::array kArchitectures = {
     Architecture{"qwen3next", make_qwen3next},
     Architecture{"qwen35moe", make_qwen35moe},
     Architecture{"qwen35", make_qwen35},
+    Architecture{"deepseek2", make_deepseek2},
 };
 
 }  // namespace

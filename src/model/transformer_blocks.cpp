@@ -103,7 +103,7 @@ struct Routing {
 };
 
 Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::MatrixView& router,
-              const float* x, int64_t n_tokens) {
+              const float* x, int64_t n_tokens, int32_t layer, const ExpertSelector& select) {
   const int64_t k = hp.n_expert_used;
   std::vector<float> logits(static_cast<size_t>(n_tokens * hp.n_expert));
   ops::matmul(pool, router, x, n_tokens, logits.data());
@@ -116,8 +116,12 @@ Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::
   r.weights.resize(r.chosen.size());
   std::vector<char> used(static_cast<size_t>(hp.n_expert), 0);
   for (int64_t t = 0; t < n_tokens; ++t) {
-    ops::softmax_top_k(params, logits.data() + t * hp.n_expert, r.chosen.data() + t * k,
-                       r.weights.data() + t * k);
+    if (select) {
+      select(layer, logits.data() + t * hp.n_expert, r.chosen.data() + t * k, r.weights.data() + t * k);
+    } else {
+      ops::softmax_top_k(params, logits.data() + t * hp.n_expert, r.chosen.data() + t * k,
+                         r.weights.data() + t * k);
+    }
     for (int64_t j = 0; j < k; ++j) used[r.chosen[t * k + j]] = 1;
   }
   for (int32_t e = 0; e < params.n_expert; ++e) {
@@ -136,16 +140,17 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,
                const RoutingObserver& observer, float* out,
-               const quant::MatrixView* next_router, int32_t next_layer) {
+               const quant::MatrixView* next_router, int32_t next_layer,
+               const ExpertSelector& select) {
   const int64_t n_embd = hp.n_embd;
   const int64_t k = hp.n_expert_used;
-  const Routing routing = route(pool, hp, router, x, n_tokens);
+  const Routing routing = route(pool, hp, router, x, n_tokens, layer, select);
   if (observer) {
     for (int64_t t = 0; t < n_tokens; ++t) observer(layer, first_pos + t, std::span(routing.chosen.data() + t * k, k));
   }
   experts.prefetch(layer, routing.unique);
   if (next_router && n_tokens <= kMaxTokensToPredict) {
-    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens).unique);
+    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens, next_layer, select).unique);
   }
 
   // Experts already in memory first; the rest are being read meanwhile.

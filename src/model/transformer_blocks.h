@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "model/hparams.h"
@@ -41,16 +42,23 @@ void attention_block(ops::ThreadPool& pool, const TransformerHParams& hp,
 void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const float* x,
                      int64_t n_tokens, float* out);
 
+// Chooses the experts of one token of MoE layer `layer` from its router logits (n_expert
+// values): writes n_expert_used expert ids and their weights.
+using ExpertSelector = std::function<void(int32_t layer, const float* router_logits,
+                                          int32_t* expert_ids, float* expert_weights)>;
+
 // Routed MoE FFN: softmax routing over `router`, top-k, each chosen expert run as a SwiGLU
 // FFN over all the tokens that chose it, outputs summed with the routing weights.
 // All chosen experts are handed to the provider at once (so their reads are queued
 // together) and the ones already in memory run first, while the others are read. When
 // `next_router` is given (the router of the next MoE layer), it is applied to this layer's
-// input to predict the next layer's experts, which the provider may read ahead.
+// input to predict the next layer's experts, which the provider may read ahead. `select`
+// replaces the softmax top-k routing (DeepSeek's grouped, biased routing) for both layers.
 void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,
                const RoutingObserver& observer, float* out,
-               const quant::MatrixView* next_router = nullptr, int32_t next_layer = -1);
+               const quant::MatrixView* next_router = nullptr, int32_t next_layer = -1,
+               const ExpertSelector& select = {});
 
 }  // namespace sluice::model
