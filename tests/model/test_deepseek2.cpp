@@ -210,6 +210,36 @@ TEST_F(RewrittenFixture, FusedKvBLayoutGivesTheReferenceLogits) {
   std::printf("[ parity ] deepseek_v3 rewritten with attn_kv_b: max |logit diff| %.3g\n", max_diff);
 }
 
+// A multi-token-prediction block appended after the trunk (block_count 5, nextn_predict_layers
+// 1; here a copy of layer 3 with the nextn tensors real files add) is not run: the logits stay
+// the reference's.
+TEST_F(RewrittenFixture, NextnLayersAreSkipped) {
+  const std::string path = rewrite(
+      [](const std::string& key, gguf::Value& value) {
+        if (key == "deepseek2.block_count") set_uint(value, 5);
+        return true;
+      },
+      [](std::vector<TensorData>& tensors) {
+        std::vector<TensorData> extra;
+        for (const TensorData& t : tensors) {
+          if (t.name.starts_with("blk.3.")) extra.push_back({"blk.4." + t.name.substr(6), t.dims, t.values});
+        }
+        extra.push_back({"blk.4.nextn.enorm.weight", {64}, std::vector<float>(64, 1.0f)});
+        extra.push_back({"blk.4.nextn.eh_proj.weight", {128, 64}, std::vector<float>(128 * 64, 0.5f)});
+        tensors.insert(tensors.end(), extra.begin(), extra.end());
+      },
+      [](gguf::GgufWriter& w) { w.set_uint32("deepseek2.nextn_predict_layers", 1); });
+  gguf::GgufFile file(path);
+  const auto model = load_model(file);
+  EXPECT_EQ(model->info().n_layer, 4);
+  const std::vector<float> expected = testing::read_f32(fixture_path(kModelDir + "reference_logits.f32"));
+  const std::vector<float> got = run_model(*model, 0);
+  ASSERT_EQ(got.size(), expected.size());
+  float max_diff = 0.0f;
+  for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, std::fabs(got[i] - expected[i]));
+  EXPECT_LT(max_diff, 1e-3f);
+}
+
 TEST_F(RewrittenFixture, ExpertsThatCannotBeGroupedAreRefused) {
   const std::string path = rewrite(
       [](const std::string& key, gguf::Value& value) {
