@@ -17,5 +17,6 @@ std::unique_ptr<Model> make_qwen3next(const gguf::GgufFile& file, const store::S
 std::unique_ptr<Model> make_qwen35moe(const gguf::GgufFile& file, const store::StoreConfig& config);
 std::unique_ptr<Model> make_qwen35(const gguf::GgufFile& file, const store::StoreConfig& config);
 std::unique_ptr<Model> make_gpt_oss(const gguf::GgufFile& file, const store::StoreConfig& config);
+std::unique_ptr<Model> make_deepseek2(const gguf::GgufFile& file, const store::StoreConfig& config);
 
 }  // namespace sluice::model

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "model/deepseek2_hparams.h"
 #include "model/model.h"
 
 namespace sluice::model {
@@ -85,7 +86,14 @@ MemoryEstimate estimate_memory(const gguf::GgufFile& file, int64_t n_ctx, int64_
   MemoryEstimate estimate;
   const uint64_t kv_floats_per_position = n_head_kv * (head_dim_k + head_dim_v);
   const std::optional<LinearAttentionShape> linear = linear_attention_shape(file, arch);
-  if (linear) {
+  // Multi-head latent attention caches one latent and one rotated key per position and layer
+  // of its trunk, as the deepseek2 model allocates it.
+  const std::optional<Deepseek2HParams> mla =
+      arch == "deepseek2" ? std::optional(read_deepseek2_hparams(file)) : std::nullopt;
+  if (mla) {
+    estimate.state_bytes = static_cast<uint64_t>(mla->base.n_layer) * static_cast<uint64_t>(mla->cache_width()) *
+                           static_cast<uint64_t>(n_ctx) * sizeof(float);
+  } else if (linear) {
     // As the hybrid model allocates it: its trunk (block_count less the multi-token-prediction
     // layers it does not run), KV on full-attention layers, recurrent state on the others.
     const uint64_t n_nextn = count("nextn_predict_layers", 0);
@@ -107,8 +115,9 @@ MemoryEstimate estimate_memory(const gguf::GgufFile& file, int64_t n_ctx, int64_
   const auto batch = static_cast<uint64_t>(n_batch);
   const uint64_t q_width = n_head * std::max(head_dim_k, head_dim_v);
   const uint64_t residual = 3 * n_embd;  // x, normed, branch
-  const uint64_t mixer = std::max(5 * q_width,  // q|gate, q, gate, attention output, scratch
-                                  linear ? linear->scratch_floats() : 0);
+  const uint64_t mixer = mla ? static_cast<uint64_t>(mla->attention_scratch_floats())
+                             : std::max(5 * q_width,  // q|gate, q, gate, attention output, scratch
+                                        linear ? linear->scratch_floats() : 0);
   const uint64_t routed = 2 * n_expert             // router logits, this layer's and the next's
                           + n_expert_used * n_embd  // per-choice expert contributions
                           + 2 * n_embd + 2 * n_ff   // gathered rows, down; gate, up

@@ -17,7 +17,8 @@ struct MemoryEstimate {
 
 // An upper bound for every architecture sluice runs. Hybrid models (Qwen3-Next, Qwen3.5) get
 // their state exactly as KvCache allocates it: keys and values on full-attention layers only,
-// (d_conv - 1) * conv_dim + d_state * d_inner floats on each recurrent layer. Other
+// (d_conv - 1) * conv_dim + d_state * d_inner floats on each recurrent layer; DeepSeek's MLA
+// its kv_lora_rank + rope floats per position and layer. Other
 // architectures are counted as if every layer had a full KV cache. `n_logit_rows` is how
 // many rows of logits a caller keeps (1 for generation, n_ctx for perplexity).
 MemoryEstimate estimate_memory(const gguf::GgufFile& file, int64_t n_ctx, int64_t n_batch,

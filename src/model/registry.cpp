@@ -22,6 +22,7 @@ constexpr std::array kArchitectures = {
     Architecture{"qwen35moe", make_qwen35moe},
     Architecture{"qwen35", make_qwen35},
     Architecture{"gpt-oss", make_gpt_oss},
+    Architecture{"deepseek2", make_deepseek2},
 };
 
 }  // namespace

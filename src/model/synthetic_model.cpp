@@ -15,9 +15,9 @@ namespace {
 // Shapes from the models' published configs (config.json of each release; Qwen3.5's
 // text_config).
 const std::array kPresets = {
-    SyntheticSpec{"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6f, {}, {},
+    SyntheticSpec{"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6f, {}, {}, {},
                   quant::GgmlType::Q4_K, quant::GgmlType::Q4_K},
-    SyntheticSpec{"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6f, {}, {},
+    SyntheticSpec{"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6f, {}, {}, {},
                   quant::GgmlType::Q4_K, quant::GgmlType::Q4_K},
     SyntheticSpec{.preset = "qwen3.5-397b-a17b", .arch = "qwen35moe",
                   .n_layer = 60, .n_embd = 4096, .n_head = 32, .n_head_kv = 2, .head_dim = 256,
@@ -28,7 +28,7 @@ const std::array kPresets = {
                              .rope_sections = {11, 11, 10, 0},
                              .ssm_d_conv = 4, .ssm_n_k_heads = 16, .ssm_n_v_heads = 64,
                              .ssm_head_k_dim = 128, .ssm_head_v_dim = 128},
-                  .gpt_oss = {},
+                  .gpt_oss = {}, .mla = {},
                   .release_expert_type = quant::GgmlType::Q4_K, .release_type = quant::GgmlType::Q4_K},
     // gpt-oss-120b ships its routed experts in MXFP4; the rest as Q8_0, as llama.cpp's GGUF
     // release has them.
@@ -38,13 +38,24 @@ const std::array kPresets = {
                   .n_vocab = 201088, .n_ctx_train = 131072, .rope_freq_base = 150000.0f,
                   .hybrid = {},
                   .gpt_oss = {.sliding_window = 128, .yarn_factor = 32.0f, .yarn_original_context = 4096},
+                  .mla = {},
                   .release_expert_type = quant::GgmlType::MXFP4, .release_type = quant::GgmlType::Q8_0},
+    SyntheticSpec{.preset = "deepseek-v3", .arch = "deepseek2",
+                  .n_layer = 61, .n_embd = 7168, .n_head = 128,
+                  .n_head_kv = 1,     // MLA: one shared latent per position
+                  .head_dim = 192,    // qk_nope_head_dim + qk_rope_head_dim
+                  .n_expert = 256, .n_expert_used = 8, .n_ff_exp = 2048,
+                  .n_vocab = 129280, .n_ctx_train = 163840, .rope_freq_base = 10000.0f,
+                  .hybrid = {}, .gpt_oss = {},
+                  .mla = {.n_layer_dense_lead = 3, .n_ff_dense = 18432,
+                          .q_lora_rank = 1536, .kv_lora_rank = 512,
+                          .qk_nope_head_dim = 128, .qk_rope_head_dim = 64, .v_head_dim = 128,
+                          .n_expert_shared = 1, .n_group = 8, .topk_group = 4,
+                          .routed_scaling_factor = 2.5f,
+                          .yarn_factor = 40.0f, .yarn_original_context = 4096,
+                          .yarn_mscale_all_dim = 1.0f},
+                  .release_expert_type = quant::GgmlType::Q4_K, .release_type = quant::GgmlType::Q4_K},
 };
-
-// Presets whose architecture sluice does not run yet: named so the refusal is clear.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 1> kPendingPresets = {{
-    {"deepseek-v3", "deepseek2"},
-}};
 
 // GPT-2's byte-to-unicode map: printable bytes stand for themselves, the others are moved
 // above U+0100 so every byte has a visible character.
@@ -131,6 +142,12 @@ class TensorPlan {
     tensors_.push_back({std::move(name), quant::GgmlType::F32, std::move(dims), scale, fill});
   }
   void ones(std::string name, uint64_t n) { f32(std::move(name), {n}, 1.0f, Fill::kConstant); }
+  // A matrix whose rows may be shorter than `type`'s blocks (deepseek2's attn_k_b rows of
+  // qk_nope_head_dim): Q8_0 then, as llama.cpp's quantizer falls back to a 32-value format.
+  void short_row_matrix(std::string name, uint64_t row, std::vector<uint64_t> rest) {
+    matrix(std::move(name), row, std::move(rest));
+    if (row % quant::traits_of(type_).block_size != 0) tensors_.back().type = quant::GgmlType::Q8_0;
+  }
 
   // Embeddings and the output head (untied, as both families release them).
   void embeddings_and_head() {
@@ -303,6 +320,90 @@ void gpt_oss_layer(TensorPlan& plan, int64_t l) {
 }
 
 // ---------------------------------------------------------------------------------------
+// deepseek2 (DeepSeek-V3): multi-head latent attention in every layer, the first
+// n_layer_dense_lead layers with a dense SwiGLU FFN, the others routed experts (sigmoid scores
+// with a selection bias, grouped) plus a shared expert. A cut-down file keeps at least one MoE
+// layer, and falls back to ungrouped routing when its expert count cannot be grouped as the
+// preset's.
+
+int64_t deepseek2_dense_lead(const SyntheticSpec& spec) {
+  return std::min(spec.mla.n_layer_dense_lead, spec.n_layer - 1);
+}
+
+std::pair<int64_t, int64_t> deepseek2_groups(const SyntheticSpec& spec) {
+  const MlaShape& m = spec.mla;
+  const bool groups_fit = spec.n_expert % m.n_group == 0 &&
+                          spec.n_expert_used <= m.topk_group * (spec.n_expert / m.n_group);
+  return groups_fit ? std::pair{m.n_group, m.topk_group} : std::pair<int64_t, int64_t>{1, 1};
+}
+
+void deepseek2_metadata(gguf::GgufWriter& writer, const SyntheticSpec& spec) {
+  const std::string& a = spec.arch;
+  const MlaShape& m = spec.mla;
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+  const auto [n_group, n_group_used] = deepseek2_groups(spec);
+  writer.set_uint32(a + ".feed_forward_length", u32(m.n_ff_dense));
+  writer.set_uint32(a + ".leading_dense_block_count", u32(deepseek2_dense_lead(spec)));
+  writer.set_uint32(a + ".vocab_size", u32(spec.n_vocab));
+  writer.set_uint32(a + ".attention.q_lora_rank", u32(m.q_lora_rank));
+  writer.set_uint32(a + ".attention.kv_lora_rank", u32(m.kv_lora_rank));
+  // As llama.cpp's converter writes MLA: key/value_length are the cached widths, *_mla the
+  // per-head ones.
+  writer.set_uint32(a + ".attention.key_length", u32(m.kv_lora_rank + m.qk_rope_head_dim));
+  writer.set_uint32(a + ".attention.value_length", u32(m.kv_lora_rank));
+  writer.set_uint32(a + ".attention.key_length_mla", u32(m.qk_nope_head_dim + m.qk_rope_head_dim));
+  writer.set_uint32(a + ".attention.value_length_mla", u32(m.v_head_dim));
+  writer.set_uint32(a + ".rope.dimension_count", u32(m.qk_rope_head_dim));
+  writer.set_uint32(a + ".expert_shared_count", u32(m.n_expert_shared));
+  writer.set_uint32(a + ".expert_group_count", u32(n_group));
+  writer.set_uint32(a + ".expert_group_used_count", u32(n_group_used));
+  writer.set_float32(a + ".expert_weights_scale", m.routed_scaling_factor);
+  writer.set_bool(a + ".expert_weights_norm", true);
+  writer.set_uint32(a + ".expert_gating_func", 2);  // sigmoid
+  if (m.yarn_factor > 0.0f) {
+    writer.set_string(a + ".rope.scaling.type", "yarn");
+    writer.set_float32(a + ".rope.scaling.factor", m.yarn_factor);
+    writer.set_uint32(a + ".rope.scaling.original_context_length", u32(m.yarn_original_context));
+    writer.set_float32(a + ".rope.scaling.yarn_log_multiplier", 0.1f * m.yarn_mscale_all_dim);
+  }
+}
+
+void deepseek2_layer(TensorPlan& plan, int64_t l) {
+  const SyntheticSpec& s = plan.spec();
+  const MlaShape& m = s.mla;
+  const auto E = static_cast<uint64_t>(s.n_embd);
+  const auto H = static_cast<uint64_t>(s.n_head);
+  const auto q_lora = static_cast<uint64_t>(m.q_lora_rank);
+  const auto kv_lora = static_cast<uint64_t>(m.kv_lora_rank);
+  const auto nope = static_cast<uint64_t>(m.qk_nope_head_dim);
+  const auto rope = static_cast<uint64_t>(m.qk_rope_head_dim);
+  const auto V = static_cast<uint64_t>(m.v_head_dim);
+  plan.ones(plan.name(l, "attn_norm"), E);
+  plan.matrix(plan.name(l, "attn_q_a"), E, {q_lora});
+  plan.ones(plan.name(l, "attn_q_a_norm"), q_lora);
+  plan.matrix(plan.name(l, "attn_q_b"), q_lora, {H * (nope + rope)});
+  plan.matrix(plan.name(l, "attn_kv_a_mqa"), E, {kv_lora + rope});
+  plan.ones(plan.name(l, "attn_kv_a_norm"), kv_lora);
+  plan.short_row_matrix(plan.name(l, "attn_k_b"), nope, {kv_lora, H});
+  plan.matrix(plan.name(l, "attn_v_b"), kv_lora, {V, H});
+  plan.matrix(plan.name(l, "attn_output"), H * V, {E});
+  plan.ones(plan.name(l, "ffn_norm"), E);
+  if (l < deepseek2_dense_lead(s)) {
+    const auto F = static_cast<uint64_t>(m.n_ff_dense);
+    plan.matrix(plan.name(l, "ffn_gate"), E, {F});
+    plan.matrix(plan.name(l, "ffn_up"), E, {F});
+    plan.matrix(plan.name(l, "ffn_down"), F, {E});
+    return;
+  }
+  plan.routed_experts(l);
+  plan.f32(fmt::format("blk.{}.exp_probs_b.bias", l), {static_cast<uint64_t>(s.n_expert)}, 0.01f);
+  const auto S = static_cast<uint64_t>(s.n_ff_exp * m.n_expert_shared);
+  plan.matrix(plan.name(l, "ffn_gate_shexp"), E, {S});
+  plan.matrix(plan.name(l, "ffn_up_shexp"), E, {S});
+  plan.matrix(plan.name(l, "ffn_down_shexp"), S, {E});
+}
+
+// ---------------------------------------------------------------------------------------
 
 struct Family {
   std::string_view arch;
@@ -315,6 +416,7 @@ constexpr std::array kFamilies = {
     Family{"qwen3moe", "qwen2", qwen3moe_metadata, qwen3moe_layer},
     Family{"qwen35moe", "qwen35", qwen35moe_metadata, qwen35moe_layer},
     Family{"gpt-oss", "gpt-4o", gpt_oss_metadata, gpt_oss_layer},
+    Family{"deepseek2", "deepseek-v3", deepseek2_metadata, deepseek2_layer},
 };
 
 const Family& family_of(const SyntheticSpec& spec) {
@@ -360,18 +462,12 @@ std::vector<float> small_tensor_values(const PlannedTensor& p, uint64_t n, uint6
 std::vector<std::string> synthetic_preset_names() {
   std::vector<std::string> names;
   for (const auto& p : kPresets) names.push_back(p.preset);
-  for (const auto& [name, arch] : kPendingPresets) names.emplace_back(name);
   return names;
 }
 
 SyntheticSpec synthetic_preset(const std::string& name) {
   for (const auto& p : kPresets) {
     if (p.preset == name) return p;
-  }
-  for (const auto& [pending, arch] : kPendingPresets) {
-    if (pending == name) {
-      throw Error(fmt::format("preset '{}' needs architecture '{}', which sluice cannot run yet", name, arch));
-    }
   }
   std::string known;
   for (const auto& n : synthetic_preset_names()) known += (known.empty() ? "" : ", ") + n;

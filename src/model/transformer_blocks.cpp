@@ -111,7 +111,7 @@ struct Routing {
 };
 
 Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::MatrixView& router,
-              const float* x, int64_t n_tokens, const MoeOptions& options) {
+              const float* x, int64_t n_tokens, int32_t layer, const MoeOptions& options) {
   const int64_t k = hp.n_expert_used;
   std::vector<float> logits(static_cast<size_t>(n_tokens * hp.n_expert));
   ops::matmul(pool, router, x, n_tokens, logits.data());
@@ -125,7 +125,10 @@ Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::
   r.weights.resize(r.chosen.size());
   std::vector<char> used(static_cast<size_t>(hp.n_expert), 0);
   for (int64_t t = 0; t < n_tokens; ++t) {
-    if (options.top_k_then_softmax) {
+    if (options.select) {
+      options.select(layer, logits.data() + t * hp.n_expert, r.chosen.data() + t * k,
+                     r.weights.data() + t * k);
+    } else if (options.top_k_then_softmax) {
       ops::top_k_softmax(params.n_expert, params.n_expert_used, logits.data() + t * hp.n_expert,
                          r.chosen.data() + t * k, r.weights.data() + t * k);
     } else {
@@ -154,13 +157,13 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const MoeOptions& options, const MoeOptions* next_options) {
   const int64_t n_embd = hp.n_embd;
   const int64_t k = hp.n_expert_used;
-  const Routing routing = route(pool, hp, router, x, n_tokens, options);
+  const Routing routing = route(pool, hp, router, x, n_tokens, layer, options);
   if (observer) {
     for (int64_t t = 0; t < n_tokens; ++t) observer(layer, first_pos + t, std::span(routing.chosen.data() + t * k, k));
   }
   experts.prefetch(layer, routing.unique);
   if (next_router && n_tokens <= kMaxTokensToPredict) {
-    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens,
+    experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens, next_layer,
                                      next_options ? *next_options : MoeOptions{}).unique);
   }
 

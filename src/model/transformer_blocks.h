@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 
@@ -43,10 +44,16 @@ void attention_block(ops::ThreadPool& pool, const TransformerHParams& hp,
 void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const float* x,
                      int64_t n_tokens, float* out);
 
-// How an architecture's MoE layer differs from Qwen3-MoE's (the defaults): the order of
-// top-k and softmax, a router bias, per-expert biases and the expert activation.
+// Chooses the experts of one token of MoE layer `layer` from its router logits (n_expert
+// values): writes n_expert_used expert ids and their weights.
+using ExpertSelector = std::function<void(int32_t layer, const float* router_logits,
+                                          int32_t* expert_ids, float* expert_weights)>;
+
+// How an architecture's MoE layer differs from Qwen3-MoE's (the defaults): how experts are
+// chosen, a router bias, per-expert biases and the expert activation.
 struct MoeOptions {
   bool top_k_then_softmax = false;     // softmax over the k chosen logits only (gpt-oss)
+  ExpertSelector select;               // chooses experts itself (DeepSeek's grouped routing)
   std::span<const float> router_bias;  // [n_expert], added to the router logits; empty: none
   // Per-expert biases added after each projection: gate and up [n_expert * n_ff_exp], down
   // [n_expert * n_embd]; empty: none. Small, so they stay resident while experts stream.
@@ -60,7 +67,8 @@ struct MoeOptions {
 // All chosen experts are handed to the provider at once (so their reads are queued
 // together) and the ones already in memory run first, while the others are read. When
 // `next_router` is given (the router of the next MoE layer), it is applied to this layer's
-// input to predict the next layer's experts, which the provider may read ahead.
+// input to predict the next layer's experts, which the provider may read ahead. `select`
+// replaces the softmax top-k routing (DeepSeek's grouped, biased routing) for both layers.
 void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
                const quant::MatrixView& router, store::ExpertProvider& experts, int32_t layer,
                const float* x, int64_t n_tokens, int64_t first_pos,

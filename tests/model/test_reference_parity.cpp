@@ -139,6 +139,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ParityCase{"models/llama", "model-bf16.gguf"},
                       ParityCase{"models/gpt_oss", "model-f32.gguf"},
                       ParityCase{"models/gpt_oss", "model-bf16.gguf"},
+                      ParityCase{"models/deepseek_v3", "model-f32.gguf"},
+                      ParityCase{"models/deepseek_v3", "model-bf16.gguf"},
                       ParityCase{"trained", "model-bf16.gguf"}),
     case_name);
 

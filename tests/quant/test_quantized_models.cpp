@@ -4,7 +4,8 @@
 // and the greedy continuation. Fast path: 8-bit activations and integer kernels, within the
 // accuracy llama.cpp's own fast path has on the same file. The trained model's quantized files
 // must load and give finite logits that loosely follow the bf16 model, and hold llama.cpp's
-// perplexity on the fast path.
+// perplexity on the fast path. The deepseek_v3 files also carry the formats llama.cpp falls
+// back to for attn_k_b's 64-long rows (Q5_0, IQ4_NL, Q4_0).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -41,20 +42,6 @@ struct QuantCase {
 std::string case_name(const ::testing::TestParamInfo<QuantCase>& info) {
   return std::string(info.param.model) + "_" + info.param.type;
 }
-
-// Restores the library's compute path when a test ends.
-class ComputePathScope {
- public:
-  explicit ComputePathScope(ops::ComputePath path) : saved_(ops::compute_path()) {
-    ops::set_compute_path(path);
-  }
-  ~ComputePathScope() { ops::set_compute_path(saved_); }
-  ComputePathScope(const ComputePathScope&) = delete;
-  ComputePathScope& operator=(const ComputePathScope&) = delete;
-
- private:
-  ops::ComputePath saved_;
-};
 
 class QuantizedFixture : public ::testing::TestWithParam<QuantCase> {
  protected:
@@ -123,7 +110,7 @@ TEST_P(QuantizedFixture, FastPathCloseToExactReferenceLikeLlamaCpp) {
   ASSERT_EQ(reference.size(), prompt_.size() * static_cast<size_t>(n_vocab));
   ASSERT_EQ(llamacpp.size(), reference.size());
 
-  const ComputePathScope fast_path(ops::ComputePath::kFast);
+  const testing::ComputePathScope fast_path(ops::ComputePath::kFast);
   const std::vector<float> logits = prompt_logits();
   const testing::Agreement ours = testing::compare_logits(logits, reference, n_vocab);
   const testing::Agreement theirs = testing::compare_logits(llamacpp, reference, n_vocab);
@@ -141,7 +128,8 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{"qwen3_moe", "IQ4_XS"}, QuantCase{"qwen3_moe", "IQ2_XXS"},
                       QuantCase{"qwen3_moe", "IQ1_S"}, QuantCase{"qwen3_5_moe_text", "Q4_K_M"},
                       QuantCase{"qwen3_5_moe_text", "IQ2_XXS"},
-                      QuantCase{"qwen3_5_moe_text", "MXFP4_MOE"}),
+                      QuantCase{"qwen3_5_moe_text", "MXFP4_MOE"}, QuantCase{"deepseek_v3", "Q4_K_M"},
+                      QuantCase{"deepseek_v3", "IQ1_M"}, QuantCase{"deepseek_v3", "TQ1_0"}),
     case_name);
 
 // The trained model's quantized files load and produce finite logits at every position, whose

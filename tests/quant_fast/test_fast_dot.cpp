@@ -31,6 +31,7 @@
 #include "quant/fast/fast_dot.h"
 #include "quant/fast/kernels.h"
 #include "support/fixtures.h"
+#include "support/logit_compare.h"
 #include "support/run_command.h"
 
 namespace sluice::quant::fast {
@@ -417,39 +418,9 @@ TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::C
 
 // ---- end to end ------------------------------------------------------------------------------
 
-int32_t argmax(const float* v, int64_t n) { return static_cast<int32_t>(std::max_element(v, v + n) - v); }
-
-struct Agreement {
-  double rms_over_std = 0.0;  // RMS difference divided by the reference's standard deviation
-  double same_argmax = 0.0;   // share of positions with the same top token
-};
-
-Agreement compare(const std::vector<float>& got, const std::vector<float>& reference, int64_t n_vocab) {
-  double sum = 0.0, sum_sq = 0.0, diff_sq = 0.0;
-  for (size_t i = 0; i < reference.size(); ++i) {
-    sum += reference[i];
-    sum_sq += double{reference[i]} * reference[i];
-    diff_sq += (double{got[i]} - reference[i]) * (double{got[i]} - reference[i]);
-  }
-  const auto n = static_cast<double>(reference.size());
-  const double std_dev = std::sqrt(sum_sq / n - (sum / n) * (sum / n));
-  int same = 0;
-  const auto positions = static_cast<int64_t>(reference.size()) / n_vocab;
-  for (int64_t p = 0; p < positions; ++p) {
-    same += argmax(got.data() + p * n_vocab, n_vocab) == argmax(reference.data() + p * n_vocab, n_vocab);
-  }
-  return {std::sqrt(diff_sq / n) / std_dev, static_cast<double>(same) / static_cast<double>(positions)};
-}
-
-// Restores the library's compute path when a test ends.
-class ComputePathScope {
- public:
-  explicit ComputePathScope(ops::ComputePath path) : saved_(ops::compute_path()) { ops::set_compute_path(path); }
-  ~ComputePathScope() { ops::set_compute_path(saved_); }
-
- private:
-  ops::ComputePath saved_;
-};
+using sluice::testing::Agreement;
+using sluice::testing::ComputePathScope;
+using sluice::testing::compare_logits;
 
 TEST(FastPathModel, Q4_K_MCloseToExactReferenceLikeLlamaCpp) {
   const std::string dir = "quant/qwen3_moe/";
@@ -468,9 +439,9 @@ TEST(FastPathModel, Q4_K_MCloseToExactReferenceLikeLlamaCpp) {
   std::vector<float> logits(reference.size());
   model->forward(pool, prompt, cache, model::LogitsMode::kAll, logits.data());
 
-  const Agreement ours = compare(logits, reference, n_vocab);
-  const Agreement theirs = compare(llamacpp, reference, n_vocab);
-  const Agreement ours_vs_theirs = compare(logits, llamacpp, n_vocab);
+  const Agreement ours = compare_logits(logits, reference, n_vocab);
+  const Agreement theirs = compare_logits(llamacpp, reference, n_vocab);
+  const Agreement ours_vs_theirs = compare_logits(logits, llamacpp, n_vocab);
   std::printf("[ fast path ] qwen3_moe Q4_K_M vs exact reference: RMS diff / std %.3f, same argmax %.0f%%\n",
               ours.rms_over_std, 100 * ours.same_argmax);
   std::printf("[ llama.cpp ] qwen3_moe Q4_K_M vs exact reference: RMS diff / std %.3f, same argmax %.0f%%\n",

@@ -1,10 +1,13 @@
-// Comparisons of logits [positions, n_vocab] with references, shared by the model tests.
+// Comparisons of logits [positions, n_vocab] with references, shared by the model tests, and
+// a guard that restores the library's compute path when a test ends.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "ops/matmul.h"
 
 namespace sluice::testing {
 
@@ -51,5 +54,19 @@ inline Agreement compare_logits(const std::vector<float>& got, const std::vector
   return {std::sqrt(diff_sq / n) / std_dev,
           static_cast<double>(same) / static_cast<double>(positions)};
 }
+
+// Sets the library's compute path for a scope and restores the previous one after.
+class ComputePathScope {
+ public:
+  explicit ComputePathScope(ops::ComputePath path) : saved_(ops::compute_path()) {
+    ops::set_compute_path(path);
+  }
+  ~ComputePathScope() { ops::set_compute_path(saved_); }
+  ComputePathScope(const ComputePathScope&) = delete;
+  ComputePathScope& operator=(const ComputePathScope&) = delete;
+
+ private:
+  ops::ComputePath saved_;
+};
 
 }  // namespace sluice::testing
