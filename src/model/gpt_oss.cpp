@@ -223,9 +223,9 @@ class GptOssModel : public Model {
     std::vector<float> q(static_cast<size_t>(n_tokens * q_width));
     float* k_new = cache.keys(layer) + first_pos * k_width;
     float* v_new = cache.values(layer) + first_pos * v_width;
-    ops::matmul(pool, w.q, x, n_tokens, q.data());
-    ops::matmul(pool, w.k, x, n_tokens, k_new);
-    ops::matmul(pool, w.v, x, n_tokens, v_new);
+    const ops::MatmulTask qkv[] = {{&w.q, x, n_tokens, q.data()}, {&w.k, x, n_tokens, k_new},
+                                   {&w.v, x, n_tokens, v_new}};
+    ops::matmul_many(pool, qkv);
     for (int64_t t = 0; t < n_tokens; ++t) {
       float* qt = q.data() + t * q_width;
       float* kt = k_new + t * k_width;

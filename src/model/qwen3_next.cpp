@@ -340,8 +340,9 @@ class Qwen3NextModel : public Model {
     std::vector<float> z = sized(n_tokens * hp_.value_dim);
     std::vector<float> beta = sized(n_tokens * n_v);
     std::vector<float> decay = sized(n_tokens * n_v);  // g: log of the per-token decay
-    ops::matmul(pool, w.qkv, x, n_tokens, qkv.data());
-    ops::matmul(pool, w.z, x, n_tokens, z.data());
+    const ops::MatmulTask projections[] = {{&w.qkv, x, n_tokens, qkv.data()},
+                                           {&w.z, x, n_tokens, z.data()}};
+    ops::matmul_many(pool, projections);
     if (hp_.fused_beta_alpha) {
       // in_proj_ba rows, per key head: r betas then r alphas (fix_query_key_value_ordering).
       std::vector<float> ba = sized(n_tokens * 2 * n_v);
@@ -407,11 +408,11 @@ class Qwen3NextModel : public Model {
     const int64_t v_width = cache.v_width();
 
     std::vector<float> q_gate(static_cast<size_t>(n_tokens * 2 * q_width));
-    ops::matmul(pool, w.q_gate, x, n_tokens, q_gate.data());
     float* k_new = cache.keys(layer) + first_pos * k_width;
     float* v_new = cache.values(layer) + first_pos * v_width;
-    ops::matmul(pool, w.k, x, n_tokens, k_new);
-    ops::matmul(pool, w.v, x, n_tokens, v_new);
+    const ops::MatmulTask qkv[] = {{&w.q_gate, x, n_tokens, q_gate.data()},
+                                   {&w.k, x, n_tokens, k_new}, {&w.v, x, n_tokens, v_new}};
+    ops::matmul_many(pool, qkv);
 
     std::vector<float> q(static_cast<size_t>(n_tokens * q_width));
     std::vector<float> gate(q.size());

@@ -56,9 +56,9 @@ void attention_block(ops::ThreadPool& pool, const TransformerHParams& hp,
   std::vector<float> q(static_cast<size_t>(n_tokens * q_width));
   float* k_new = cache.keys(layer) + first_pos * k_width;
   float* v_new = cache.values(layer) + first_pos * v_width;
-  ops::matmul(pool, w.q, x, n_tokens, q.data());
-  ops::matmul(pool, w.k, x, n_tokens, k_new);
-  ops::matmul(pool, w.v, x, n_tokens, v_new);
+  const ops::MatmulTask qkv[] = {{&w.q, x, n_tokens, q.data()}, {&w.k, x, n_tokens, k_new},
+                                 {&w.v, x, n_tokens, v_new}};
+  ops::matmul_many(pool, qkv);
 
   for (int64_t t = 0; t < n_tokens; ++t) {
     float* qt = q.data() + t * q_width;
@@ -88,8 +88,9 @@ void dense_ffn_block(ops::ThreadPool& pool, const DenseFfnWeights& w, const floa
   const int64_t n_ff = w.gate.n_rows;
   std::vector<float> gate(static_cast<size_t>(n_tokens * n_ff));
   std::vector<float> up(gate.size());
-  ops::matmul(pool, w.gate, x, n_tokens, gate.data());
-  ops::matmul(pool, w.up, x, n_tokens, up.data());
+  const ops::MatmulTask gate_up[] = {{&w.gate, x, n_tokens, gate.data()},
+                                     {&w.up, x, n_tokens, up.data()}};
+  ops::matmul_many(pool, gate_up);
   ops::swiglu(gate.data(), up.data(), n_tokens * n_ff);
   ops::matmul(pool, w.down, gate.data(), n_tokens, out);
 }
@@ -147,6 +148,79 @@ Routing route(ops::ThreadPool& pool, const TransformerHParams& hp, const quant::
 // batch already asks for most experts of each layer.
 constexpr int64_t kMaxTokensToPredict = 4;
 
+// Experts grouped into one pass of the thread pool hold at most this many token rows in all:
+// the experts of a decoded token (one row each), not those of a prompt, which are big enough
+// to fill the pool alone and whose buffers would add up.
+constexpr int64_t kMaxGroupRows = 32;
+
+// One expert's share of a MoE layer: the token rows that chose it and their buffers.
+struct ExpertRun {
+  int32_t expert = 0;
+  std::vector<int64_t> choices;      // t * k + j of each gathered row
+  std::vector<float> choice_weights;
+  std::vector<float> gathered, gate, up, down;  // [rows, n_embd | n_ff | n_ff | n_embd]
+  store::ExpertWeights weights;
+
+  int64_t rows() const { return static_cast<int64_t>(choices.size()); }
+};
+
+ExpertRun gather_expert(const Routing& routing, int64_t k, int32_t e, const float* x,
+                        int64_t n_tokens, int64_t n_embd) {
+  ExpertRun run;
+  run.expert = e;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t j = 0; j < k; ++j) {
+      if (routing.chosen[t * k + j] == e) {
+        run.choices.push_back(t * k + j);
+        run.choice_weights.push_back(routing.weights[t * k + j]);
+        run.gathered.insert(run.gathered.end(), x + t * n_embd, x + (t + 1) * n_embd);
+      }
+    }
+  }
+  return run;
+}
+
+// Runs the experts of `group` (acquired) over their rows: gate and up projections of all of
+// them in one matmul_many, the activation, then all down projections in another.
+void run_expert_group(ops::ThreadPool& pool, const TransformerHParams& hp,
+                      const MoeOptions& options, std::vector<ExpertRun>& group) {
+  const int64_t n_embd = hp.n_embd;
+  std::vector<ops::MatmulTask> tasks;
+  for (ExpertRun& run : group) {
+    const int64_t n_ff = run.weights.gate.n_rows;
+    run.gate.resize(static_cast<size_t>(run.rows() * n_ff));
+    run.up.resize(run.gate.size());
+    run.down.resize(static_cast<size_t>(run.rows() * n_embd));
+    tasks.push_back({&run.weights.gate, run.gathered.data(), run.rows(), run.gate.data()});
+    tasks.push_back({&run.weights.up, run.gathered.data(), run.rows(), run.up.data()});
+  }
+  ops::matmul_many(pool, tasks);
+  tasks.clear();
+  for (ExpertRun& run : group) {
+    const int64_t m = run.rows();
+    const int64_t n_ff = run.weights.gate.n_rows;
+    const int64_t e = run.expert;
+    if (!options.gate_bias.empty()) {
+      SLUICE_ASSERT(options.gate_bias.size() == static_cast<size_t>(hp.n_expert * n_ff) &&
+                    options.up_bias.size() == options.gate_bias.size());
+      add_row_bias(options.gate_bias.data() + e * n_ff, m, n_ff, run.gate.data());
+      add_row_bias(options.up_bias.data() + e * n_ff, m, n_ff, run.up.data());
+    }
+    if (options.clamped_swiglu) {
+      ops::clamped_swiglu(*options.clamped_swiglu, run.gate.data(), run.up.data(), m * n_ff);
+    } else {
+      ops::swiglu(run.gate.data(), run.up.data(), m * n_ff);
+    }
+    tasks.push_back({&run.weights.down, run.gate.data(), m, run.down.data()});
+  }
+  ops::matmul_many(pool, tasks);
+  for (ExpertRun& run : group) {
+    if (options.down_bias.empty()) continue;
+    SLUICE_ASSERT(options.down_bias.size() == static_cast<size_t>(hp.n_expert * n_embd));
+    add_row_bias(options.down_bias.data() + run.expert * n_embd, run.rows(), n_embd, run.down.data());
+  }
+}
+
 }  // namespace
 
 void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
@@ -181,55 +255,31 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
   // afterwards, so the result does not depend on the order the experts ran in (which
   // depends on what was cached) nor on the batch.
   std::vector<float> contribution(static_cast<size_t>(n_tokens * k * n_embd));
-  std::vector<int64_t> tokens;
-  std::vector<int64_t> choices;  // t * k + j of each gathered row
-  std::vector<float> token_weights;
-  std::vector<float> gathered, gate, up, down;
-  for (int32_t e : order) {
-    tokens.clear();
-    token_weights.clear();
-    choices.clear();
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      for (int64_t j = 0; j < k; ++j) {
-        if (routing.chosen[t * k + j] == e) {
-          tokens.push_back(t);
-          token_weights.push_back(routing.weights[t * k + j]);
-          choices.push_back(t * k + j);
-        }
+  std::vector<ExpertRun> group;
+  for (size_t next = 0; next < order.size();) {
+    // A group: the next expert, then as many of the following as are in memory already and
+    // fit kMaxGroupRows, so that while decoding the experts of a layer share two passes of the
+    // thread pool (gate and up together, then down) instead of taking three each.
+    group.clear();
+    int64_t rows = 0;
+    while (next < order.size()) {
+      const int32_t e = order[next];
+      if (!group.empty() && !experts.is_ready(layer, e)) break;
+      ExpertRun run = gather_expert(routing, k, e, x, n_tokens, n_embd);
+      if (!group.empty() && rows + run.rows() > kMaxGroupRows) break;
+      rows += run.rows();
+      run.weights = experts.acquire(layer, e);
+      group.push_back(std::move(run));
+      ++next;
+    }
+    run_expert_group(pool, hp, options, group);
+    for (const ExpertRun& run : group) {
+      experts.release(layer, run.expert);
+      for (size_t i = 0; i < run.choices.size(); ++i) {
+        float* row = contribution.data() + run.choices[i] * n_embd;
+        const float* down = run.down.data() + static_cast<int64_t>(i) * n_embd;
+        for (int64_t d = 0; d < n_embd; ++d) row[d] = run.choice_weights[i] * down[d];
       }
-    }
-    const auto m = static_cast<int64_t>(tokens.size());
-    gathered.resize(static_cast<size_t>(m * n_embd));
-    for (int64_t i = 0; i < m; ++i) {
-      std::copy_n(x + tokens[i] * n_embd, n_embd, gathered.data() + i * n_embd);
-    }
-    const store::ExpertWeights expert = experts.acquire(layer, e);
-    const int64_t n_ff = expert.gate.n_rows;
-    gate.resize(static_cast<size_t>(m * n_ff));
-    up.resize(gate.size());
-    down.resize(static_cast<size_t>(m * n_embd));
-    ops::matmul(pool, expert.gate, gathered.data(), m, gate.data());
-    ops::matmul(pool, expert.up, gathered.data(), m, up.data());
-    if (!options.gate_bias.empty()) {
-      SLUICE_ASSERT(options.gate_bias.size() == static_cast<size_t>(hp.n_expert * n_ff) &&
-                    options.up_bias.size() == options.gate_bias.size());
-      add_row_bias(options.gate_bias.data() + e * n_ff, m, n_ff, gate.data());
-      add_row_bias(options.up_bias.data() + e * n_ff, m, n_ff, up.data());
-    }
-    if (options.clamped_swiglu) {
-      ops::clamped_swiglu(*options.clamped_swiglu, gate.data(), up.data(), m * n_ff);
-    } else {
-      ops::swiglu(gate.data(), up.data(), m * n_ff);
-    }
-    ops::matmul(pool, expert.down, gate.data(), m, down.data());
-    experts.release(layer, e);
-    if (!options.down_bias.empty()) {
-      SLUICE_ASSERT(options.down_bias.size() == static_cast<size_t>(hp.n_expert * n_embd));
-      add_row_bias(options.down_bias.data() + e * n_embd, m, n_embd, down.data());
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      float* row = contribution.data() + choices[i] * n_embd;
-      for (int64_t d = 0; d < n_embd; ++d) row[d] = token_weights[i] * down[i * n_embd + d];
     }
   }
   std::vector<int64_t> by_expert(static_cast<size_t>(k));
