@@ -55,18 +55,7 @@ void Decoder::forward(ops::ThreadPool& pool, std::span<const int32_t> tokens, Kv
   const auto n_tokens = static_cast<int64_t>(tokens.size());
   const int64_t n_embd = hp_.n_embd;
   if (n_tokens == 0) return;
-  if (cache.n_past() + n_tokens > cache.n_ctx()) {
-    throw ModelError(fmt::format("context full: {} tokens in the cache + {} new > context size {}",
-                                 cache.n_past(), n_tokens, cache.n_ctx()));
-  }
-  std::vector<float> x(static_cast<size_t>(n_tokens * n_embd));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= hp_.n_vocab) {
-      throw ModelError(fmt::format("token id {} is outside the vocabulary (0 to {})", tokens[t],
-                                   hp_.n_vocab - 1));
-    }
-    ops::decode_matrix_row(token_embd_, tokens[t], x.data() + t * n_embd);
-  }
+  std::vector<float> x = embed_tokens(hp_, token_embd_, tokens, cache);
 
   std::vector<float> normed(x.size());
   std::vector<float> branch(x.size());
@@ -75,7 +64,7 @@ void Decoder::forward(ops::ThreadPool& pool, std::span<const int32_t> tokens, Kv
     const auto il = static_cast<int32_t>(l);
     ops::rms_norm_rows(x.data(), layer.attn_norm.data(), n_tokens, n_embd, hp_.rms_eps, normed.data());
     attention_block(pool, hp_, layer.attention, normed.data(), n_tokens, cache, il, branch.data());
-    for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+    add_residual(x, branch);
 
     ops::rms_norm_rows(x.data(), layer.ffn_norm.data(), n_tokens, n_embd, hp_.rms_eps, normed.data());
     if (layer.router.data) {
@@ -86,16 +75,11 @@ void Decoder::forward(ops::ThreadPool& pool, std::span<const int32_t> tokens, Kv
     } else {
       dense_ffn_block(pool, layer.dense_ffn, normed.data(), n_tokens, branch.data());
     }
-    for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+    add_residual(x, branch);
   }
   cache.advance(n_tokens);
 
-  if (mode == LogitsMode::kNone) return;
-  const int64_t first = mode == LogitsMode::kAll ? 0 : n_tokens - 1;
-  const int64_t n_out = n_tokens - first;
-  ops::rms_norm_rows(x.data() + first * n_embd, output_norm_.data(), n_out, n_embd, hp_.rms_eps,
-                     normed.data());
-  ops::matmul(pool, output_, normed.data(), n_out, logits);
+  output_logits(pool, hp_, output_norm_, output_, x.data(), n_tokens, mode, normed.data(), logits);
 }
 
 }  // namespace sluice::model

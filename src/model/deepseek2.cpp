@@ -139,18 +139,7 @@ class Deepseek2Model : public Model {
     const auto n_tokens = static_cast<int64_t>(tokens.size());
     const int64_t n_embd = b.n_embd;
     if (n_tokens == 0) return;
-    if (cache.n_past() + n_tokens > cache.n_ctx()) {
-      throw ModelError(fmt::format("context full: {} tokens in the cache + {} new > context size {}",
-                                   cache.n_past(), n_tokens, cache.n_ctx()));
-    }
-    std::vector<float> x(static_cast<size_t>(n_tokens * n_embd));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      if (tokens[t] < 0 || tokens[t] >= b.n_vocab) {
-        throw ModelError(fmt::format("token id {} is outside the vocabulary (0 to {})", tokens[t],
-                                     b.n_vocab - 1));
-      }
-      ops::decode_matrix_row(token_embd_, tokens[t], x.data() + t * n_embd);
-    }
+    std::vector<float> x = embed_tokens(b, token_embd_, tokens, cache);
 
     // DeepseekV3DecoderLayer.forward: x += attn(norm(x)); x += mlp(norm(x)).
     std::vector<float> normed(x.size());
@@ -160,21 +149,16 @@ class Deepseek2Model : public Model {
       const auto il = static_cast<int32_t>(l);
       ops::rms_norm_rows(x.data(), layer.attn_norm.data(), n_tokens, n_embd, b.rms_eps, normed.data());
       attention_block(pool, layer.attention, normed.data(), n_tokens, cache, il, branch.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+      add_residual(x, branch);
 
       ops::rms_norm_rows(x.data(), layer.ffn_norm.data(), n_tokens, n_embd, b.rms_eps, normed.data());
       const Deepseek2Layer* next = l + 1 < layers_.size() ? &layers_[l + 1] : nullptr;
       ffn_block(pool, layer, next, il, normed.data(), n_tokens, cache.n_past(), branch.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+      add_residual(x, branch);
     }
     cache.advance(n_tokens);
 
-    if (mode == LogitsMode::kNone) return;
-    const int64_t first = mode == LogitsMode::kAll ? 0 : n_tokens - 1;
-    const int64_t n_out = n_tokens - first;
-    ops::rms_norm_rows(x.data() + first * n_embd, output_norm_.data(), n_out, n_embd, b.rms_eps,
-                       normed.data());
-    ops::matmul(pool, output_, normed.data(), n_out, logits);
+    output_logits(pool, b, output_norm_, output_, x.data(), n_tokens, mode, normed.data(), logits);
   }
 
  private:

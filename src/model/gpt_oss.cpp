@@ -117,18 +117,7 @@ class GptOssModel : public Model {
     const auto n_tokens = static_cast<int64_t>(tokens.size());
     const int64_t n_embd = b.n_embd;
     if (n_tokens == 0) return;
-    if (cache.n_past() + n_tokens > cache.n_ctx()) {
-      throw ModelError(fmt::format("context full: {} tokens in the cache + {} new > context "
-                                   "size {}", cache.n_past(), n_tokens, cache.n_ctx()));
-    }
-    std::vector<float> x(static_cast<size_t>(n_tokens * n_embd));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      if (tokens[t] < 0 || tokens[t] >= b.n_vocab) {
-        throw ModelError(fmt::format("token id {} is outside the vocabulary (0 to {})",
-                                     tokens[t], b.n_vocab - 1));
-      }
-      ops::decode_matrix_row(token_embd_, tokens[t], x.data() + t * n_embd);
-    }
+    std::vector<float> x = embed_tokens(b, token_embd_, tokens, cache);
 
     std::vector<float> normed(x.size());
     std::vector<float> branch(x.size());
@@ -138,7 +127,7 @@ class GptOssModel : public Model {
       ops::rms_norm_rows(x.data(), layer.attn_norm.data(), n_tokens, n_embd, b.rms_eps, normed.data());
       attention_block(pool, layer.attention, hp_.sliding[l], normed.data(), n_tokens, cache, il,
                       branch.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+      add_residual(x, branch);
 
       ops::rms_norm_rows(x.data(), layer.post_attention_norm.data(), n_tokens, n_embd, b.rms_eps,
                          normed.data());
@@ -146,16 +135,11 @@ class GptOssModel : public Model {
       moe_block(pool, b, layer.router, *experts_, il, normed.data(), n_tokens, cache.n_past(),
                 routing_observer_, branch.data(), next ? &next->router : nullptr, il + 1,
                 layer.moe, next ? &next->moe : nullptr);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+      add_residual(x, branch);
     }
     cache.advance(n_tokens);
 
-    if (mode == LogitsMode::kNone) return;
-    const int64_t first = mode == LogitsMode::kAll ? 0 : n_tokens - 1;
-    const int64_t n_out = n_tokens - first;
-    ops::rms_norm_rows(x.data() + first * n_embd, output_norm_.data(), n_out, n_embd, b.rms_eps,
-                       normed.data());
-    ops::matmul(pool, output_, normed.data(), n_out, logits);
+    output_logits(pool, b, output_norm_, output_, x.data(), n_tokens, mode, normed.data(), logits);
   }
 
  private:

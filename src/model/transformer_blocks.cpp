@@ -19,6 +19,40 @@ std::string layer_tensor(int64_t layer, std::string_view name) {
 
 }  // namespace
 
+std::vector<float> embed_tokens(const TransformerHParams& hp, const quant::MatrixView& token_embd,
+                                std::span<const int32_t> tokens, const KvCache& cache) {
+  const auto n_tokens = static_cast<int64_t>(tokens.size());
+  if (cache.n_past() + n_tokens > cache.n_ctx()) {
+    throw ModelError(fmt::format("context full: {} tokens in the cache + {} new > context size {}",
+                                 cache.n_past(), n_tokens, cache.n_ctx()));
+  }
+  std::vector<float> x(static_cast<size_t>(n_tokens * hp.n_embd));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= hp.n_vocab) {
+      throw ModelError(fmt::format("token id {} is outside the vocabulary (0 to {})", tokens[t],
+                                   hp.n_vocab - 1));
+    }
+    ops::decode_matrix_row(token_embd, tokens[t], x.data() + t * hp.n_embd);
+  }
+  return x;
+}
+
+void output_logits(ops::ThreadPool& pool, const TransformerHParams& hp,
+                   std::span<const float> output_norm, const quant::MatrixView& output,
+                   const float* x, int64_t n_tokens, LogitsMode mode, float* scratch,
+                   float* logits) {
+  if (mode == LogitsMode::kNone) return;
+  const int64_t first = mode == LogitsMode::kAll ? 0 : n_tokens - 1;
+  const int64_t n_out = n_tokens - first;
+  ops::rms_norm_rows(x + first * hp.n_embd, output_norm.data(), n_out, hp.n_embd, hp.rms_eps,
+                     scratch);
+  ops::matmul(pool, output, scratch, n_out, logits);
+}
+
+void add_residual(std::vector<float>& x, const std::vector<float>& branch) {
+  for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+}
+
 AttentionWeights load_attention(store::TensorStore& store, const TransformerHParams& hp,
                                 int64_t layer, bool qk_norm) {
   AttentionWeights w;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "model/hparams.h"
 #include "model/kv_cache.h"
@@ -26,6 +27,21 @@ struct AttentionWeights {
 struct DenseFfnWeights {
   quant::MatrixView gate, up, down;
 };
+
+// The embeddings of `tokens`, [n_tokens, n_embd], after checking that they fit the cache's
+// context and the vocabulary (ModelError otherwise).
+std::vector<float> embed_tokens(const TransformerHParams& hp, const quant::MatrixView& token_embd,
+                                std::span<const int32_t> tokens, const KvCache& cache);
+
+// The final RMSNorm and LM head of the rows of x ([n_tokens, n_embd]) that `mode` asks for
+// (none, the last, or all) into `logits`; `scratch` holds n_tokens * n_embd floats.
+void output_logits(ops::ThreadPool& pool, const TransformerHParams& hp,
+                   std::span<const float> output_norm, const quant::MatrixView& output,
+                   const float* x, int64_t n_tokens, LogitsMode mode, float* scratch,
+                   float* logits);
+
+// The residual connection: x += branch, elementwise.
+void add_residual(std::vector<float>& x, const std::vector<float>& branch);
 
 // Loads blk.<layer>.attn_{q,k,v,output}.weight (and attn_{q,k}_norm when `qk_norm`).
 AttentionWeights load_attention(store::TensorStore& store, const TransformerHParams& hp,
