@@ -1,7 +1,7 @@
 // Qwen3-Next / Qwen3.5 hybrid models: the Gated DeltaNet kernels against independent
-// double-precision formulas (the recurrence, and transformers' chunked form of it), then the
-// whole models against the transformers references in ../shared/fixtures, and prompt
-// processing against token-by-token decoding through the recurrent state.
+// double-precision formulas (the recurrence, and transformers' chunked form of it), the
+// recurrent state in the cache, and prompt processing against token-by-token decoding. The
+// models' logits against the transformers references are in test_reference_parity.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -359,7 +359,8 @@ TEST_P(ChunkedDeltaRule, PromptEqualsTokenByToken) {
 INSTANTIATE_TEST_SUITE_P(PromptLengths, ChunkedDeltaRule, ::testing::Values(1, 7, 64, 300));
 
 // ---------------------------------------------------------------------------------------
-// The models against the transformers references.
+// Recurrent state in the cache (the logits, greedy continuations and router choices against
+// the transformers references are in test_reference_parity.cpp).
 
 struct HybridCase {
   std::string dir;   // fixture directory, relative to fixtures/
@@ -371,10 +372,6 @@ std::string case_name(const ::testing::TestParamInfo<HybridCase>& info) {
   std::replace_if(name.begin(), name.end(),
                   [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
   return name;
-}
-
-int32_t argmax(const float* logits, int64_t n) {
-  return static_cast<int32_t>(std::max_element(logits, logits + n) - logits);
 }
 
 class HybridParity : public ::testing::TestWithParam<HybridCase> {
@@ -392,72 +389,6 @@ class HybridParity : public ::testing::TestWithParam<HybridCase> {
   std::vector<int32_t> prompt_;
   ops::ThreadPool pool_{2};
 };
-
-TEST_P(HybridParity, PromptLogitsMatchReference) {
-  const int64_t n_vocab = model_->info().n_vocab;
-  const auto n = static_cast<int64_t>(prompt_.size());
-  const std::vector<float> expected =
-      testing::read_f32(fixture_path(GetParam().dir + "/reference_logits.f32"));
-  ASSERT_EQ(expected.size(), static_cast<size_t>(n * n_vocab));
-
-  KvCache cache = model_->new_cache(n);
-  std::vector<float> logits(expected.size());
-  model_->forward(pool_, prompt_, cache, LogitsMode::kAll, logits.data());
-  float max_diff = 0.0f;
-  int64_t worst = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float diff = std::fabs(logits[i] - expected[i]);
-    if (!(diff <= max_diff)) {
-      max_diff = diff;
-      worst = static_cast<int64_t>(i);
-    }
-  }
-  EXPECT_LT(max_diff, 1e-3f) << "worst at position " << worst / n_vocab << ", token "
-                             << worst % n_vocab << ": got " << logits[worst] << ", expected "
-                             << expected[worst];
-  std::printf("[ parity ] %s/%s: max |logit diff| %.3g over %lld positions\n",
-              GetParam().dir.c_str(), GetParam().file.c_str(), max_diff,
-              static_cast<long long>(n));
-}
-
-TEST_P(HybridParity, GreedyContinuationMatchesReference) {
-  const auto expected = reference_["greedy_continuation"].get<std::vector<int32_t>>();
-  const int64_t n_vocab = model_->info().n_vocab;
-  KvCache cache = model_->new_cache(static_cast<int64_t>(prompt_.size() + expected.size()));
-  std::vector<float> logits(static_cast<size_t>(n_vocab));
-  model_->forward(pool_, prompt_, cache, LogitsMode::kLast, logits.data());
-  std::vector<int32_t> generated;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const int32_t next = argmax(logits.data(), n_vocab);
-    generated.push_back(next);
-    if (i + 1 < expected.size()) {
-      model_->forward(pool_, std::span(&next, 1), cache, LogitsMode::kLast, logits.data());
-    }
-  }
-  EXPECT_EQ(generated, expected);
-}
-
-TEST_P(HybridParity, RouterTopKMatchesReference) {
-  const auto expected =
-      reference_["router_top_k"].get<std::vector<std::vector<std::vector<int32_t>>>>();
-  std::vector<std::vector<std::vector<int32_t>>> seen(
-      expected.size(), std::vector<std::vector<int32_t>>(prompt_.size()));
-  size_t calls = 0;
-  model_->set_routing_observer([&](int32_t layer, int64_t pos, std::span<const int32_t> experts) {
-    ++calls;
-    seen.at(static_cast<size_t>(layer)).at(static_cast<size_t>(pos)).assign(experts.begin(), experts.end());
-  });
-  KvCache cache = model_->new_cache(static_cast<int64_t>(prompt_.size()));
-  model_->forward(pool_, prompt_, cache, LogitsMode::kNone, nullptr);
-  EXPECT_EQ(calls, expected.size() * prompt_.size());
-  for (size_t l = 0; l < expected.size(); ++l) {
-    for (size_t t = 0; t < prompt_.size(); ++t) {
-      const std::set<int32_t> want(expected[l][t].begin(), expected[l][t].end());
-      const std::set<int32_t> got(seen[l][t].begin(), seen[l][t].end());
-      EXPECT_EQ(got, want) << "layer " << l << ", position " << t;
-    }
-  }
-}
 
 // A new session after clear() starts from zero recurrent state; a copied cache carries the
 // session on independently.

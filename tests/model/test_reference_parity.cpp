@@ -141,6 +141,11 @@ INSTANTIATE_TEST_SUITE_P(
                       ParityCase{"models/gpt_oss", "model-bf16.gguf"},
                       ParityCase{"models/deepseek_v3", "model-f32.gguf"},
                       ParityCase{"models/deepseek_v3", "model-bf16.gguf"},
+                      ParityCase{"models/qwen3_5_moe_text", "model-f32.gguf"},
+                      ParityCase{"models/qwen3_5_moe_text", "model-bf16.gguf"},
+                      ParityCase{"models/qwen3_next", "model-f32.gguf"},
+                      ParityCase{"models/qwen3_next", "model-bf16.gguf"},
+                      ParityCase{"quant/qwen3_5_moe_text", "model-bf16.gguf"},
                       ParityCase{"trained", "model-bf16.gguf"}),
     case_name);
 
