@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "support/fixtures.h"
 #include "support/run_command.h"
+#include "support/synthetic_file.h"
 
 namespace sluice {
 namespace {
@@ -27,31 +28,15 @@ constexpr int64_t kVocab = 4096;
 class SynthDeepseekV3 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("sluice-synth-deepseek-" + std::to_string(::getpid())));
-    fs::create_directories(*dir_);
-    model_ = new std::string((*dir_ / "deepseek.gguf").string());
     // 3 dense layers of 223 MiB, 4 attention blocks of ~100 MiB, 16 experts of 23.6 MiB.
-    const auto r = testing::run_sluice("synth --preset deepseek-v3 --layers 4 --experts 16 --vocab " +
-                                       std::to_string(kVocab) + " --type Q4_K -o " + *model_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    file_ = new testing::SyntheticFile("deepseek", "--preset deepseek-v3 --layers 4 --experts 16 --vocab " +
+                                       std::to_string(kVocab) + " --type Q4_K");
+    model_ = &file_->path();
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    delete model_;
+    delete file_;
   }
 
-  // The smallest --mem (MiB) the budget planner accepts for `args`, from its refusal of 1M.
-  static int64_t minimum_budget_mib(const std::string& args) {
-    const auto r = testing::run_sluice(args + " --mem 1M");
-    const std::string marker = "use --mem ";
-    const size_t at = r.err.find(marker);
-    if (r.exit_code != 1 || at == std::string::npos) {
-      ADD_FAILURE() << "no budget refusal: " << r.err;
-      return 0;
-    }
-    return std::stoll(r.err.substr(at + marker.size()));
-  }
 
   // Tensor names of layer `layer` without their "blk.N." prefix.
   static std::set<std::string> layer_tensors(const gguf::GgufFile& file, int layer) {
@@ -63,11 +48,11 @@ class SynthDeepseekV3 : public ::testing::Test {
     return names;
   }
 
-  static fs::path* dir_;
-  static std::string* model_;
+  static testing::SyntheticFile* file_;
+  static const std::string* model_;
 };
-fs::path* SynthDeepseekV3::dir_ = nullptr;
-std::string* SynthDeepseekV3::model_ = nullptr;
+testing::SyntheticFile* SynthDeepseekV3::file_ = nullptr;
+const std::string* SynthDeepseekV3::model_ = nullptr;
 
 TEST_F(SynthDeepseekV3, HasEveryKeyAndTensorOfLlamaCppsConverter) {
   const gguf::GgufFile reference(testing::fixture_path("models/deepseek_v3/model-bf16.gguf"));
@@ -102,9 +87,9 @@ TEST_F(SynthDeepseekV3, HasEveryKeyAndTensorOfLlamaCppsConverter) {
 }
 
 TEST_F(SynthDeepseekV3, RunsWithExpertsStreamedWithinABudgetBelowTheFileSize) {
-  const std::string stats = (*dir_ / "stats.json").string();
+  const std::string stats = (file_->dir() / "stats.json").string();
   const std::string args = "run -m " + *model_ + " -p hello -n 8 --temp 0 -c 256 -b 16";
-  const int64_t budget_mib = minimum_budget_mib(args) + 48;
+  const int64_t budget_mib = testing::minimum_budget_mib(args) + 48;
   const uint64_t file_bytes = fs::file_size(*model_);
   EXPECT_LT(static_cast<uint64_t>(budget_mib) << 20, file_bytes);
   const auto run = testing::run_sluice_measured({"run", "-m", *model_, "-p", "hello", "-n", "8", "--temp", "0",
@@ -124,9 +109,9 @@ TEST_F(SynthDeepseekV3, RunsWithExpertsStreamedWithinABudgetBelowTheFileSize) {
 }
 
 TEST_F(SynthDeepseekV3, StreamedLogitsAreFiniteAndEqualResidentLogits) {
-  const std::string streamed = (*dir_ / "streamed.f32"), resident = (*dir_ / "resident.f32");
+  const std::string streamed = (file_->dir() / "streamed.f32"), resident = (file_->dir() / "resident.f32");
   const std::string logits = "logits -m " + *model_ + " --ids 11,300,2049,7,4000,512,9,77";
-  const int64_t budget_mib = minimum_budget_mib(logits + " -o " + streamed) + 24;
+  const int64_t budget_mib = testing::minimum_budget_mib(logits + " -o " + streamed) + 24;
   const auto a = testing::run_sluice(logits + " --mem " + std::to_string(budget_mib) + "M -o " + streamed);
   const auto b = testing::run_sluice(logits + " --no-stream -o " + resident);
   ASSERT_EQ(a.exit_code, 0) << a.err;

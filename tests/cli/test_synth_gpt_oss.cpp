@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "support/fixtures.h"
 #include "support/run_command.h"
+#include "support/synthetic_file.h"
 
 namespace sluice {
 namespace {
@@ -28,37 +29,21 @@ constexpr int64_t kVocab = 4096;
 class SynthGptOss : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("sluice-synth-gpt-oss-" + std::to_string(::getpid())));
-    fs::create_directories(*dir_);
-    model_ = new std::string((*dir_ / "gpt-oss.gguf").string());
     // 4 layers x 8 experts of 12.6 MiB (MXFP4): 403 MiB of experts, ~135 MiB dense.
-    const auto r = testing::run_sluice("synth --preset gpt-oss-120b --layers 4 --experts 8 --vocab " +
-                                       std::to_string(kVocab) + " -o " + *model_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    file_ = new testing::SyntheticFile("gpt-oss", "--preset gpt-oss-120b --layers 4 --experts 8 --vocab " +
+                                       std::to_string(kVocab));
+    model_ = &file_->path();
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    delete model_;
+    delete file_;
   }
 
-  // The smallest --mem (MiB) the budget planner accepts for `args`, from its refusal of 1M.
-  static int64_t minimum_budget_mib(const std::string& args) {
-    const auto r = testing::run_sluice(args + " --mem 1M");
-    const std::string marker = "use --mem ";
-    const size_t at = r.err.find(marker);
-    if (r.exit_code != 1 || at == std::string::npos) {
-      ADD_FAILURE() << "no budget refusal: " << r.err;
-      return 0;
-    }
-    return std::stoll(r.err.substr(at + marker.size()));
-  }
 
-  static fs::path* dir_;
-  static std::string* model_;
+  static testing::SyntheticFile* file_;
+  static const std::string* model_;
 };
-fs::path* SynthGptOss::dir_ = nullptr;
-std::string* SynthGptOss::model_ = nullptr;
+testing::SyntheticFile* SynthGptOss::file_ = nullptr;
+const std::string* SynthGptOss::model_ = nullptr;
 
 TEST_F(SynthGptOss, HasEveryKeyAndTensorOfLlamaCppsConverter) {
   const gguf::GgufFile reference(testing::fixture_path("models/gpt_oss/model-bf16.gguf"));
@@ -103,9 +88,9 @@ TEST_F(SynthGptOss, HasEveryKeyAndTensorOfLlamaCppsConverter) {
 }
 
 TEST_F(SynthGptOss, RunsWithExpertsStreamedWithinABudgetBelowTheFileSize) {
-  const std::string stats = (*dir_ / "stats.json").string();
+  const std::string stats = (file_->dir() / "stats.json").string();
   const std::string args = "run -m " + *model_ + " -p hello -n 8 --temp 0 -c 256";
-  const int64_t budget_mib = minimum_budget_mib(args) + 48;
+  const int64_t budget_mib = testing::minimum_budget_mib(args) + 48;
   ASSERT_LT(static_cast<uint64_t>(budget_mib) << 20, fs::file_size(*model_));
   const auto run = testing::run_sluice_measured({"run", "-m", *model_, "-p", "hello", "-n", "8", "--temp", "0",
                                                  "-c", "256", "--mem", std::to_string(budget_mib) + "M",
@@ -124,9 +109,9 @@ TEST_F(SynthGptOss, RunsWithExpertsStreamedWithinABudgetBelowTheFileSize) {
 }
 
 TEST_F(SynthGptOss, StreamedLogitsAreFiniteAndEqualResidentLogits) {
-  const std::string streamed = (*dir_ / "streamed.f32"), resident = (*dir_ / "resident.f32");
+  const std::string streamed = (file_->dir() / "streamed.f32"), resident = (file_->dir() / "resident.f32");
   const std::string logits = "logits -m " + *model_ + " --ids 11,300,2049,7,4000,512,9,77";
-  const int64_t budget_mib = minimum_budget_mib(logits + " -o " + streamed) + 24;
+  const int64_t budget_mib = testing::minimum_budget_mib(logits + " -o " + streamed) + 24;
   const auto a = testing::run_sluice(logits + " --mem " + std::to_string(budget_mib) + "M -o " + streamed);
   const auto b = testing::run_sluice(logits + " --no-stream -o " + resident);
   ASSERT_EQ(a.exit_code, 0) << a.err;

@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "support/fixtures.h"
 #include "support/run_command.h"
+#include "support/synthetic_file.h"
 
 namespace sluice {
 namespace {
@@ -38,41 +39,21 @@ std::vector<float> read_f32_tensor(const gguf::GgufFile& file, const std::string
 class SynthQwen35 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("sluice-synth-qwen35-" + std::to_string(::getpid())));
-    fs::create_directories(*dir_);
-    model_ = new std::string((*dir_ / "qwen35.gguf").string());
     // 4 layers x 16 experts of 6.8 MiB at Q4_K: 435 MiB of experts, ~300 MiB dense.
-    const auto r = testing::run_sluice("synth --preset qwen3.5-397b-a17b --layers 4 --experts 16 --vocab " +
-                                       std::to_string(kVocab) + " --type Q4_K -o " + *model_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    file_ = new testing::SyntheticFile("qwen35", "--preset qwen3.5-397b-a17b --layers 4 --experts 16 --vocab " +
+                                       std::to_string(kVocab) + " --type Q4_K");
+    model_ = &file_->path();
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    delete model_;
+    delete file_;
   }
 
-  // The smallest --mem (MiB) the budget planner accepts for `args`, from its refusal of 1M;
-  // the expert cache then gets what is added to it.
-  static int64_t minimum_budget_mib(const std::string& args) {
-    const auto r = testing::run_sluice(args + " --mem 1M");
-    const std::string marker = "use --mem ";
-    const size_t at = r.err.find(marker);
-    if (r.exit_code != 1 || at == std::string::npos) {
-      ADD_FAILURE() << "no budget refusal: " << r.err;
-      return 0;
-    }
-    size_t digits = 0;
-    const int64_t mib = std::stoll(r.err.substr(at + marker.size()), &digits);
-    EXPECT_EQ(r.err.substr(at + marker.size() + digits, 1), "M") << r.err;
-    return mib;
-  }
 
-  static fs::path* dir_;
-  static std::string* model_;
+  static testing::SyntheticFile* file_;
+  static const std::string* model_;
 };
-fs::path* SynthQwen35::dir_ = nullptr;
-std::string* SynthQwen35::model_ = nullptr;
+testing::SyntheticFile* SynthQwen35::file_ = nullptr;
+const std::string* SynthQwen35::model_ = nullptr;
 
 // The converter's qwen35moe file (tiny widths, 4 layers, full_attention_interval 4) has the
 // same layer pattern, so the two must hold the same tensors, of the same rank, F32 in both or
@@ -125,9 +106,9 @@ TEST_F(SynthQwen35, HasEveryKeyAndTensorOfLlamaCppsConverter) {
 }
 
 TEST_F(SynthQwen35, RunsWithExpertsStreamedWithinTheBudget) {
-  const std::string stats = (*dir_ / "stats.json").string();
+  const std::string stats = (file_->dir() / "stats.json").string();
   const std::string args = "run -m " + *model_ + " -p \"the quick brown fox\" -n 8 --temp 0 -c 256";
-  const int64_t budget_mib = minimum_budget_mib(args) + 48;
+  const int64_t budget_mib = testing::minimum_budget_mib(args) + 48;
   const auto run = testing::run_sluice_measured({"run", "-m", *model_, "-p", "the quick brown fox", "-n", "8",
                                                  "--temp", "0", "-c", "256", "--mem", std::to_string(budget_mib) + "M",
                                                  "--stats-json", stats});
@@ -144,9 +125,9 @@ TEST_F(SynthQwen35, RunsWithExpertsStreamedWithinTheBudget) {
 }
 
 TEST_F(SynthQwen35, StreamedLogitsAreFiniteAndEqualResidentLogits) {
-  const std::string streamed = (*dir_ / "streamed.f32"), resident = (*dir_ / "resident.f32");
+  const std::string streamed = (file_->dir() / "streamed.f32"), resident = (file_->dir() / "resident.f32");
   const std::string logits = "logits -m " + *model_ + " --ids 11,300,2049,7,4000,512,9,77";
-  const int64_t budget_mib = minimum_budget_mib(logits + " -o " + streamed) + 24;
+  const int64_t budget_mib = testing::minimum_budget_mib(logits + " -o " + streamed) + 24;
   const auto a = testing::run_sluice(logits + " --mem " + std::to_string(budget_mib) + "M -o " + streamed);
   const auto b = testing::run_sluice(logits + " --no-stream -o " + resident);
   ASSERT_EQ(a.exit_code, 0) << a.err;
