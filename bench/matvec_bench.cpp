@@ -1,14 +1,22 @@
 // Matrix-vector products (one token, as in decoding) per weight format and instruction set,
-// reported as GB/s of weight bytes: ops::matmul on 2 threads over two shapes,
-// 4096 x 14336 (a dense FFN projection) and 2048 x 768 (one Qwen3-30B-A3B expert).
+// reported as GB/s of weight bytes and as a fraction of the machine's measured memory read
+// bandwidth: ops::matmul on 2 threads over three shapes (n_cols x n_rows), 4096 x 14336 (a
+// dense FFN up projection) and one Qwen3-30B-A3B expert, 2048 x 768 (gate, up) and
+// 768 x 2048 (down).
 //
 // "cold" cycles through enough copies of the matrix (>= 1 GiB) that every call reads its
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
 // fits). Paths: the fast path on each instruction set the CPU has, and the exact path.
 //
-//   build-bench/bin/matvec_bench [--benchmark_filter=Q4_K]
+// Memory bandwidth is measured once at start-up (2 threads summing a 1 GiB buffer, best of 5)
+// and printed; every matvec reports `of_mem_bw`, its GB/s over that figure.
+//
+//   build/bin/matvec_bench [--benchmark_filter='Q4_K/.*/cold/fast_avx512']
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <span>
@@ -33,6 +41,30 @@ struct Shape {
   int64_t n_cols;
   int64_t n_rows;
 };
+
+// 2 threads reading a buffer far larger than the caches, summing 64-bit words (vectorized
+// by the compiler): the bandwidth a streaming matvec can at best reach. Bytes per second.
+double measure_memory_read_bandwidth(sluice::ops::ThreadPool& pool, std::span<const uint64_t> words) {
+  double best = 0.0;
+  std::vector<uint64_t> sums(static_cast<size_t>(pool.size()));
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.parallel_for(static_cast<int64_t>(words.size()), [&](int64_t begin, int64_t end, int thread) {
+      uint64_t sum = 0;
+      for (int64_t i = begin; i < end; ++i) sum += words[static_cast<size_t>(i)];
+      sums[static_cast<size_t>(thread)] += sum;
+    });
+    const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+    best = std::max(best, static_cast<double>(words.size_bytes()) / seconds.count());
+  }
+  benchmark::DoNotOptimize(sums.data());
+  return best;
+}
+
+double& memory_bandwidth() {
+  static double bytes_per_second = 0.0;
+  return bytes_per_second;
+}
 
 void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, bool exact, fast::Isa isa) {
   const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(shape.n_cols)) *
@@ -60,14 +92,22 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
     benchmark::ClobberMemory();
     copy = copy + 1 == n_copies ? 0 : copy + 1;
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(matrix_bytes));
+  const auto bytes = static_cast<double>(state.iterations()) * static_cast<double>(matrix_bytes);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
+  if (memory_bandwidth() > 0.0) {
+    state.counters["of_mem_bw"] = benchmark::Counter(bytes / memory_bandwidth(), benchmark::Counter::kIsRate);
+  }
 }
 
 void register_all() {
-  const GgmlType types[] = {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K,
-                            GgmlType::Q4_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_XS,
-                            GgmlType::IQ2_XXS, GgmlType::BF16, GgmlType::F16, GgmlType::F32};
-  const Shape shapes[] = {{4096, 14336}, {2048, 768}};
+  const GgmlType types[] = {
+      GgmlType::Q8_0,  GgmlType::Q4_K,   GgmlType::Q6_K,    GgmlType::Q5_K,   GgmlType::Q4_0,  GgmlType::Q2_K,
+      GgmlType::Q3_K,  GgmlType::IQ4_XS, GgmlType::IQ2_XXS, GgmlType::MXFP4,  GgmlType::IQ1_S, GgmlType::IQ1_M,
+      GgmlType::TQ1_0, GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ2_XS, GgmlType::IQ2_S, GgmlType::TQ2_0,
+      GgmlType::NVFP4, GgmlType::Q4_1,   GgmlType::Q5_0,    GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::BF16,
+      GgmlType::F16,   GgmlType::F32};
+  const Shape shapes[] = {{4096, 14336}, {2048, 768}, {768, 2048}};
   std::vector<fast::Isa> isas;
   for (fast::Isa isa : {fast::Isa::kAvx512, fast::Isa::kAvx2, fast::Isa::kScalar}) {
     if (fast::cpu_supports(isa)) isas.push_back(isa);
@@ -75,6 +115,7 @@ void register_all() {
   for (GgmlType type : types) {
     if (!sluice::quant::can_fill_random(type)) continue;
     for (const Shape& shape : shapes) {
+      if (shape.n_cols % sluice::quant::traits_of(type).block_size != 0) continue;
       for (bool cold : {true, false}) {
         const std::string base = std::string(sluice::quant::type_name(type)) + "/" + std::to_string(shape.n_cols) +
                                  "x" + std::to_string(shape.n_rows) + (cold ? "/cold" : "/hot");
@@ -95,6 +136,12 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  {
+    std::vector<uint64_t> words(kColdBytes / sizeof(uint64_t), 1);
+    sluice::ops::ThreadPool pool(kThreads);
+    memory_bandwidth() = measure_memory_read_bandwidth(pool, words);
+  }
+  std::printf("memory read bandwidth (2 threads, best of 5 over 1 GiB): %.2f GB/s\n", memory_bandwidth() / 1e9);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

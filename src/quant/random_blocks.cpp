@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "quant/float_formats.h"
+#include "quant/quant_tables.h"
 #include "util/error.h"
 
 namespace sluice::quant {
@@ -37,7 +38,19 @@ constexpr ScaleLayout kScaleLayouts[] = {
     {GgmlType::Q6_K, 208, kNone, 32.0f * 127.0f},
     {GgmlType::IQ2_XXS, 0, kNone, 16.0f * 0.25f * 43.0f},
     {GgmlType::IQ4_XS, 0, kNone, 32.0f * 127.0f},
+    {GgmlType::IQ2_XS, 0, kNone, 16.0f * 0.25f * 43.0f},
+    {GgmlType::IQ2_S, 0, kNone, 16.0f * 0.25f * 43.0f},
+    {GgmlType::IQ3_XXS, 0, kNone, 16.0f * 0.5f * 62.0f},
+    {GgmlType::IQ3_S, 0, kNone, 31.0f * 15.0f},
+    {GgmlType::IQ1_S, 0, kNone, 15.0f * 1.125f},
+    {GgmlType::TQ1_0, 52, kNone, 1.0f},
+    {GgmlType::TQ2_0, 64, kNone, 1.0f},
 };
+
+// Formats whose block scales are not one f16 field, filled by fill_special_scales.
+bool has_special_scales(GgmlType type) {
+  return type == GgmlType::IQ1_M || type == GgmlType::MXFP4 || type == GgmlType::NVFP4;
+}
 
 // xorshift64*: fast, and enough for filling weights.
 struct Random {
@@ -74,24 +87,49 @@ uint16_t f32_to_f16(float value) {
   return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exponent) << 10) | ((bits >> 13) & 0x3ffu));
 }
 
-// MXFP4 keeps its scale as a power of two (an E8M0 byte), not an f16: random nibbles under
-// the power of two that brings the largest FP4 value (6) closest to `scale`.
-void fill_random_mxfp4(std::span<std::byte> out, Random& rng, float scale) {
-  const uint32_t block_bytes = traits_of(GgmlType::MXFP4).type_size;
-  SLUICE_ASSERT(out.size() % block_bytes == 0 && block_bytes == 17);
-  const long exponent = std::clamp(127L + std::lround(std::log2(scale / 6.0f)), 1L, 254L);
+// Sets the block scales of IQ1_M (an f16 spread over the top nibbles of its 4 scale words),
+// MXFP4 (an E8M0 power of two, byte 0) and NVFP4 (4 UE4M3 bytes, bytes 0..3) so that values
+// are about `scale`.
+void fill_special_scales(GgmlType type, std::span<std::byte> out, uint32_t block_bytes, float scale) {
+  uint8_t scale_bytes[4] = {};
+  uint32_t n_scale_bytes = 0;
+  if (type == GgmlType::IQ1_M) {
+    const uint16_t d = f32_to_f16(scale / (15.0f * 1.125f));
+    SLUICE_ASSERT((d & 0x7fffu) != 0);
+    for (size_t block = 0; block < out.size(); block += block_bytes) {
+      for (int i = 0; i < 4; ++i) {
+        std::byte* word = out.data() + block + 48 + 2 * i;  // BlockIQ1_M::scales[i]
+        word[1] = static_cast<std::byte>((static_cast<uint8_t>(word[1]) & 0x0f) | (((d >> (4 * i)) & 0xf) << 4));
+      }
+    }
+    return;
+  }
+  if (type == GgmlType::MXFP4) {  // 2^(e - 127) * 6 (the largest FP4 value) nearest to scale
+    scale_bytes[0] = static_cast<uint8_t>(std::clamp(127L + std::lround(std::log2(scale / 6.0f)), 1L, 254L));
+    n_scale_bytes = 1;
+  } else {  // NVFP4: the UE4M3 byte whose value times 6 is nearest to scale (bytes < 0x7f are finite)
+    uint8_t best = 1;
+    float best_error = INFINITY;
+    for (uint8_t b = 1; b < 0x7f; ++b) {
+      const float e = std::fabs(kUe4m3HalfToF32[b] * 12.0f - scale);
+      if (e < best_error) {
+        best_error = e;
+        best = b;
+      }
+    }
+    std::memset(scale_bytes, best, sizeof(scale_bytes));
+    n_scale_bytes = 4;
+  }
   for (size_t block = 0; block < out.size(); block += block_bytes) {
-    out[block] = static_cast<std::byte>(exponent);
-    const uint64_t nibbles[2] = {rng.next(), rng.next()};  // the block's 16 bytes of quants
-    std::memcpy(out.data() + block + 1, nibbles, block_bytes - 1);
+    std::memcpy(out.data() + block, scale_bytes, n_scale_bytes);
   }
 }
 
 }  // namespace
 
 bool can_fill_random(GgmlType type) {
-  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 ||
-         type == GgmlType::MXFP4 || scale_layout(type);
+  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 || scale_layout(type) ||
+         has_special_scales(type);
 }
 
 void fill_random_blocks(GgmlType type, std::span<std::byte> out, uint64_t seed, float scale) {
@@ -111,23 +149,23 @@ void fill_random_blocks(GgmlType type, std::span<std::byte> out, uint64_t seed, 
     }
     return;
   }
-  if (type == GgmlType::MXFP4) {
-    fill_random_mxfp4(out, rng, scale);
-    return;
-  }
   const ScaleLayout* layout = scale_layout(type);
-  SLUICE_ASSERT(layout != nullptr);
+  SLUICE_ASSERT(layout != nullptr || has_special_scales(type));
   const uint32_t block_bytes = traits_of(type).type_size;
   SLUICE_ASSERT(out.size() % block_bytes == 0);
-  const float d_value = scale / layout->reach;
-  const uint16_t d = f32_to_f16(d_value);
-  SLUICE_ASSERT((d & 0x7fffu) != 0);
-  const uint16_t dmin = layout->dmin_offset == kNone ? 0 : f32_to_f16(d_value * layout->mean_quant);
   for (size_t i = 0; i + 8 <= out.size(); i += 8) {
     const uint64_t r = rng.next();
     std::memcpy(out.data() + i, &r, 8);
   }
   for (size_t i = out.size() / 8 * 8; i < out.size(); ++i) out[i] = static_cast<std::byte>(rng.next());
+  if (layout == nullptr) {
+    fill_special_scales(type, out, block_bytes, scale);
+    return;
+  }
+  const float d_value = scale / layout->reach;
+  const uint16_t d = f32_to_f16(d_value);
+  SLUICE_ASSERT((d & 0x7fffu) != 0);
+  const uint16_t dmin = layout->dmin_offset == kNone ? 0 : f32_to_f16(d_value * layout->mean_quant);
   for (size_t block = 0; block < out.size(); block += block_bytes) {
     std::memcpy(out.data() + block + layout->d_offset, &d, 2);
     if (layout->dmin_offset != kNone) std::memcpy(out.data() + block + layout->dmin_offset, &dmin, 2);

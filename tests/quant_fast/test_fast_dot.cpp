@@ -8,7 +8,7 @@
 // - the scalar kernels against the exact decoders (decode_row) times the dequantized
 //   activations, in double: the kernels implement each format's formula;
 // - activation quantization, the dispatcher, and fast vs exact matmul on random matrices;
-// - end to end: the Q4_K_M fixture model against the exact reference and next to llama.cpp's
+// - end to end: the quantized fixture models (Q4_K_M ... IQ1_S) against the exact reference and next to llama.cpp's
 //   own fast path, and perplexity of the trained model next to llama.cpp's.
 #include <gtest/gtest.h>
 
@@ -18,35 +18,31 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <regex>
 #include <string>
 #include <vector>
 
-#include "model/model.h"
 #include "ops/matmul.h"
 #include "quant/blocks.h"
 #include "quant/blocks_iq.h"
 #include "quant/blocks_k.h"
+#include "quant/blocks_ternary_fp4.h"
 #include "quant/decode.h"
 #include "quant/fast/fast_dot.h"
 #include "quant/fast/kernels.h"
-#include "support/fixtures.h"
-#include "support/logit_compare.h"
-#include "support/run_command.h"
 
 namespace sluice::quant::fast {
 namespace {
 
-using sluice::testing::fixture_path;
-using sluice::testing::read_f32;
-using sluice::testing::read_json;
 
-// Every format with a fast kernel.
+// Every format with a fast kernel: every format quant/ can compute with
+// (EveryComputableFormatHasAKernel checks that none is missing).
 const GgmlType kFastTypes[] = {
-    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,   GgmlType::Q8_0, GgmlType::Q4_0,
-    GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::Q2_K,
-    GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K, GgmlType::IQ2_XXS,
-    GgmlType::IQ4_XS,
+    GgmlType::F32,   GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0,  GgmlType::Q4_0,
+    GgmlType::Q4_1,  GgmlType::Q5_0,   GgmlType::Q5_1,  GgmlType::IQ4_NL, GgmlType::Q2_K,
+    GgmlType::Q3_K,  GgmlType::Q4_K,   GgmlType::Q5_K,  GgmlType::Q6_K,  GgmlType::IQ2_XXS,
+    GgmlType::IQ4_XS, GgmlType::IQ2_XS, GgmlType::IQ2_S, GgmlType::IQ3_XXS, GgmlType::IQ3_S,
+    GgmlType::IQ1_S, GgmlType::IQ1_M,  GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::MXFP4,
+    GgmlType::NVFP4,
 };
 
 bool integer_exact(GgmlType type) {
@@ -68,8 +64,23 @@ void set_f16_fields(std::vector<std::byte>& bytes, size_t block_bytes, size_t of
   }
 }
 
+// IQ1_M keeps its f16 scale in the top nibbles of its four scale words.
+void set_iq1_m_scales(std::vector<std::byte>& bytes, std::mt19937& rng) {
+  for (size_t b = 0; b + sizeof(BlockIQ1_M) <= bytes.size(); b += sizeof(BlockIQ1_M)) {
+    const uint16_t h = random_f16(rng);
+    for (int i = 0; i < 4; ++i) {
+      uint16_t word;
+      std::byte* at = bytes.data() + b + offsetof(BlockIQ1_M, scales) + 2 * i;
+      std::memcpy(&word, at, 2);
+      word = static_cast<uint16_t>((word & 0x0fff) | (((h >> (4 * i)) & 0xf) << 12));
+      std::memcpy(at, &word, 2);
+    }
+  }
+}
+
 // `n_rows` rows of n_cols values of `type`: random bytes (every bit pattern of the quants and
-// sub-block scales is valid) with finite f16 block scales; float formats get values in +-1.
+// sub-block scales is valid) with finite f16 block scales (MXFP4: scales 2^-10 .. 2^10);
+// float formats get values in +-1.
 std::vector<std::byte> random_rows(GgmlType type, int64_t n_cols, int64_t n_rows, uint32_t seed) {
   std::mt19937 rng(seed);
   const size_t n_bytes = row_bytes(type, static_cast<uint64_t>(n_cols)) * static_cast<size_t>(n_rows);
@@ -128,6 +139,18 @@ std::vector<std::byte> random_rows(GgmlType type, int64_t n_cols, int64_t n_rows
     case GgmlType::Q6_K: set_f16_fields(bytes, block, offsetof(BlockQ6_K, d), rng); break;
     case GgmlType::IQ2_XXS: set_f16_fields(bytes, block, offsetof(BlockIQ2_XXS, d), rng); break;
     case GgmlType::IQ4_XS: set_f16_fields(bytes, block, offsetof(BlockIQ4_XS, d), rng); break;
+    case GgmlType::IQ2_XS: set_f16_fields(bytes, block, offsetof(BlockIQ2_XS, d), rng); break;
+    case GgmlType::IQ2_S: set_f16_fields(bytes, block, offsetof(BlockIQ2_S, d), rng); break;
+    case GgmlType::IQ3_XXS: set_f16_fields(bytes, block, offsetof(BlockIQ3_XXS, d), rng); break;
+    case GgmlType::IQ3_S: set_f16_fields(bytes, block, offsetof(BlockIQ3_S, d), rng); break;
+    case GgmlType::IQ1_S: set_f16_fields(bytes, block, offsetof(BlockIQ1_S, d), rng); break;
+    case GgmlType::IQ1_M: set_iq1_m_scales(bytes, rng); break;
+    case GgmlType::TQ1_0: set_f16_fields(bytes, block, offsetof(BlockTQ1_0, d), rng); break;
+    case GgmlType::TQ2_0: set_f16_fields(bytes, block, offsetof(BlockTQ2_0, d), rng); break;
+    case GgmlType::MXFP4:
+      for (size_t b = 0; b < bytes.size(); b += block) bytes[b] = static_cast<std::byte>(117 + rng() % 21);
+      break;
+    case GgmlType::NVFP4: break;  // every UE4M3 scale byte is finite
     default: ADD_FAILURE() << "no random blocks for " << type_name(type);
   }
   return bytes;
@@ -360,9 +383,26 @@ TEST(Dispatch, ParsesNamesAndSwitchesSets) {
       }
     }
   }
-  EXPECT_EQ(row_dot(GgmlType::IQ1_S), nullptr);  // no fast kernel: the exact path
-  EXPECT_EQ(activation_format(GgmlType::IQ1_S), ActivationFormat::kNone);
+  EXPECT_EQ(row_dot(GgmlType::Q8_1), nullptr);  // not a weight format: no kernel
+  EXPECT_EQ(activation_format(GgmlType::Q8_1), ActivationFormat::kNone);
   set_isa(before);
+}
+
+// Every format the exact path can compute with has a fast kernel on every instruction set, and
+// the lists above test them all.
+TEST(Dispatch, EveryComputableFormatHasAKernel) {
+  for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
+    if (!type_traits(id) || !is_supported_for_compute(static_cast<GgmlType>(id))) continue;
+    const auto type = static_cast<GgmlType>(id);
+    EXPECT_NE(activation_format(type), ActivationFormat::kNone) << type_name(type);
+    EXPECT_NE(std::find(std::begin(kFastTypes), std::end(kFastTypes), type), std::end(kFastTypes))
+        << type_name(type) << " is missing from kFastTypes";
+    EXPECT_NE(row_dot_of(Isa::kScalar, type), nullptr) << type_name(type);
+    // AVX-512 may leave a format to the AVX2 kernel; AVX2 covers every one.
+    if (cpu_supports(Isa::kAvx2)) {
+      EXPECT_NE(row_dot_of(Isa::kAvx2, type), nullptr) << "avx2 " << type_name(type);
+    }
+  }
 }
 
 // ---- matmul on both paths --------------------------------------------------------------------
@@ -402,75 +442,10 @@ TEST_P(FastMatmul, CloseToExactAndIndependentOfBatchAndThreads) {
 INSTANTIATE_TEST_SUITE_P(Formats, FastMatmul, ::testing::ValuesIn(kFastTypes),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
-TEST(FastMatmul, FormatWithoutKernelUsesExactPath) {
-  const int64_t n_cols = 256, n_rows = 5;
-  std::vector<std::byte> bytes(row_bytes(GgmlType::IQ1_S, n_cols) * n_rows, std::byte{0x11});
-  const MatrixView w = make_matrix_view(GgmlType::IQ1_S, bytes.data(), n_cols, n_rows);
-  const std::vector<float> x = random_activations(n_cols, 2, 4);
-  ops::ThreadPool pool(2);
-  std::vector<float> exact(10), fast(10);
-  ops::matmul(pool, w, x.data(), 2, exact.data(), ops::ComputePath::kExact);
-  ops::matmul(pool, w, x.data(), 2, fast.data(), ops::ComputePath::kFast);
-  EXPECT_EQ(exact, fast);
-}
-
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }
 
-// ---- end to end ------------------------------------------------------------------------------
-
-using sluice::testing::Agreement;
-using sluice::testing::ComputePathScope;
-using sluice::testing::compare_logits;
-
-TEST(FastPathModel, Q4_K_MCloseToExactReferenceLikeLlamaCpp) {
-  const std::string dir = "quant/qwen3_moe/";
-  gguf::GgufFile file(fixture_path(dir + "model-Q4_K_M.gguf"));
-  const auto model = model::load_model(file);
-  const auto prompt = read_json(fixture_path(dir + "reference.json"))["input_ids"].get<std::vector<int32_t>>();
-  const std::vector<float> reference = read_f32(fixture_path(dir + "reference_logits-Q4_K_M.f32"));
-  const std::vector<float> llamacpp = read_f32(fixture_path(dir + "llamacpp_logits-Q4_K_M.f32"));
-  const int64_t n_vocab = model->info().n_vocab;
-  ASSERT_EQ(reference.size(), prompt.size() * static_cast<size_t>(n_vocab));
-  ASSERT_EQ(llamacpp.size(), reference.size());
-
-  ComputePathScope fast_path(ops::ComputePath::kFast);
-  ops::ThreadPool pool(2);
-  model::KvCache cache = model->new_cache(static_cast<int64_t>(prompt.size()));
-  std::vector<float> logits(reference.size());
-  model->forward(pool, prompt, cache, model::LogitsMode::kAll, logits.data());
-
-  const Agreement ours = compare_logits(logits, reference, n_vocab);
-  const Agreement theirs = compare_logits(llamacpp, reference, n_vocab);
-  const Agreement ours_vs_theirs = compare_logits(logits, llamacpp, n_vocab);
-  std::printf("[ fast path ] qwen3_moe Q4_K_M vs exact reference: RMS diff / std %.3f, same argmax %.0f%%\n",
-              ours.rms_over_std, 100 * ours.same_argmax);
-  std::printf("[ llama.cpp ] qwen3_moe Q4_K_M vs exact reference: RMS diff / std %.3f, same argmax %.0f%%\n",
-              theirs.rms_over_std, 100 * theirs.same_argmax);
-  std::printf("[ fast path ] vs llama.cpp's fast path: RMS diff / std %.3f, same argmax %.0f%%\n",
-              ours_vs_theirs.rms_over_std, 100 * ours_vs_theirs.same_argmax);
-  EXPECT_LT(ours.rms_over_std, 0.5);
-  EXPECT_GE(ours.same_argmax, 0.5);
-}
-
-// llama.cpp's llama-perplexity on the same file and text: 12.2127 (fixtures README, trained/).
-TEST(FastPathModel, TrainedQ4_K_MPerplexityWithinOnePercentOfLlamaCpp) {
-#if defined(SLUICE_SANITIZED)
-  GTEST_SKIP() << "about 15 s in Release; too slow under the sanitizers";
-#else
-  constexpr double kLlamaCppPerplexity = 12.2127;
-  const testing::CommandResult result =
-      testing::run_sluice("perplexity -m " + fixture_path("trained/model-Q4_K_M.gguf") + " -f " +
-                          fixture_path("trained/eval.txt") + " -c 512 -t 2");
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  std::smatch match;
-  const std::regex final_estimate(R"(Final estimate: PPL = ([0-9.]+))");
-  ASSERT_TRUE(std::regex_search(result.out, match, final_estimate)) << result.out;
-  const double ppl = std::stod(match[1].str());
-  std::printf("[ perplexity ] trained Q4_K_M, fast path: %.4f (llama.cpp %.4f, %+.2f%%)\n", ppl,
-              kLlamaCppPerplexity, 100 * (ppl / kLlamaCppPerplexity - 1));
-  EXPECT_NEAR(ppl, kLlamaCppPerplexity, 0.01 * kLlamaCppPerplexity);
-#endif
-}
+// The fast path end to end, on every quantized fixture and on the trained model's perplexity,
+// is tested in tests/quant/test_quantized_models.cpp.
 
 }  // namespace
 }  // namespace sluice::quant::fast

@@ -198,14 +198,24 @@ ActivationFormat activation_format(GgmlType weight_type) {
     case GgmlType::Q5_0:
     case GgmlType::Q5_1:
     case GgmlType::Q8_0:
-    case GgmlType::IQ4_NL: return ActivationFormat::kQ8x32;
+    case GgmlType::IQ4_NL:
+    case GgmlType::MXFP4:
+    case GgmlType::NVFP4: return ActivationFormat::kQ8x32;
     case GgmlType::Q2_K:
     case GgmlType::Q3_K:
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:
     case GgmlType::IQ2_XXS:
-    case GgmlType::IQ4_XS: return ActivationFormat::kQ8x256;
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ3_S:
+    case GgmlType::IQ1_S:
+    case GgmlType::IQ1_M:
+    case GgmlType::IQ4_XS:
+    case GgmlType::TQ1_0:
+    case GgmlType::TQ2_0: return ActivationFormat::kQ8x256;
     default: return ActivationFormat::kNone;
   }
 }

@@ -383,6 +383,8 @@ void add_scalar_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q6_K, for_each_token<dot_q6_k>);
   set_kernel(table, GgmlType::IQ2_XXS, for_each_token<dot_iq2_xxs>);
   set_kernel(table, GgmlType::IQ4_XS, for_each_token<dot_iq4_xs>);
+  add_scalar_iq_kernels(table);
+  add_scalar_ternary_fp4_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

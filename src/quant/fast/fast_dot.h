@@ -42,8 +42,8 @@ void set_isa(Isa isa);
 enum class ActivationFormat {
   kNone,    // no fast kernel: use the exact path
   kF32,     // the f32 activations as they are (F32, F16, BF16 weights)
-  kQ8x32,   // int8 per 32 values (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
-  kQ8x256,  // int8 per 256 values with sums per 16, ggml's Q8_K (K-quants, i-quants)
+  kQ8x32,   // int8 per 32 values (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, NVFP4)
+  kQ8x256,  // int8 per 256 values with sums per 16, ggml's Q8_K (K-quants, i-quants, TQ*)
 };
 
 // One row of n quantized activations (n a multiple of the block) is laid out as arrays, so

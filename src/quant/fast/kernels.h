@@ -1,10 +1,11 @@
 // What the per-instruction-set files (dot_scalar.cpp, x86/dot_avx2.cpp, x86/dot_avx512.cpp)
 // hand to the dispatcher (dispatch.cpp): a table of row kernels indexed by GGML type id.
 //
-// The 256-value formats (K-quants, i-quants) sum each super-block in integers and then add
-// its contribution in f32 with the same scalar expression in every file, so their results
-// are bit-identical across instruction sets. The 32-value and float formats accumulate in
-// vector lanes, so their sums are ordered differently per set (equal within float rounding).
+// The 256-value formats (K-quants, i-quants, TQ1_0, TQ2_0) sum each super-block in integers
+// and then add its contribution in f32 with the same scalar expression in every file, so their
+// results are bit-identical across instruction sets. The 32-value formats (and NVFP4's 64) and
+// the float formats accumulate in vector lanes, so their sums are ordered differently per set
+// (equal within float rounding).
 #pragma once
 
 #include <cstddef>
@@ -21,10 +22,18 @@ struct KernelTable {
 };
 
 // Each fills in the kernels its instruction set has. The x86 ones exist only when
-// SLUICE_X86_KERNELS is defined.
+// SLUICE_X86_KERNELS is defined. Each set's kernels are split by format family over several
+// files; add_<set>_kernels (in the set's main file) calls the family ones.
 void add_scalar_kernels(KernelTable& table);
 void add_avx2_kernels(KernelTable& table);
 void add_avx512_kernels(KernelTable& table);
+
+void add_scalar_iq_kernels(KernelTable& table);            // dot_scalar_iq.cpp
+void add_scalar_ternary_fp4_kernels(KernelTable& table);   // dot_scalar_ternary_fp4.cpp
+void add_avx2_iq_kernels(KernelTable& table);              // x86/dot_avx2_iq.cpp
+void add_avx2_ternary_fp4_kernels(KernelTable& table);     // x86/dot_avx2_ternary_fp4.cpp
+void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.cpp
+void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
 
 // Helpers for the kernel files, in an unnamed namespace so that each instruction set's file
 // compiles its own copy (an inline function shared across files could be linked in its AVX-512

@@ -1,8 +1,9 @@
 // AVX2 (+FMA, F16C) kernels of the fast path; dot_scalar.cpp is their reference.
 //
 // Compiled with -mavx2 -mfma -mf16c whatever the project's -march, and called only on CPUs
-// that have them (dispatch.cpp). Everything here has internal linkage and uses intrinsics
-// rather than shared inline helpers, so no code built for AVX2 leaks into other files.
+// that have them (dispatch.cpp). Everything here, and the helpers of avx2_common.h, has
+// internal linkage, so no code built for AVX2 leaks into other files. The other i-quants and
+// the ternary and FP4 formats are in dot_avx2_iq.cpp and dot_avx2_ternary_fp4.cpp.
 //
 // Integer products use maddubs (u8 x s8 -> i16 pairs) then madd (i16 x i16 -> i32 pairs);
 // every operand pair is bounded so that the i16 step cannot saturate: weights are at most
@@ -16,85 +17,11 @@
 #include "quant/blocks_iq.h"
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx2_common.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
 namespace {
-
-template <class Block>
-const Block* blocks_of(const std::byte* p) {
-  return reinterpret_cast<const Block*>(p);
-}
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
-// Hardware prefetchers stop at 4 KiB page boundaries, so a row streamed from memory stalls at
-// every page. Each kernel asks for the weight bytes kPrefetchBytes ahead of those it reads
-// (past a row's end that is the next row). Measured on Q4_K matvec from memory, 2 threads:
-// 9 GB/s without, 19 GB/s with.
-constexpr size_t kPrefetchBytes = 2048;
-
-template <size_t kBytes>
-inline void prefetch_ahead(const void* p) {
-  const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
-  for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T0);
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-
-inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-  return _mm_cvtsi128_si32(s);
-}
-
-inline int32_t hsum_i32(__m128i s) {
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-  return _mm_cvtsi128_si32(s);
-}
-
-inline float hsum_f32(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Sums of 4 adjacent products u8 x s8 as 8 int32.
-inline __m256i dot_u8_s8(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
-// The same for s8 x s8: |w| against a with w's sign.
-inline __m256i dot_s8_s8(__m256i w, __m256i a) {
-  return dot_u8_s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-}
-
-// 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles (values 0..31 of a
-// 32-value block).
-inline __m256i nibbles_32(const uint8_t* qs) {
-  const __m128i raw = load128(qs);
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
-}
-
-// 32 bits -> 32 bytes, byte i = 0xff where bit i is set.
-inline __m256i bits_to_bytes(uint32_t bits) {
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int>(bits)),
-      _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
-  const __m256i select = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
-  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
-}
-
-inline uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
 
 // ---- float weights -----------------------------------------------------------------------
 
@@ -502,27 +429,6 @@ float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
-// kSignsIq2 as byte masks for _mm256_sign_epi8: byte j is -1 where bit j is set, else +1.
-struct SignMasks {
-  uint64_t of[128];
-};
-constexpr SignMasks make_sign_masks() {
-  SignMasks masks{};
-  for (int i = 0; i < 128; ++i) {
-    uint64_t m = 0;
-    for (int j = 0; j < 8; ++j) m |= uint64_t{(kSignsIq2[i] >> j) & 1 ? 0xffu : 0x01u} << (8 * j);
-    masks.of[i] = m;
-  }
-  return masks;
-}
-constexpr SignMasks kIq2SignMasks = make_sign_masks();
-
-inline int64_t grid_row(const uint8_t (*grid)[8], uint32_t index) {
-  int64_t row;
-  std::memcpy(&row, grid[index], sizeof(row));
-  return row;
-}
-
 float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -572,6 +478,8 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q6_K, for_each_token<dot_q6_k>);
   set_kernel(table, GgmlType::IQ2_XXS, for_each_token<dot_iq2_xxs>);
   set_kernel(table, GgmlType::IQ4_XS, for_each_token<dot_iq4_xs>);
+  add_avx2_iq_kernels(table);
+  add_avx2_ternary_fp4_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

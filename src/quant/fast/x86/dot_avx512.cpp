@@ -312,6 +312,8 @@ void add_avx512_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q4_K, for_each_token<dot_q4_k>);
   set_kernel(table, GgmlType::Q5_K, for_each_token<dot_q5_k>);
   set_kernel(table, GgmlType::Q6_K, for_each_token<dot_q6_k>);
+  add_avx512_iq_kernels(table);
+  add_avx512_ternary_fp4_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

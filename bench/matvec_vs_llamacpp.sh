@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Matrix-vector throughput per weight format, sluice next to llama.cpp, in one invocation on
+# the same machine and thread count, written as a Markdown table (bench/MATVEC.md shows one).
+#
+#   bench/matvec_vs_llamacpp.sh [BUILD_DIR] [LLAMA_BIN_DIR] [OUT_MD]
+#
+# BUILD_DIR (default build) holds bin/matvec_bench (-DSLUICE_BENCH=ON); LLAMA_BIN_DIR
+# (default /tmp/llamacpp-peer/build/bin) holds llama.cpp's test-backend-ops. Environment:
+# THREADS (default 2), FORMATS (space-separated GGUF type names, default all below),
+# REPEATS (default 1: llama.cpp and sluice alternate this many times; the best run counts).
+#
+# sluice: matvec_bench on the fast path of the best instruction set, "cold" (weights from
+# memory, as decoding reads them) and "hot" (one matrix repeated). llama.cpp:
+# `test-backend-ops perf -b CPU --test-file` with one MUL_MAT line per format and shape, so
+# that it runs exactly these shapes (its built-in perf list has 4096 x 14336 only in the
+# transposed orientation). test-backend-ops repeats one matrix, like "hot". Its CPU backend
+# uses hardware_concurrency / 2 threads; a preloaded get_nprocs() reporting 2 * THREADS
+# makes that THREADS. GB/s counts weight bytes only, for both.
+set -euo pipefail
+
+BUILD_DIR=${1:-build}
+LLAMA_BIN=${2:-/tmp/llamacpp-peer/build/bin}
+OUT_MD=${3:-/dev/null}
+THREADS=${THREADS:-2}
+REPEATS=${REPEATS:-1}
+FORMATS=${FORMATS:-"Q4_K Q8_0 IQ2_XXS MXFP4 Q6_K Q5_K Q4_0 Q2_K Q3_K IQ4_XS IQ1_S IQ1_M TQ1_0 IQ3_XXS IQ3_S IQ2_XS IQ2_S TQ2_0 NVFP4 Q4_1 Q5_0 Q5_1 IQ4_NL F16 BF16"}
+SHAPES="4096x14336 2048x768 768x2048"  # n_cols x n_rows
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# get_nprocs() for test-backend-ops' thread count (std::thread::hardware_concurrency).
+cat > "$work/nprocs.c" <<EOF
+int get_nprocs(void) { return 2 * $THREADS; }
+int get_nprocs_conf(void) { return 2 * $THREADS; }
+EOF
+cc -shared -fPIC -O2 -o "$work/nprocs.so" "$work/nprocs.c"
+
+# One MUL_MAT line per format and shape in test-backend-ops' --test-file format:
+# op type ne[4] n_params n_src {type ne[4] nb[4]}... name. Weights [n_cols, n_rows] of the
+# format, activations f32 [n_cols, 1], output f32 [n_rows, 1].
+python3 - "$work/mul_mat.txt" "$FORMATS" "$SHAPES" <<'EOF'
+import sys
+out, formats, shapes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+# GGML type id, values per block, bytes per block (ggml.h / ggml-common.h)
+TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
+         "Q5_1": (7, 32, 24), "Q8_0": (8, 32, 34), "Q2_K": (10, 256, 84), "Q3_K": (11, 256, 110),
+         "Q4_K": (12, 256, 144), "Q5_K": (13, 256, 176), "Q6_K": (14, 256, 210), "IQ2_XXS": (16, 256, 66),
+         "IQ2_XS": (17, 256, 74), "IQ3_XXS": (18, 256, 98), "IQ1_S": (19, 256, 50), "IQ4_NL": (20, 32, 18),
+         "IQ3_S": (21, 256, 110), "IQ2_S": (22, 256, 82), "IQ4_XS": (23, 256, 136), "IQ1_M": (29, 256, 56),
+         "BF16": (30, 1, 2), "TQ1_0": (34, 256, 54), "TQ2_0": (35, 256, 66), "MXFP4": (39, 32, 17),
+         "NVFP4": (40, 64, 36)}
+GGML_OP_MUL_MAT = 29
+with open(out, "w") as f:
+    for name in formats:
+        tid, block, size = TYPES[name]
+        for shape in shapes:
+            cols, rows = map(int, shape.split("x"))
+            if cols % block:
+                continue
+            row = cols // block * size
+            f.write(f"{GGML_OP_MUL_MAT} 0 {rows} 1 1 1 0 2 "
+                    f"{tid} {cols} {rows} 1 1 {size} {row} {row * rows} {row * rows} "
+                    f"0 {cols} 1 1 1 4 {4 * cols} {4 * cols} {4 * cols} -\n")
+EOF
+
+# The first instruction set matvec_bench lists is the best this CPU has.
+"$BUILD_DIR/bin/matvec_bench" --benchmark_list_tests > "$work/list.txt"
+isa=$(grep -m1 -o 'fast_[a-z0-9]*' "$work/list.txt")
+format_regex=$(echo "$FORMATS" | tr ' ' '|')
+for ((r = 1; r <= REPEATS; ++r)); do
+  LD_PRELOAD="$work/nprocs.so" "$LLAMA_BIN/test-backend-ops" perf -b CPU --test-file "$work/mul_mat.txt" \
+    > "$work/llama_$r.txt" 2>&1
+  "$BUILD_DIR/bin/matvec_bench" --benchmark_filter="^($format_regex)/.*/(cold|hot)/$isa/" \
+    --benchmark_format=json --benchmark_out="$work/sluice_$r.json" > "$work/sluice_$r.txt" 2>&1
+done
+
+python3 - "$work" "$REPEATS" "$THREADS" "$isa" <<'EOF' | tee "$OUT_MD"
+import json, re, sys, glob
+work, repeats, threads, isa = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+TYPES = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
+best_llama, best_sluice, bandwidth = {}, {}, []
+for r in range(1, repeats + 1):
+    # MUL_MAT(...,sources=q4_K[4096,14336,1,1],f32[...]):   520 runs -  1924.52 us/run - ...
+    for line in open(f"{work}/llama_{r}.txt"):
+        m = re.search(r"sources=(\w+)\[(\d+),(\d+),1,1\].*?([\d.]+) us/run", line)
+        if not m:
+            continue
+        name = TYPES.get(m.group(1), m.group(1).upper())
+        key = (name, f"{m.group(2)}x{m.group(3)}")
+        best_llama[key] = min(best_llama.get(key, 1e30), float(m.group(4)))
+    text = open(f"{work}/sluice_{r}.txt").read()
+    m = re.search(r"memory read bandwidth.*?: ([\d.]+) GB/s", text)
+    if m:
+        bandwidth.append(float(m.group(1)))
+    for b in json.load(open(f"{work}/sluice_{r}.json"))["benchmarks"]:
+        name, shape, temp = b["name"].split("/")[:3]
+        key = (name, shape, temp)
+        gbs = b["GB/s"] / 1e9 if b["GB/s"] > 1e6 else b["GB/s"]
+        best_sluice[key] = max(best_sluice.get(key, 0.0), gbs)
+bw = max(bandwidth) if bandwidth else float("nan")
+# (values, bytes) per block, for the weight bytes behind llama.cpp's us/run.
+SIZES = {"F32": (1, 4), "F16": (1, 2), "BF16": (1, 2), "Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22),
+         "Q5_1": (32, 24), "Q8_0": (32, 34), "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144),
+         "Q5_K": (256, 176), "Q6_K": (256, 210), "IQ2_XXS": (256, 66), "IQ2_XS": (256, 74), "IQ3_XXS": (256, 98),
+         "IQ1_S": (256, 50), "IQ4_NL": (32, 18), "IQ3_S": (256, 110), "IQ2_S": (256, 82), "IQ4_XS": (256, 136),
+         "IQ1_M": (256, 56), "TQ1_0": (256, 54), "TQ2_0": (256, 66), "MXFP4": (32, 17), "NVFP4": (64, 36)}
+print(f"Memory read bandwidth ({threads} threads): {bw:.2f} GB/s. sluice ISA: {isa[5:]}. "
+      f"Best of {repeats} run(s) each. GB/s of weight bytes.\n")
+print("| format | shape (cols x rows) | sluice cold | sluice hot | llama.cpp | hot / llama.cpp | cold / mem bw |")
+print("|---|---|---:|---:|---:|---:|---:|")
+names = []
+for (name, shape, temp) in best_sluice:
+    if (name, shape) not in names:
+        names.append((name, shape))
+for name, shape in names:
+    cold = best_sluice.get((name, shape, "cold"), float("nan"))
+    hot = best_sluice.get((name, shape, "hot"), float("nan"))
+    cols, rows = map(int, shape.split("x"))
+    block, size = SIZES[name]
+    weight_bytes = cols // block * size * rows
+    us = best_llama.get((name, shape))
+    llama = weight_bytes / (us * 1e-6) / 1e9 if us else float("nan")
+    print(f"| {name} | {shape} | {cold:.2f} | {hot:.2f} | {llama:.2f} | {hot / llama:.2f}x | {cold / bw:.0%} |")
+EOF

@@ -1,0 +1,160 @@
+// AVX2 kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to dot_scalar_ternary_fp4.cpp:
+// integer sums per super-block) and the 4-bit float formats MXFP4, NVFP4 (equal within float
+// rounding: block sums accumulate in vector lanes).
+#include <immintrin.h>
+
+#include "quant/blocks_ternary_fp4.h"
+#include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx2_common.h"
+#include "quant/quant_tables.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+// ---- TQ1_0, TQ2_0 ------------------------------------------------------------------------
+
+// Byte-wise r * 3 mod 256: moves the next base-3 digit of a TQ1_0 byte to the top.
+inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
+inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
+
+// The top digit of each rotated byte minus 1, in {-1, 0, 1}: (r * 3) >> 8 is 0 below 86,
+// 1 below 171, else 2. Unsigned compares through the sign-flipped bytes.
+inline __m256i ternary_values(__m256i rotated) {
+  const __m256i biased = _mm256_xor_si256(rotated, _mm256_set1_epi8(static_cast<char>(0x80)));
+  const __m256i at_least_86 = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(85 - 128));
+  const __m256i at_least_171 = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(170 - 128));
+  return _mm256_sub_epi8(_mm256_set1_epi8(-1), _mm256_add_epi8(at_least_86, at_least_171));
+}
+
+// Pair sums (int16) of value * activation for 32 values in {-1, 0, 1}: the sign trick makes
+// the products, maddubs against ones adds pairs (|sum| <= 254).
+inline __m256i ternary_pair_sums(__m256i values, const int8_t* a) {
+  return _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(load256(a), values));
+}
+
+inline int32_t hsum_i16(__m256i v) { return hsum_i32(_mm256_madd_epi16(v, _mm256_set1_epi16(1))); }
+
+float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockTQ1_0>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockTQ1_0& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    prefetch_ahead<sizeof(BlockTQ1_0)>(&x);
+    // int16 lanes, each at most 8 additions of |254|.
+    __m256i acc = _mm256_setzero_si256();
+    __m256i r = load256(x.qs);  // values 32k + l: digit k of qs[l]
+    for (int k = 0; k < 5; ++k) {
+      acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(r), y_qs + 32 * k));
+      r = times3(r);
+    }
+    // Values 160 + 16k + l: digit k of qs[32 + l], two digits per vector; values 240 + 4k + l:
+    // digit k of qh[l], joined to digit 4 of qs[32..47] (values 224..239).
+    const __m128i r0 = load128(x.qs + 32);
+    const __m128i r1 = times3(r0), r2 = times3(r1), r3 = times3(r2), r4 = times3(r3);
+    const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
+    const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
+    const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
+    acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r1, r0)), y_qs + 160));
+    acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r3, r2)), y_qs + 192));
+    acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(h, r4)), y_qs + 224));
+    const int32_t isum = hsum_i16(acc);
+    const float d = f16(x.d) * acts.d[b];
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// value = d * (q - 1): sum (q - 1) a = sum q a - sum a, sum a from the 16 bsums.
+float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockTQ2_0>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const __m256i low2 = _mm256_set1_epi8(3);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockTQ2_0& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    prefetch_ahead<sizeof(BlockTQ2_0)>(&x);
+    __m256i acc = _mm256_setzero_si256();  // int16 lanes, at most 8 additions of 762
+    for (int c = 0; c < 2; ++c) {
+      const __m256i raw = load256(x.qs + 32 * c);
+      for (int s = 0; s < 4; ++s) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
+        acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s)));
+      }
+    }
+    const int32_t isum = hsum_i16(acc) - hsum_i16(load256(acts.bsums + 16 * b));
+    const float d = f16(x.d) * acts.d[b];
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// ---- MXFP4, NVFP4 ------------------------------------------------------------------------
+
+// The doubled FP4 values (kValuesFp4 as integers), in both 128-bit lanes for shuffle_epi8.
+inline __m256i fp4_levels() {
+  return _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+}
+
+float dot_mxfp4(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockMXFP4>(w);
+  const Q8x32View acts = view_q8x32(act, n);
+  const __m256i levels = fp4_levels();
+  const int64_t nb = n / 32;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const auto block_dot = [&](int64_t b) {
+    const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(wb[b].qs));
+    return _mm256_cvtepi32_ps(dot_s8_s8(q, load256(acts.qs + 32 * b)));
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    prefetch_ahead<2 * sizeof(BlockMXFP4)>(wb + b);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(kE8m0HalfToF32[wb[b].e] * acts.d[b]), block_dot(b), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(kE8m0HalfToF32[wb[b + 1].e] * acts.d[b + 1]), block_dot(b + 1), acc1);
+  }
+  if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(kE8m0HalfToF32[wb[b].e] * acts.d[b]), block_dot(b), acc0);
+  return hsum_f32(_mm256_add_ps(acc0, acc1));
+}
+
+// NVFP4: per half block (32 values, one activation block), sub-blocks 2h and 2h + 1 are the
+// 8 + 8 nibble bytes qs[16h..16h+15]; each sub-block's 16 values are its low nibbles, then its
+// high nibbles. The int32 lanes of the product are 4 per sub-block.
+float dot_nvfp4(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockNVFP4>(w);
+  const Q8x32View acts = view_q8x32(act, n);
+  const __m256i levels = fp4_levels();
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 64; ++b) {
+    const BlockNVFP4& x = wb[b];
+    prefetch_ahead<sizeof(BlockNVFP4)>(&x);
+    __m256 half_sums[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m128i raw = load128(x.qs + 16 * h);
+      const __m128i lo = _mm_and_si128(raw, low4);
+      const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), low4);
+      const __m256i codes = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
+      const __m256i q = _mm256_shuffle_epi8(levels, codes);
+      const __m256 scales = _mm256_mul_ps(
+          _mm256_set_m128(_mm_set1_ps(kUe4m3HalfToF32[x.d[2 * h + 1]]), _mm_set1_ps(kUe4m3HalfToF32[x.d[2 * h]])),
+          _mm256_set1_ps(acts.d[2 * b + h]));
+      half_sums[h] = _mm256_mul_ps(scales, _mm256_cvtepi32_ps(dot_s8_s8(q, load256(acts.qs + 64 * b + 32 * h))));
+    }
+    acc0 = _mm256_add_ps(acc0, half_sums[0]);
+    acc1 = _mm256_add_ps(acc1, half_sums[1]);
+  }
+  return hsum_f32(_mm256_add_ps(acc0, acc1));
+}
+
+}  // namespace
+
+void add_avx2_ternary_fp4_kernels(KernelTable& table) {
+  set_kernel(table, GgmlType::TQ1_0, for_each_token<dot_tq1_0>);
+  set_kernel(table, GgmlType::TQ2_0, for_each_token<dot_tq2_0>);
+  set_kernel(table, GgmlType::MXFP4, for_each_token<dot_mxfp4>);
+  set_kernel(table, GgmlType::NVFP4, for_each_token<dot_nvfp4>);
+}
+
+}  // namespace sluice::quant::fast::detail

@@ -1,0 +1,181 @@
+// AVX-512 (BW, DQ, VNNI) kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to
+// dot_scalar_ternary_fp4.cpp) and the 4-bit float formats MXFP4, NVFP4 (equal within float
+// rounding). 64 values per step; VNNI's dpbusd sums 4 products u8 x s8 into int32 directly.
+#include <immintrin.h>
+
+#include "quant/blocks_ternary_fp4.h"
+#include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx512_common.h"
+#include "quant/quant_tables.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+// ---- TQ1_0, TQ2_0 ------------------------------------------------------------------------
+// Both sum digit * a with digits in 0..2 (dpbusd: unsigned x signed) and take sum a (the
+// bsums) off at the end: sum (digit - 1) a.
+
+// Byte-wise r * 3 mod 256: moves the next base-3 digit of a TQ1_0 byte to the top.
+inline __m512i times3(__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, r)); }
+inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
+inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
+
+// The top digit of each rotated byte: (r * 3) >> 8 is 0 below 86, 1 below 171, else 2.
+inline __m512i top_digits(__m512i rotated) {
+  const __m512i one = _mm512_set1_epi8(1);
+  return _mm512_add_epi8(_mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(rotated, _mm512_set1_epi8(86)), one),
+                         _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(rotated, _mm512_set1_epi8(static_cast<char>(171))), one));
+}
+
+// Sum of the 16 bsums of a super-block: the sum of its 256 activation quants.
+inline int32_t activation_sum(const int16_t* bsums) {
+  return hsum_i32(_mm256_madd_epi16(load256(bsums), _mm256_set1_epi16(1)));
+}
+
+float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockTQ1_0>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockTQ1_0& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    prefetch_ahead<sizeof(BlockTQ1_0)>(&x);
+    // Values 32k + l: digit k of qs[l] (k < 5); values 160 + 16k + l: digit k of qs[32 + l];
+    // values 240 + 4k + l: digit k of qh[l]. Four vectors of 64 consecutive values.
+    const __m256i a0 = load256(x.qs);
+    const __m256i a1 = times3(a0), a2 = times3(a1), a3 = times3(a2), a4 = times3(a3);
+    const __m128i b0 = load128(x.qs + 32);
+    const __m128i b1 = times3(b0), b2 = times3(b1), b3 = times3(b2), b4 = times3(b3);
+    const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
+    const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
+    const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
+    const __m512i rotated[4] = {
+        join256(a0, a1),
+        join256(a2, a3),
+        join256(a4, _mm256_set_m128i(b1, b0)),
+        join256(_mm256_set_m128i(b3, b2), _mm256_set_m128i(h, b4)),
+    };
+    __m512i acc = _mm512_setzero_si512();
+    for (int i = 0; i < 4; ++i) acc = _mm512_dpbusd_epi32(acc, top_digits(rotated[i]), load512(y_qs + 64 * i));
+    const int32_t isum = hsum_i32(acc) - activation_sum(acts.bsums + 16 * b);
+    const float d = f16(x.d) * acts.d[b];
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockTQ2_0>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const __m512i low2 = _mm512_set1_epi8(3);
+  // Shifts of the 2-bit fields for the two 32-value halves of a 64-value step.
+  const __m512i shift_01 = join256(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+  const __m512i shift_23 = join256(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockTQ2_0& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    prefetch_ahead<sizeof(BlockTQ2_0)>(&x);
+    __m512i acc = _mm512_setzero_si512();
+    for (int c = 0; c < 2; ++c) {  // values 128c + 32s + l: bits 2s of qs[32c + l]
+      const __m512i raw = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
+      const __m512i q01 = _mm512_and_si512(_mm512_srlv_epi16(raw, shift_01), low2);
+      const __m512i q23 = _mm512_and_si512(_mm512_srlv_epi16(raw, shift_23), low2);
+      acc = _mm512_dpbusd_epi32(acc, q01, load512(y_qs + 128 * c));
+      acc = _mm512_dpbusd_epi32(acc, q23, load512(y_qs + 128 * c + 64));
+    }
+    const int32_t isum = hsum_i32(acc) - activation_sum(acts.bsums + 16 * b);
+    const float d = f16(x.d) * acts.d[b];
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// ---- MXFP4, NVFP4 ------------------------------------------------------------------------
+
+// The doubled FP4 values (kValuesFp4 as integers), in every 128-bit lane for shuffle_epi8.
+inline __m512i fp4_levels() {
+  return _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+}
+
+// Two MXFP4 blocks (b, b + 1) against their activations: int32 lanes 0-7 block b, 8-15 b + 1.
+inline __m512i mxfp4_pair(const BlockMXFP4* wb, const int8_t* a_qs, int64_t b, __m512i levels) {
+  const __m512i codes = join256(nibbles_32(wb[b].qs), nibbles_32(wb[b + 1].qs));
+  return dot_s8_s8(_mm512_shuffle_epi8(levels, codes), load512(a_qs + 32 * b));
+}
+
+float dot_mxfp4(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockMXFP4>(w);
+  const Q8x32View acts = view_q8x32(act, n);
+  const __m512i levels = fp4_levels();
+  const int64_t nb = n / 32;
+  const auto pair_scales = [&](int64_t b) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(kE8m0HalfToF32[wb[b].e] * acts.d[b])),
+                              _mm256_set1_ps(kE8m0HalfToF32[wb[b + 1].e] * acts.d[b + 1]), 1);
+  };
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    prefetch_ahead<4 * sizeof(BlockMXFP4)>(wb + b);
+    acc0 = _mm512_fmadd_ps(pair_scales(b), _mm512_cvtepi32_ps(mxfp4_pair(wb, acts.qs, b, levels)), acc0);
+    acc1 = _mm512_fmadd_ps(pair_scales(b + 2), _mm512_cvtepi32_ps(mxfp4_pair(wb, acts.qs, b + 2, levels)), acc1);
+  }
+  if (b + 2 <= nb) {
+    acc0 = _mm512_fmadd_ps(pair_scales(b), _mm512_cvtepi32_ps(mxfp4_pair(wb, acts.qs, b, levels)), acc0);
+    b += 2;
+  }
+  float sum = hsum_f32(_mm512_add_ps(acc0, acc1));
+  if (b < nb) {  // the last block, in 256 bits
+    const __m256i q = _mm256_shuffle_epi8(_mm512_castsi512_si256(levels), nibbles_32(wb[b].qs));
+    const __m256i a = _mm256_sign_epi8(load256(acts.qs + 32 * b), q);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), a);
+    sum += kE8m0HalfToF32[wb[b].e] * acts.d[b] * static_cast<float>(hsum_i32(p));
+  }
+  return sum;
+}
+
+// NVFP4: one block of 64 values per step, 128-bit lane s holding sub-block s (its low nibbles,
+// then its high nibbles); int32 lanes 4s..4s+3 are sub-block s's partial sums.
+float dot_nvfp4(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockNVFP4>(w);
+  const Q8x32View acts = view_q8x32(act, n);
+  const __m512i levels = fp4_levels();
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m512i each_four = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const int64_t nb = n / 64;
+  const auto block_sum = [&](int64_t b) {
+    const BlockNVFP4& x = wb[b];
+    const __m256i raw = load256(x.qs);
+    const __m256i lo = _mm256_and_si256(raw, low4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+    // unpack per 128-bit lane gives sub-blocks (0, 2) and (1, 3); reorder to 0, 1, 2, 3.
+    const __m512i mixed = join256(_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
+    const __m512i codes = _mm512_shuffle_i64x2(mixed, mixed, _MM_SHUFFLE(3, 1, 2, 0));
+    const __m512i p = dot_s8_s8(_mm512_shuffle_epi8(levels, codes), load512(acts.qs + 64 * b));
+    const __m128 a_d = _mm_setr_ps(acts.d[2 * b], acts.d[2 * b], acts.d[2 * b + 1], acts.d[2 * b + 1]);
+    const __m128 w_d = _mm_setr_ps(kUe4m3HalfToF32[x.d[0]], kUe4m3HalfToF32[x.d[1]], kUe4m3HalfToF32[x.d[2]],
+                                   kUe4m3HalfToF32[x.d[3]]);
+    const __m512 scales = _mm512_permutexvar_ps(each_four, _mm512_castps128_ps512(_mm_mul_ps(w_d, a_d)));
+    return _mm512_mul_ps(scales, _mm512_cvtepi32_ps(p));
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    prefetch_ahead<2 * sizeof(BlockNVFP4)>(wb + b);
+    acc0 = _mm512_add_ps(acc0, block_sum(b));
+    acc1 = _mm512_add_ps(acc1, block_sum(b + 1));
+  }
+  if (b < nb) acc0 = _mm512_add_ps(acc0, block_sum(b));
+  return hsum_f32(_mm512_add_ps(acc0, acc1));
+}
+
+}  // namespace
+
+void add_avx512_ternary_fp4_kernels(KernelTable& table) {
+  set_kernel(table, GgmlType::TQ1_0, for_each_token<dot_tq1_0>);
+  set_kernel(table, GgmlType::TQ2_0, for_each_token<dot_tq2_0>);
+  set_kernel(table, GgmlType::MXFP4, for_each_token<dot_mxfp4>);
+  set_kernel(table, GgmlType::NVFP4, for_each_token<dot_nvfp4>);
+}
+
+}  // namespace sluice::quant::fast::detail
