@@ -61,6 +61,44 @@ void transposed_matmul(const quant::MatrixView& w, const float* x, int64_t n_tok
   }
 }
 
+// Heads whose per-head products share one pass of the thread pool hold at most this many
+// floats of inputs and outputs: every head of a decoded token, a few heads of a prompt.
+constexpr int64_t kHeadGroupFloats = 256 * 1024;
+
+// y_h = W_h x_h for every head h (W_h^T x_h when `transposed`), for n_tokens rows of in_width
+// inputs and out_width outputs: gather(h, t, dst) fills head h's input row t, scatter(h, t,
+// src) takes its output row t. Heads run in groups through one matmul_many each.
+template <class Gather, class Scatter>
+void per_head_products(ops::ThreadPool& pool, const std::vector<quant::MatrixView>& w,
+                       int64_t n_tokens, int64_t in_width, int64_t out_width, bool transposed,
+                       const Gather& gather, const Scatter& scatter) {
+  const auto n_head = static_cast<int64_t>(w.size());
+  const int64_t per_head = n_tokens * (in_width + out_width);
+  const int64_t group = std::clamp<int64_t>(kHeadGroupFloats / std::max<int64_t>(per_head, 1), 1, n_head);
+  std::vector<float> inputs(static_cast<size_t>(group * n_tokens * in_width));
+  std::vector<float> outputs(static_cast<size_t>(group * n_tokens * out_width));
+  std::vector<ops::MatmulTask> tasks;
+  for (int64_t h0 = 0; h0 < n_head; h0 += group) {
+    const int64_t n = std::min(group, n_head - h0);
+    tasks.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      float* in = inputs.data() + i * n_tokens * in_width;
+      float* out = outputs.data() + i * n_tokens * out_width;
+      for (int64_t t = 0; t < n_tokens; ++t) gather(h0 + i, t, in + t * in_width);
+      if (transposed) {
+        transposed_matmul(w[h0 + i], in, n_tokens, out);
+      } else {
+        tasks.push_back({&w[h0 + i], in, n_tokens, out});
+      }
+    }
+    ops::matmul_many(pool, tasks);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* out = outputs.data() + i * n_tokens * out_width;
+      for (int64_t t = 0; t < n_tokens; ++t) scatter(h0 + i, t, out + t * out_width);
+    }
+  }
+}
+
 struct MlaWeights {
   quant::MatrixView q;               // attn_q: [n_head * qk_head_dim rows, n_embd] (no q_lora)
   quant::MatrixView q_a, q_b;        // attn_q_a: [q_lora, n_embd]; attn_q_b: [n_head * qk_head_dim, q_lora]
@@ -238,23 +276,15 @@ class Deepseek2Model : public Model {
 
     // Per head: q_latent = [W_uk^T q_nope | q_rope].
     std::vector<float> q_latent = sized(n_tokens * n_head * width);
-    std::vector<float> gathered = sized(n_tokens * std::max(nope, rank));
-    std::vector<float> projected = sized(n_tokens * std::max(rank, dv));
-    for (int64_t h = 0; h < n_head; ++h) {
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        std::copy_n(q.data() + t * q_width + h * qk_head, nope, gathered.data() + t * nope);
-      }
-      if (w.k_up_transposed) {
-        transposed_matmul(w.k_up[h], gathered.data(), n_tokens, projected.data());
-      } else {
-        ops::matmul(pool, w.k_up[h], gathered.data(), n_tokens, projected.data());
-      }
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        float* qh = q_latent.data() + (t * n_head + h) * width;
-        std::copy_n(projected.data() + t * rank, rank, qh);
-        std::copy_n(q.data() + t * q_width + h * qk_head + nope, n_rot, qh + rank);
-      }
-    }
+    per_head_products(pool, w.k_up, n_tokens, nope, rank, w.k_up_transposed,
+                      [&](int64_t h, int64_t t, float* dst) {
+                        std::copy_n(q.data() + t * q_width + h * qk_head, nope, dst);
+                      },
+                      [&](int64_t h, int64_t t, const float* src) {
+                        float* qh = q_latent.data() + (t * n_head + h) * width;
+                        std::copy_n(src, rank, qh);
+                        std::copy_n(q.data() + t * q_width + h * qk_head + nope, n_rot, qh + rank);
+                      });
 
     ops::MlaAttentionShape shape;
     shape.n_head = n_head;
@@ -266,15 +296,13 @@ class Deepseek2Model : public Model {
 
     // Per head: values = W_uv attended latent, then the output projection over all heads.
     std::vector<float> values = sized(n_tokens * n_head * dv);
-    for (int64_t h = 0; h < n_head; ++h) {
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        std::copy_n(attended.data() + (t * n_head + h) * rank, rank, gathered.data() + t * rank);
-      }
-      ops::matmul(pool, w.v_up[h], gathered.data(), n_tokens, projected.data());
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        std::copy_n(projected.data() + t * dv, dv, values.data() + (t * n_head + h) * dv);
-      }
-    }
+    per_head_products(pool, w.v_up, n_tokens, rank, dv, /*transposed=*/false,
+                      [&](int64_t h, int64_t t, float* dst) {
+                        std::copy_n(attended.data() + (t * n_head + h) * rank, rank, dst);
+                      },
+                      [&](int64_t h, int64_t t, const float* src) {
+                        std::copy_n(src, dv, values.data() + (t * n_head + h) * dv);
+                      });
     ops::matmul(pool, w.output, values.data(), n_tokens, out);
   }
 
