@@ -43,6 +43,44 @@ inline uint64_t load_u64(const uint8_t* p) {
   return v;
 }
 
+// Index vectors for permutexvar_epi16 that spread a super-block's scales over the 32 int16
+// lanes of maddubs' result for values 64 t .. 64 t + 63. by16: 16 int16 scales, one per 16
+// values (lane l gets 4 t + l / 8); by32: 8 int32 scales, one per 32 values, read as their
+// low int16 (lane l gets 2 (2 t + l / 16)).
+struct ScaleLanes {
+  alignas(64) int16_t lanes[4][32];
+};
+constexpr ScaleLanes make_scale_lanes(int values_per_scale) {
+  ScaleLanes t{};
+  for (int s = 0; s < 4; ++s)
+    for (int l = 0; l < 32; ++l)
+      t.lanes[s][l] = static_cast<int16_t>(values_per_scale == 16 ? 4 * s + l / 8 : 2 * (2 * s + l / 16));
+  return t;
+}
+constexpr ScaleLanes kScaleLanes16 = make_scale_lanes(16);
+constexpr ScaleLanes kScaleLanes32 = make_scale_lanes(32);
+
+// kSignsIq2 of 32 7-bit sign indices at once: each index with its parity as bit 7 (the table
+// makes the count of negations even).
+inline __m256i iq2_sign_bytes(__m256i index7) {
+  const __m256i parity_top = _mm256_broadcastsi128_si256(
+      _mm_setr_epi8(0, -128, -128, 0, -128, 0, 0, -128, -128, 0, 0, -128, 0, -128, -128, 0));
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i parity = _mm256_xor_si256(_mm256_shuffle_epi8(parity_top, _mm256_and_si256(index7, low4)),
+                                          _mm256_shuffle_epi8(parity_top, _mm256_and_si256(_mm256_srli_epi16(index7, 4), low4)));
+  return _mm256_or_si256(index7, parity);
+}
+
+// 32 sign bytes as the masks of 4 steps of 64 values.
+struct StepSigns {
+  alignas(32) uint64_t of[4];
+};
+inline StepSigns step_signs(__m256i sign_bytes) {
+  StepSigns s;
+  _mm256_store_si256(reinterpret_cast<__m256i*>(s.of), sign_bytes);
+  return s;
+}
+
 float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XS>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -51,18 +89,28 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
     const BlockIQ2_XS& x = wb[b];
     const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {
-      const uint16_t* e = x.qs + 4 * ib;  // 8 entries: 9-bit grid index, 7-bit sign index
-      const auto row = [&](int k) { return grid_row(kIq2xsGrid, e[k] & 511); };
-      const __m512i grid = _mm512_setr_epi64(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-      const __mmask64 signs = iq2_sign_mask([&](int k) { return e[k] >> 9; });
-      const int s0 = x.scales[ib], s1 = x.scales[ib + 1];
-      acc = add_scaled_grid_dot(acc, grid, signs, y_qs + 32 * ib,
-                                quarter_scales(2 * (s0 & 0x0f) + 1, 2 * (s0 >> 4) + 1, 2 * (s1 & 0x0f) + 1,
-                                               2 * (s1 >> 4) + 1));
+    const __m512i entries = load512(x.qs);  // 32 x (9-bit grid index, 7-bit sign index)
+    const StepSigns signs = step_signs(iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9))));
+    const __m512i grid_index = _mm512_and_si512(entries, _mm512_set1_epi16(511));
+    const __m256i indices[4] = {
+        _mm512_castsi512_si256(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(grid_index))),
+        _mm512_extracti64x4_epi64(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(grid_index)), 1),
+        _mm512_castsi512_si256(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(grid_index, 1))),
+        _mm512_extracti64x4_epi64(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(grid_index, 1)), 1)};
+    // Scales per 16 values: the nibbles of scales[], low first, as 2 s + 1.
+    const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.scales));
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    const __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(raw, low4), _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+    const __m512i scales = _mm512_castsi256_si512(
+        _mm256_or_si256(_mm256_slli_epi16(_mm256_cvtepu8_epi16(nibbles), 1), _mm256_set1_epi16(1)));
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int t = 0; t < 4; ++t) {
+      const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq2xsGrid, 8);
+      const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
+      acc[t & 1] = _mm512_dpwssd_epi32(
+          acc[t & 1], _mm512_maddubs_epi16(rows, negate_where(load512(y_qs + 64 * t), signs.of[t])), s);
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
     const float d = 0.125f * f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
@@ -99,24 +147,30 @@ float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
 float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ3_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
+  const __m256i field = _mm256_set1_epi32(0x7f);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
     const BlockIQ3_XXS& x = wb[b];
     const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockIQ3_XXS)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {
-      const uint8_t* q = x.qs + 8 * ib;
-      const auto row = [&](int g) { return grid_row4(kIq3xxsGrid, q[g]); };
-      const __m512i grid = _mm512_setr_epi32(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7), row(8),
-                                             row(9), row(10), row(11), row(12), row(13), row(14), row(15));
-      const uint32_t ss0 = load_u32(x.scales_and_signs + 4 * ib);  // four 7-bit signs, scale
-      const uint32_t ss1 = load_u32(x.scales_and_signs + 4 * ib + 4);
-      const __mmask64 signs = iq2_sign_mask([&](int k) { return ((k < 4 ? ss0 : ss1) >> (7 * (k % 4))) & 127; });
-      acc = add_scaled_grid_dot(acc, grid, signs, y_qs + 32 * ib,
-                                half_scales(static_cast<int>(2 * (ss0 >> 28) + 1), static_cast<int>(2 * (ss1 >> 28) + 1)));
+    // Word g (values 32 g ..): four 7-bit sign indices, then a 4-bit scale. Moving field k
+    // up by k bits puts it in byte k: byte 4 g + k is the sign index of values 32 g + 8 k ..
+    const __m256i words = load256(x.scales_and_signs);
+    const __m256i fields = _mm256_or_si256(
+        _mm256_or_si256(_mm256_and_si256(words, field), _mm256_and_si256(_mm256_slli_epi32(words, 1), _mm256_slli_epi32(field, 8))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(words, 2), _mm256_slli_epi32(field, 16)),
+                        _mm256_and_si256(_mm256_slli_epi32(words, 3), _mm256_slli_epi32(field, 24))));
+    const StepSigns signs = step_signs(iq2_sign_bytes(fields));
+    // 2 (word >> 28) + 1 in the low int16 of each int32.
+    const __m512i scales = _mm512_castsi256_si512(_mm256_or_si256(_mm256_srli_epi32(words, 27), _mm256_set1_epi32(1)));
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int t = 0; t < 4; ++t) {
+      const __m512i rows = _mm512_i32gather_epi32(_mm512_cvtepu8_epi32(load128(x.qs + 16 * t)), kIq3xxsGrid, 4);
+      const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes32.lanes[t]), scales);
+      acc[t & 1] = _mm512_dpwssd_epi32(
+          acc[t & 1], _mm512_maddubs_epi16(rows, negate_where(load512(y_qs + 64 * t), signs.of[t])), s);
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
     const float d = 0.25f * f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
@@ -169,19 +223,6 @@ constexpr Iq1Shifted make_iq1_shifted() {
 }
 constexpr Iq1Shifted kIq1Shifted = make_iq1_shifted();
 
-// Index vectors for permutexvar_epi16 that spread 16 int16 scales (one per 16 values) over
-// the 32 int16 lanes of maddubs' result for values 64 t .. 64 t + 63: lane l gets 4 t + l / 8.
-struct Iq1StepLanes {
-  alignas(64) int16_t lanes[4][32];
-};
-constexpr Iq1StepLanes make_iq1_step_lanes() {
-  Iq1StepLanes t{};
-  for (int s = 0; s < 4; ++s)
-    for (int l = 0; l < 32; ++l) t.lanes[s][l] = static_cast<int16_t>(4 * s + l / 8);
-  return t;
-}
-constexpr Iq1StepLanes kIq1StepLanes = make_iq1_step_lanes();
-
 // The integer dot of one IQ1 super-block: grid indices of entries 0-15 and 16-31 (8 values
 // each) as int32 lanes, `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
 inline int32_t iq1_block_dot(__m512i index_lo, __m512i index_hi, __mmask32 plus, __m256i scales,
@@ -197,7 +238,7 @@ inline int32_t iq1_block_dot(__m512i index_lo, __m512i index_hi, __mmask32 plus,
   for (int t = 0; t < 4; ++t) {
     const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq1Shifted.rows, 8);
     const __m512i w = _mm512_mask_add_epi64(rows, static_cast<__mmask8>(plus >> (8 * t)), rows, twos);
-    const __m512i s = _mm512_permutexvar_epi16(load512(kIq1StepLanes.lanes[t]), scales512);
+    const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales512);
     acc[t & 1] = _mm512_dpwssd_epi32(acc[t & 1], _mm512_maddubs_epi16(w, load512(a + 64 * t)), s);
   }
   return hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
