@@ -233,7 +233,7 @@ inline int32_t iq1_block_dot(__m512i index_lo, __m512i index_hi, __mmask32 plus,
                               _mm512_castsi512_si256(index_hi), _mm512_extracti64x4_epi64(index_hi, 1)};
   // The -9 sum a correction starts the first accumulator; two chains halve the dpwssd latency.
   __m512i acc[2] = {
-      _mm512_castsi256_si512(_mm256_madd_epi16(load256(bsums), _mm256_mullo_epi16(scales, _mm256_set1_epi16(-9)))),
+      _mm512_zextsi256_si512(_mm256_madd_epi16(load256(bsums), _mm256_mullo_epi16(scales, _mm256_set1_epi16(-9)))),
       _mm512_setzero_si512()};
   for (int t = 0; t < 4; ++t) {
     const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq1Shifted.rows, 8);
