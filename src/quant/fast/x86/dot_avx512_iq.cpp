@@ -43,6 +43,44 @@ inline uint64_t load_u64(const uint8_t* p) {
   return v;
 }
 
+// Index vectors for permutexvar_epi16 that spread a super-block's scales over the 32 int16
+// lanes of maddubs' result for values 64 t .. 64 t + 63. by16: 16 int16 scales, one per 16
+// values (lane l gets 4 t + l / 8); by32: 8 int32 scales, one per 32 values, read as their
+// low int16 (lane l gets 2 (2 t + l / 16)).
+struct ScaleLanes {
+  alignas(64) int16_t lanes[4][32];
+};
+constexpr ScaleLanes make_scale_lanes(int values_per_scale) {
+  ScaleLanes t{};
+  for (int s = 0; s < 4; ++s)
+    for (int l = 0; l < 32; ++l)
+      t.lanes[s][l] = static_cast<int16_t>(values_per_scale == 16 ? 4 * s + l / 8 : 2 * (2 * s + l / 16));
+  return t;
+}
+constexpr ScaleLanes kScaleLanes16 = make_scale_lanes(16);
+constexpr ScaleLanes kScaleLanes32 = make_scale_lanes(32);
+
+// kSignsIq2 of 32 7-bit sign indices at once: each index with its parity as bit 7 (the table
+// makes the count of negations even).
+inline __m256i iq2_sign_bytes(__m256i index7) {
+  const __m256i parity_top = _mm256_broadcastsi128_si256(
+      _mm_setr_epi8(0, -128, -128, 0, -128, 0, 0, -128, -128, 0, 0, -128, 0, -128, -128, 0));
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i parity = _mm256_xor_si256(_mm256_shuffle_epi8(parity_top, _mm256_and_si256(index7, low4)),
+                                          _mm256_shuffle_epi8(parity_top, _mm256_and_si256(_mm256_srli_epi16(index7, 4), low4)));
+  return _mm256_or_si256(index7, parity);
+}
+
+// 32 sign bytes as the masks of 4 steps of 64 values.
+struct StepSigns {
+  alignas(32) uint64_t of[4];
+};
+inline StepSigns step_signs(__m256i sign_bytes) {
+  StepSigns s;
+  _mm256_store_si256(reinterpret_cast<__m256i*>(s.of), sign_bytes);
+  return s;
+}
+
 float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XS>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -51,18 +89,28 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
     const BlockIQ2_XS& x = wb[b];
     const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {
-      const uint16_t* e = x.qs + 4 * ib;  // 8 entries: 9-bit grid index, 7-bit sign index
-      const auto row = [&](int k) { return grid_row(kIq2xsGrid, e[k] & 511); };
-      const __m512i grid = _mm512_setr_epi64(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-      const __mmask64 signs = iq2_sign_mask([&](int k) { return e[k] >> 9; });
-      const int s0 = x.scales[ib], s1 = x.scales[ib + 1];
-      acc = add_scaled_grid_dot(acc, grid, signs, y_qs + 32 * ib,
-                                quarter_scales(2 * (s0 & 0x0f) + 1, 2 * (s0 >> 4) + 1, 2 * (s1 & 0x0f) + 1,
-                                               2 * (s1 >> 4) + 1));
+    const __m512i entries = load512(x.qs);  // 32 x (9-bit grid index, 7-bit sign index)
+    const StepSigns signs = step_signs(iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9))));
+    const __m512i grid_index = _mm512_and_si512(entries, _mm512_set1_epi16(511));
+    const __m256i indices[4] = {
+        _mm512_castsi512_si256(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(grid_index))),
+        _mm512_extracti64x4_epi64(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(grid_index)), 1),
+        _mm512_castsi512_si256(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(grid_index, 1))),
+        _mm512_extracti64x4_epi64(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(grid_index, 1)), 1)};
+    // Scales per 16 values: the nibbles of scales[], low first, as 2 s + 1.
+    const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.scales));
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    const __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(raw, low4), _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+    const __m512i scales = _mm512_castsi256_si512(
+        _mm256_or_si256(_mm256_slli_epi16(_mm256_cvtepu8_epi16(nibbles), 1), _mm256_set1_epi16(1)));
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int t = 0; t < 4; ++t) {
+      const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq2xsGrid, 8);
+      const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
+      acc[t & 1] = _mm512_dpwssd_epi32(
+          acc[t & 1], _mm512_maddubs_epi16(rows, negate_where(load512(y_qs + 64 * t), signs.of[t])), s);
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
     const float d = 0.125f * f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
@@ -99,24 +147,30 @@ float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
 float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ3_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
+  const __m256i field = _mm256_set1_epi32(0x7f);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
     const BlockIQ3_XXS& x = wb[b];
     const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockIQ3_XXS)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {
-      const uint8_t* q = x.qs + 8 * ib;
-      const auto row = [&](int g) { return grid_row4(kIq3xxsGrid, q[g]); };
-      const __m512i grid = _mm512_setr_epi32(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7), row(8),
-                                             row(9), row(10), row(11), row(12), row(13), row(14), row(15));
-      const uint32_t ss0 = load_u32(x.scales_and_signs + 4 * ib);  // four 7-bit signs, scale
-      const uint32_t ss1 = load_u32(x.scales_and_signs + 4 * ib + 4);
-      const __mmask64 signs = iq2_sign_mask([&](int k) { return ((k < 4 ? ss0 : ss1) >> (7 * (k % 4))) & 127; });
-      acc = add_scaled_grid_dot(acc, grid, signs, y_qs + 32 * ib,
-                                half_scales(static_cast<int>(2 * (ss0 >> 28) + 1), static_cast<int>(2 * (ss1 >> 28) + 1)));
+    // Word g (values 32 g ..): four 7-bit sign indices, then a 4-bit scale. Moving field k
+    // up by k bits puts it in byte k: byte 4 g + k is the sign index of values 32 g + 8 k ..
+    const __m256i words = load256(x.scales_and_signs);
+    const __m256i fields = _mm256_or_si256(
+        _mm256_or_si256(_mm256_and_si256(words, field), _mm256_and_si256(_mm256_slli_epi32(words, 1), _mm256_slli_epi32(field, 8))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(words, 2), _mm256_slli_epi32(field, 16)),
+                        _mm256_and_si256(_mm256_slli_epi32(words, 3), _mm256_slli_epi32(field, 24))));
+    const StepSigns signs = step_signs(iq2_sign_bytes(fields));
+    // 2 (word >> 28) + 1 in the low int16 of each int32.
+    const __m512i scales = _mm512_castsi256_si512(_mm256_or_si256(_mm256_srli_epi32(words, 27), _mm256_set1_epi32(1)));
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int t = 0; t < 4; ++t) {
+      const __m512i rows = _mm512_i32gather_epi32(_mm512_cvtepu8_epi32(load128(x.qs + 16 * t)), kIq3xxsGrid, 4);
+      const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes32.lanes[t]), scales);
+      acc[t & 1] = _mm512_dpwssd_epi32(
+          acc[t & 1], _mm512_maddubs_epi16(rows, negate_where(load512(y_qs + 64 * t), signs.of[t])), s);
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
     const float d = 0.25f * f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
@@ -149,40 +203,74 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
-// IQ1 weights 8 grid + delta_sign (dot_scalar_iq.cpp), odd, |w| <= 9: the products go through
-// |w| and a negated where w < 0.
-inline __m512i add_scaled_iq1_dot(__m512i acc, __m512i grid, __m512i delta_signs, const int8_t* a, __m512i scales) {
-  const __m512i grid8 = _mm512_and_si512(_mm512_slli_epi16(grid, 3), _mm512_set1_epi8(static_cast<char>(0xf8)));
-  const __m512i weights = _mm512_add_epi8(grid8, delta_signs);
-  const __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(weights), negate_where(load512(a), _mm512_movepi8_mask(weights)));
-  return _mm512_dpwssd_epi32(acc, p, scales);
-}
+// IQ1 weights w = 8 grid + delta_sign (dot_scalar_iq.cpp) are odd in [-9, 9]; w + 9 =
+// 8 (grid + 1) + (delta_sign + 1) is in [0, 18], maddubs' unsigned operand as it is, and the
+// 9 sum a it adds is taken off through the activations' sums per 16 (bsums): no abs, no sign
+// mask, and the +1 delta is one masked 64-bit add of 2 to the rows that have it.
 
-constexpr int64_t kAllPlusOne = 0x0101010101010101ll;
-constexpr int64_t kAllMinusOne = -1;
+// 8 (grid + 1) per byte: 0, 8 or 16.
+struct Iq1Shifted {
+  int64_t rows[2048];
+};
+constexpr Iq1Shifted make_iq1_shifted() {
+  Iq1Shifted t{};
+  for (int i = 0; i < 2048; ++i) {
+    uint64_t row = 0;
+    for (int j = 0; j < 8; ++j) row |= uint64_t(8 * (kIq1sGrid[i][j] + 1)) << (8 * j);
+    t.rows[i] = static_cast<int64_t>(row);
+  }
+  return t;
+}
+constexpr Iq1Shifted kIq1Shifted = make_iq1_shifted();
+
+// The integer dot of one IQ1 super-block: grid indices of entries 0-15 and 16-31 (8 values
+// each) as int32 lanes, `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
+inline int32_t iq1_block_dot(__m512i index_lo, __m512i index_hi, __mmask32 plus, __m256i scales,
+                             const int8_t* a, const int16_t* bsums) {
+  const __m512i scales512 = _mm512_castsi256_si512(scales);
+  const __m512i twos = _mm512_set1_epi8(2);
+  const __m256i indices[4] = {_mm512_castsi512_si256(index_lo), _mm512_extracti64x4_epi64(index_lo, 1),
+                              _mm512_castsi512_si256(index_hi), _mm512_extracti64x4_epi64(index_hi, 1)};
+  // The -9 sum a correction starts the first accumulator; two chains halve the dpwssd latency.
+  __m512i acc[2] = {
+      _mm512_zextsi256_si512(_mm256_madd_epi16(load256(bsums), _mm256_mullo_epi16(scales, _mm256_set1_epi16(-9)))),
+      _mm512_setzero_si512()};
+  for (int t = 0; t < 4; ++t) {
+    const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq1Shifted.rows, 8);
+    const __m512i w = _mm512_mask_add_epi64(rows, static_cast<__mmask8>(plus >> (8 * t)), rows, twos);
+    const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales512);
+    acc[t & 1] = _mm512_dpwssd_epi32(acc[t & 1], _mm512_maddubs_epi16(w, load512(a + 64 * t)), s);
+  }
+  return hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
+}
 
 float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ1_S>(w);
   const Q8x256View acts = view_q8x256(act, n);
+  // Entry m (8 values) takes index bits 3 (m % 4) of qh[m / 4], its delta sign bit 15.
+  const __m512i qh_of_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i qh_of_hi = _mm512_add_epi32(qh_of_lo, _mm512_set1_epi32(4));
+  const __m512i shifts = _mm512_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
+  const __m512i three_bits = _mm512_set1_epi32(7 << 8);
+  const __m512i delta_bit = _mm512_set1_epi32(0x8000);
+  const __m256i pairs = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
     const BlockIQ1_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockIQ1_S)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {
-      const uint8_t* q = x.qs + 4 * ib;
-      const uint32_t h0 = x.qh[ib], h1 = x.qh[ib + 1];
-      const auto row = [&](int k) {
-        const uint32_t h = k < 4 ? h0 : h1;
-        return grid_row(kIq1sGrid, q[k] | (((h >> (3 * (k % 4))) & 7) << 8));
-      };
-      const __m512i grid = _mm512_setr_epi64(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-      const __m512i deltas = join256(_mm256_set1_epi8(h0 & 0x8000u ? -1 : 1), _mm256_set1_epi8(h1 & 0x8000u ? -1 : 1));
-      const int s0 = static_cast<int>(2 * ((h0 >> 12) & 7) + 1), s1 = static_cast<int>(2 * ((h1 >> 12) & 7) + 1);
-      acc = add_scaled_iq1_dot(acc, grid, deltas, y_qs + 32 * ib, half_scales(s0, s1));
-    }
-    const int32_t isum = hsum_i32(acc);
+    const __m128i qh = load128(x.qh);
+    const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
+    const __m512i h_lo = _mm512_permutexvar_epi32(qh_of_lo, qh32), h_hi = _mm512_permutexvar_epi32(qh_of_hi, qh32);
+    const auto index = [&](__m512i h, const uint8_t* q) {
+      return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)),
+                             _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(h, shifts), 8), three_bits));
+    };
+    const __mmask32 plus = _mm512_testn_epi32_mask(h_lo, delta_bit) | (__mmask32{_mm512_testn_epi32_mask(h_hi, delta_bit)} << 16);
+    // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
+    const __m128i s8 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
+    const __m256i scales = _mm256_permutexvar_epi16(pairs, _mm256_castsi128_si256(s8));
+    const int32_t isum = iq1_block_dot(index(h_lo, x.qs), index(h_hi, x.qs + 16), plus, scales,
+                                       acts.qs + 256 * b, acts.bsums + 16 * b);
     const float d = 0.125f * f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
@@ -192,25 +280,34 @@ float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
 float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ1_M>(w);
   const Q8x256View acts = view_q8x256(act, n);
+  // Entry m (8 values) takes nibble m % 2 of qh[m / 2]: 3 index bits and the delta sign (8).
+  const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
+  const __m512i three_bits = _mm512_set1_epi32(7 << 8);
+  const __m512i delta_bit = _mm512_set1_epi32(8);
+  // Scale of 16 values s: bits 3 (s % 4) of scales[s / 4].
+  const __m256i words = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m256i scale_shifts = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
     const BlockIQ1_M& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockIQ1_M)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {  // entries 4 ib .. 4 ib + 7, sub-blocks 2 ib .. 2 ib + 3
-      const uint8_t* q = x.qs + 4 * ib;
-      const uint32_t h = load_u32(x.qh + 2 * ib);  // 8 nibbles: 3 index bits, delta sign
-      const auto row = [&](int k) { return grid_row(kIq1sGrid, q[k] | (((h >> (4 * k)) & 7) << 8)); };
-      const auto delta = [&](int k) { return h & (8u << (4 * k)) ? kAllMinusOne : kAllPlusOne; };
-      const __m512i grid = _mm512_setr_epi64(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-      const __m512i deltas =
-          _mm512_setr_epi64(delta(0), delta(1), delta(2), delta(3), delta(4), delta(5), delta(6), delta(7));
-      const uint32_t word = x.scales[ib / 2];  // 3-bit scales of sub-blocks 2 ib .. 2 ib + 3
-      const auto scale = [&](int j) { return static_cast<int>(2 * ((word >> (3 * j)) & 7) + 1); };
-      acc = add_scaled_iq1_dot(acc, grid, deltas, y_qs + 32 * ib, quarter_scales(scale(0), scale(1), scale(2), scale(3)));
-    }
-    const int32_t isum = hsum_i32(acc);
+    const __m128i qh = load128(x.qh);
+    const auto index = [&](__m128i qh_pairs, const uint8_t* q, __mmask16& plus) {
+      const __m512i h = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts);
+      plus = _mm512_testn_epi32_mask(h, delta_bit);
+      return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)), _mm512_and_si512(_mm512_slli_epi32(h, 8), three_bits));
+    };
+    __mmask16 plus_lo, plus_hi;
+    const __m512i index_lo = index(_mm_unpacklo_epi8(qh, qh), x.qs, plus_lo);
+    const __m512i index_hi = index(_mm_unpackhi_epi8(qh, qh), x.qs + 16, plus_hi);
+    uint64_t scale_words;
+    std::memcpy(&scale_words, x.scales, sizeof(scale_words));
+    const __m256i raw = _mm256_permutexvar_epi16(words, _mm256_set1_epi64x(static_cast<int64_t>(scale_words)));
+    const __m256i scales = _mm256_or_si256(
+        _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(raw, scale_shifts), _mm256_set1_epi16(7)), 1),
+        _mm256_set1_epi16(1));
+    const int32_t isum = iq1_block_dot(index_lo, index_hi, plus_lo | (__mmask32{plus_hi} << 16), scales,
+                                       acts.qs + 256 * b, acts.bsums + 16 * b);
     const auto d_bits = static_cast<uint16_t>((x.scales[0] >> 12) | ((x.scales[1] >> 8) & 0x00f0) |
                                               ((x.scales[2] >> 4) & 0x0f00) | (x.scales[3] & 0xf000));
     const float d = 0.125f * f16(d_bits) * acts.d[b];

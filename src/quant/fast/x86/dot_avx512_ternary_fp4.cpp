@@ -20,13 +20,6 @@ inline __m512i times3(__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, 
 inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
 inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
 
-// The top digit of each rotated byte: (r * 3) >> 8 is 0 below 86, 1 below 171, else 2.
-inline __m512i top_digits(__m512i rotated) {
-  const __m512i one = _mm512_set1_epi8(1);
-  return _mm512_add_epi8(_mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(rotated, _mm512_set1_epi8(86)), one),
-                         _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(rotated, _mm512_set1_epi8(static_cast<char>(171))), one));
-}
-
 // Sum of the 16 bsums of a super-block: the sum of its 256 activation quants.
 inline int32_t activation_sum(const int16_t* bsums) {
   return hsum_i32(_mm256_madd_epi16(load256(bsums), _mm256_set1_epi16(1)));
@@ -55,9 +48,21 @@ float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
         join256(a4, _mm256_set_m128i(b1, b0)),
         join256(_mm256_set_m128i(b3, b2), _mm256_set_m128i(h, b4)),
     };
-    __m512i acc = _mm512_setzero_si512();
-    for (int i = 0; i < 4; ++i) acc = _mm512_dpbusd_epi32(acc, top_digits(rotated[i]), load512(y_qs + 64 * i));
-    const int32_t isum = hsum_i32(acc) - activation_sum(acts.bsums + 16 * b);
+    // The top digit of a rotated byte r is (3 r) >> 8 and the next rotation r' is 3 r mod
+    // 256, so digit = (3 r - r') / 256: the rotated bytes go into dpbusd as they are, and
+    // sum digit * a = (3 sum r a - sum r' a) / 256, exactly. The 256 sum a of the -1 rides on
+    // the r' sums through the bsums.
+    __m512i acc_r = _mm512_setzero_si512();
+    __m512i acc_next = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(acts.bsums + 16 * b)),
+                                           _mm512_set1_epi16(256));
+    for (int i = 0; i < 4; ++i) {
+      const __m512i a = load512(y_qs + 64 * i);
+      acc_r = _mm512_dpbusd_epi32(acc_r, rotated[i], a);
+      acc_next = _mm512_dpbusd_epi32(acc_next, times3(rotated[i]), a);
+    }
+    // Every int32 lane sums whole products 256 (digit - 1) a, so the shift is exact.
+    const __m512i lanes = _mm512_sub_epi32(_mm512_add_epi32(acc_r, _mm512_add_epi32(acc_r, acc_r)), acc_next);
+    const int32_t isum = hsum_i32(_mm512_srai_epi32(lanes, 8));
     const float d = f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
