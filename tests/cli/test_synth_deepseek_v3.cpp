@@ -33,9 +33,7 @@ class SynthDeepseekV3 : public ::testing::Test {
                                        std::to_string(kVocab) + " --type Q4_K");
     model_ = &file_->path();
   }
-  static void TearDownTestSuite() {
-    delete file_;
-  }
+  static void TearDownTestSuite() { delete file_; }
 
 
   // Tensor names of layer `layer` without their "blk.N." prefix.

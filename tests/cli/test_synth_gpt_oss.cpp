@@ -34,10 +34,7 @@ class SynthGptOss : public ::testing::Test {
                                        std::to_string(kVocab));
     model_ = &file_->path();
   }
-  static void TearDownTestSuite() {
-    delete file_;
-  }
-
+  static void TearDownTestSuite() { delete file_; }
 
   static testing::SyntheticFile* file_;
   static const std::string* model_;

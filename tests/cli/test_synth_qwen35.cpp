@@ -44,10 +44,7 @@ class SynthQwen35 : public ::testing::Test {
                                        std::to_string(kVocab) + " --type Q4_K");
     model_ = &file_->path();
   }
-  static void TearDownTestSuite() {
-    delete file_;
-  }
-
+  static void TearDownTestSuite() { delete file_; }
 
   static testing::SyntheticFile* file_;
   static const std::string* model_;
