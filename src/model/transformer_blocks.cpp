@@ -290,6 +290,8 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
   // depends on what was cached) nor on the batch.
   std::vector<float> contribution(static_cast<size_t>(n_tokens * k * n_embd));
   std::vector<ExpertRun> group;
+  std::vector<int64_t> rows_of(static_cast<size_t>(hp.n_expert), 0);  // token rows per expert
+  for (const int32_t e : routing.chosen) ++rows_of[e];
   for (size_t next = 0; next < order.size();) {
     // A group: the next expert, then as many of the following as are in memory already and
     // fit kMaxGroupRows, so that while decoding the experts of a layer share two passes of the
@@ -298,10 +300,9 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
     int64_t rows = 0;
     while (next < order.size()) {
       const int32_t e = order[next];
-      if (!group.empty() && !experts.is_ready(layer, e)) break;
+      if (!group.empty() && (!experts.is_ready(layer, e) || rows + rows_of[e] > kMaxGroupRows)) break;
+      rows += rows_of[e];
       ExpertRun run = gather_expert(routing, k, e, x, n_tokens, n_embd);
-      if (!group.empty() && rows + run.rows() > kMaxGroupRows) break;
-      rows += run.rows();
       run.weights = experts.acquire(layer, e);
       group.push_back(std::move(run));
       ++next;

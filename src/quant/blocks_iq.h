@@ -86,6 +86,13 @@ struct BlockIQ1_M {
 };
 static_assert(sizeof(BlockIQ1_M) == 56);
 
+// The f16 bits of an IQ1_M block's super-block scale, gathered from the top nibbles of its
+// four scale words.
+inline uint16_t iq1_m_scale_bits(const BlockIQ1_M& block) {
+  return static_cast<uint16_t>((block.scales[0] >> 12) | ((block.scales[1] >> 8) & 0x00f0) |
+                               ((block.scales[2] >> 4) & 0x0f00) | (block.scales[3] & 0xf000));
+}
+
 // IQ4_NL: value = d * kValuesIq4nl[q], 4-bit q, nibbles ordered as in Q4_0.
 struct BlockIQ4_NL {
   static constexpr int kValues = 32;

@@ -169,11 +169,7 @@ void decode(const BlockIQ1_S& block, float* __restrict out) {
 }
 
 void decode(const BlockIQ1_M& block, float* __restrict out) {
-  // The f16 super-block scale is spread over the top nibbles of the four scale words.
-  const auto d_bits = static_cast<uint16_t>(
-      (block.scales[0] >> 12) | ((block.scales[1] >> 8) & 0x00f0) |
-      ((block.scales[2] >> 4) & 0x0f00) | (block.scales[3] & 0xf000));
-  const float d = f16_to_f32(d_bits);
+  const float d = f16_to_f32(iq1_m_scale_bits(block));
   // 3-bit scale of sub-block sub (16 values): bits 3 (sub % 4) of scale word sub / 4.
   auto sub_scale = [&](int sub) {
     const int s = (block.scales[sub / 4] >> (3 * (sub % 4))) & 7;

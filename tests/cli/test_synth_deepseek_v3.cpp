@@ -56,11 +56,7 @@ TEST_F(SynthDeepseekV3, HasEveryKeyAndTensorOfLlamaCppsConverter) {
   const gguf::GgufFile reference(testing::fixture_path("models/deepseek_v3/model-bf16.gguf"));
   const gguf::GgufFile synthetic(*model_);
   ASSERT_EQ(synthetic.get_string("general.architecture"), "deepseek2");
-  for (const auto& [key, value] : reference.metadata()) {
-    if (key.starts_with("deepseek2.")) {
-      EXPECT_NE(synthetic.find(key), nullptr) << "missing " << key;
-    }
-  }
+  testing::expect_every_architecture_key(reference, synthetic, "deepseek2");
   // The fixture's layer 0 is dense and layer 3 MoE; the synthetic file's layers 0 and 3 too.
   EXPECT_EQ(layer_tensors(synthetic, 0), layer_tensors(reference, 0));
   EXPECT_EQ(layer_tensors(synthetic, 3), layer_tensors(reference, 3));

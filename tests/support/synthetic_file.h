@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gguf/gguf_file.h"
 #include "support/run_command.h"
 
 namespace sluice::testing {
@@ -55,6 +56,16 @@ inline int64_t minimum_budget_mib(const std::string& args) {
   const int64_t mib = std::stoll(r.err.substr(at + marker.size()), &digits);
   EXPECT_EQ(r.err.substr(at + marker.size() + digits, 1), "M") << r.err;
   return mib;
+}
+
+// Every `<arch>.` metadata key of `reference` (llama.cpp's converter output) is in `synthetic`.
+inline void expect_every_architecture_key(const gguf::GgufFile& reference,
+                                          const gguf::GgufFile& synthetic, const std::string& arch) {
+  for (const auto& [key, value] : reference.metadata()) {
+    if (key.starts_with(arch + ".")) {
+      EXPECT_NE(synthetic.find(key), nullptr) << "missing " << key;
+    }
+  }
 }
 
 }  // namespace sluice::testing

@@ -184,9 +184,7 @@ float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
       }
       isum += scale * s;
     }
-    const auto d_bits = static_cast<uint16_t>((x.scales[0] >> 12) | ((x.scales[1] >> 8) & 0x00f0) |
-                                              ((x.scales[2] >> 4) & 0x0f00) | (x.scales[3] & 0xf000));
-    const float d = 0.125f * f16_to_f32(d_bits) * acts.d[b];
+    const float d = 0.125f * f16_to_f32(iq1_m_scale_bits(x)) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
   return sum;

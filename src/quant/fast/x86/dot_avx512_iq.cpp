@@ -308,9 +308,7 @@ float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
         _mm256_set1_epi16(1));
     const int32_t isum = iq1_block_dot(index_lo, index_hi, plus_lo | (__mmask32{plus_hi} << 16), scales,
                                        acts.qs + 256 * b, acts.bsums + 16 * b);
-    const auto d_bits = static_cast<uint16_t>((x.scales[0] >> 12) | ((x.scales[1] >> 8) & 0x00f0) |
-                                              ((x.scales[2] >> 4) & 0x0f00) | (x.scales[3] & 0xf000));
-    const float d = 0.125f * f16(d_bits) * acts.d[b];
+    const float d = 0.125f * f16(iq1_m_scale_bits(x)) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
   return sum;
