@@ -249,7 +249,7 @@ class FastKernel : public ::testing::TestWithParam<KernelCase> {
   }
 
   static constexpr int64_t kRows = 3;
-  static constexpr int64_t kTokens = 4;
+  static constexpr int64_t kTokens = 7;  // a group of 4 and 3 more
   GgmlType type_{};
   int64_t n_cols_ = 0;
   std::vector<std::byte> weights_;

@@ -82,4 +82,27 @@ void for_each_token(const std::byte* w_row, const std::byte* act, size_t act_str
   }
 }
 
+// Prompt kernels compute a group of kGroup tokens per pass over a weight row: each block is
+// unpacked once and its scales applied to all of the group's tokens, where a one-token kernel
+// repeats that work for every token. The arithmetic per token is the one-token kernel's
+// (the same integer sums per block, the same f32 expression), so results stay bit-identical
+// and do not depend on how tokens fall into groups.
+using TokenGroupFn = void (*)(const std::byte* w_row, const std::byte* act, size_t act_stride,
+                              int64_t n_cols, float* out, size_t out_stride);
+
+// A RowDotFn running whole groups through Group and the remaining tokens through Single.
+template <int kGroup, TokenGroupFn Group, RowDotFn Single>
+void in_token_groups(const std::byte* w_row, const std::byte* act, size_t act_stride,
+                     int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+  int64_t t = 0;
+  for (; t + kGroup <= n_tokens; t += kGroup) {
+    Group(w_row, act + static_cast<size_t>(t) * act_stride, act_stride, n_cols,
+          out + static_cast<size_t>(t) * out_stride, out_stride);
+  }
+  if (t < n_tokens) {
+    Single(w_row, act + static_cast<size_t>(t) * act_stride, act_stride, n_tokens - t, n_cols,
+           out + static_cast<size_t>(t) * out_stride, out_stride);
+  }
+}
+
 }  // namespace sluice::quant::fast::detail

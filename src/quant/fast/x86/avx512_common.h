@@ -35,5 +35,13 @@ inline __m512i dot_s8_s8(__m512i w, __m512i a) {
   return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), negate_where(a, _mm512_movepi8_mask(w)));
 }
 
+// 32 int16 lanes: groups of 8 of scales i, i + 1, i + 2, i + 3.
+inline __m512i quarters_index(int i) {
+  return _mm512_setr_epi64(0x0001000100010001ll * i, 0x0001000100010001ll * i,
+                           0x0001000100010001ll * (i + 1), 0x0001000100010001ll * (i + 1),
+                           0x0001000100010001ll * (i + 2), 0x0001000100010001ll * (i + 2),
+                           0x0001000100010001ll * (i + 3), 0x0001000100010001ll * (i + 3));
+}
+
 }  // namespace
 }  // namespace sluice::quant::fast::detail

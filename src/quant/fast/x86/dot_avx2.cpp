@@ -168,34 +168,6 @@ float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
 // ---- 256-value formats ---------------------------------------------------------------------
 // Integer sums per super-block, then the f32 expression of dot_scalar.cpp.
 
-// Q4_K / Q5_K scales: 12 packed bytes -> bytes 0..7 the scales, 8..15 the minimums
-// (k_scale_min in decode_k.cpp, done on 32-bit words).
-inline __m128i unpack_k4_scales(const uint8_t* packed) {
-  // 32-bit lanes of the 12 bytes (w0, w1, w2; the 4 bytes after them are the block's next
-  // field and unused): scales 0..3 = w0 & 63, scales 4..7 = (w2 & 15) | (w0 >> 6) << 4,
-  // minimums 0..3 = w1 & 63, minimums 4..7 = (w2 >> 4) | (w1 >> 6) << 4, per byte.
-  const __m128i words = load128(packed);
-  const __m128i low_source = _mm_shuffle_epi32(words, _MM_SHUFFLE(2, 1, 2, 0));   // w0 w2 w1 w2
-  const __m128i high_source = _mm_shuffle_epi32(words, _MM_SHUFFLE(1, 1, 0, 0));  // w0 w0 w1 w1
-  const __m128i low = _mm_and_si128(_mm_srlv_epi32(low_source, _mm_setr_epi32(0, 0, 0, 4)),
-                                    _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-  const __m128i high = _mm_and_si128(_mm_srli_epi32(high_source, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-  return _mm_or_si128(low, high);
-}
-
-// Broadcast of int16 element j of an 8 x int16 vector (both lanes hold it) to all 16 lanes.
-inline __m256i broadcast_i16(__m256i v8x2, int j) {
-  const __m256i index = _mm256_set1_epi16(static_cast<short>((2 * j + 1) << 8 | (2 * j)));
-  return _mm256_shuffle_epi8(v8x2, index);
-}
-
-// sum over j of minimum_j * (bsums[2j] + bsums[2j + 1]).
-inline int32_t k4_min_sum(__m128i scales_and_mins, const int16_t* bsums) {
-  const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_and_mins, each_twice));
-  return hsum_i32(_mm256_madd_epi16(mins, load256(bsums)));
-}
-
 float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockQ4_K>(w);
   const Q8x256View acts = view_q8x256(act, n);

@@ -13,63 +13,11 @@
 #include "quant/blocks.h"
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx512_common.h"
+#include "quant/fast/x86/token_groups_avx512.h"
 
 namespace sluice::quant::fast::detail {
 namespace {
-
-template <class Block>
-const Block* blocks_of(const std::byte* p) {
-  return reinterpret_cast<const Block*>(p);
-}
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
-// Hardware prefetchers stop at 4 KiB page boundaries, so a row streamed from memory stalls at
-// every page. Each kernel asks for the weight bytes kPrefetchBytes ahead of those it reads
-// (past a row's end that is the next row). Measured on Q4_K matvec from memory, 2 threads:
-// 9 GB/s without, 19 GB/s with.
-constexpr size_t kPrefetchBytes = 2048;
-
-template <size_t kBytes>
-inline void prefetch_ahead(const void* p) {
-  const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
-  for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T0);
-}
-
-inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-
-// Two 32-byte loads as one 64-byte vector.
-inline __m512i load2x256(const void* lo, const void* hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
-}
-
-inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-  return _mm_cvtsi128_si32(s);
-}
-
-inline int32_t hsum_i32(__m512i v) {
-  return hsum_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
-}
-
-inline int32_t hsum_i32(__m128i s) {
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-  return _mm_cvtsi128_si32(s);
-}
-
-inline float hsum_f32(__m512 v) {
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // ---- float weights -----------------------------------------------------------------------
 
@@ -112,10 +60,7 @@ float dot_float(const std::byte* w, const std::byte* act, int64_t n) {
 // Blocks b and b + 1: |w| against a with w's sign, 4 products per int32 lane (lanes 0-7
 // block b, 8-15 block b + 1). The activations of both are one aligned 64-byte load.
 inline __m512i q8_0_pair(const BlockQ8_0* wb, const int8_t* a_qs, int64_t b) {
-  const __m512i w = load2x256(wb[b].qs, wb[b + 1].qs);
-  const __m512i a = load512(a_qs + 32 * b);
-  const __m512i signed_a = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
-  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), signed_a);
+  return dot_s8_s8(join256(load256(wb[b].qs), load256(wb[b + 1].qs)), load512(a_qs + 32 * b));
 }
 
 float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
@@ -150,44 +95,10 @@ float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
 
 // ---- K-quants -----------------------------------------------------------------------------
 
-// Q4_K / Q5_K scales: 12 packed bytes -> bytes 0..7 the scales, 8..15 the minimums.
-inline __m128i unpack_k4_scales(const uint8_t* packed) {
-  // 32-bit lanes of the 12 bytes (w0, w1, w2; the 4 bytes after them are the block's next
-  // field and unused): scales 0..3 = w0 & 63, scales 4..7 = (w2 & 15) | (w0 >> 6) << 4,
-  // minimums 0..3 = w1 & 63, minimums 4..7 = (w2 >> 4) | (w1 >> 6) << 4, per byte.
-  const __m128i words = load128(packed);
-  const __m128i low_source = _mm_shuffle_epi32(words, _MM_SHUFFLE(2, 1, 2, 0));   // w0 w2 w1 w2
-  const __m128i high_source = _mm_shuffle_epi32(words, _MM_SHUFFLE(1, 1, 0, 0));  // w0 w0 w1 w1
-  const __m128i low = _mm_and_si128(_mm_srlv_epi32(low_source, _mm_setr_epi32(0, 0, 0, 4)),
-                                    _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-  const __m128i high = _mm_and_si128(_mm_srli_epi32(high_source, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-  return _mm_or_si128(low, high);
-}
-
-inline int32_t k4_min_sum(__m128i scales_and_mins, const int16_t* bsums) {
-  const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_and_mins, each_twice));
-  return hsum_i32(_mm256_madd_epi16(mins, load256(bsums)));
-}
-
-// 32 int16 lanes: groups of 8 of scales i, i + 1, i + 2, i + 3.
-inline __m512i quarters_index(int i) {
-  return _mm512_setr_epi64(0x0001000100010001ll * i, 0x0001000100010001ll * i,
-                           0x0001000100010001ll * (i + 1), 0x0001000100010001ll * (i + 1),
-                           0x0001000100010001ll * (i + 2), 0x0001000100010001ll * (i + 2),
-                           0x0001000100010001ll * (i + 3), 0x0001000100010001ll * (i + 3));
-}
-
 // Q4_K and Q5_K stay in 256 bits: on the development machine (AVX-512 with VNNI), 512-bit
 // versions (a 32-byte chunk broadcast to both halves, the upper shifted by 4) ran at 15.6 GB/s
 // against 19.5 GB/s for these, which are dot_avx2.cpp's with VNNI's dpwssd in place of
 // madd + add. The per-super-block work (scales, minimums, the f32 step) dominates either way.
-
-// Broadcast of int16 element j of an 8 x int16 vector (both lanes hold it) to all 16 lanes.
-inline __m256i broadcast_i16(__m256i v8x2, int j) {
-  const __m256i index = _mm256_set1_epi16(static_cast<short>((2 * j + 1) << 8 | (2 * j)));
-  return _mm256_shuffle_epi8(v8x2, index);
-}
 
 float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockQ4_K>(w);
@@ -309,9 +220,12 @@ void add_avx512_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16>>);
   set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
-  set_kernel(table, GgmlType::Q4_K, for_each_token<dot_q4_k>);
-  set_kernel(table, GgmlType::Q5_K, for_each_token<dot_q5_k>);
-  set_kernel(table, GgmlType::Q6_K, for_each_token<dot_q6_k>);
+  set_kernel(table, GgmlType::Q4_K,
+             in_token_groups<kAvx512TokenGroup, q4_k_token_group_avx512, for_each_token<dot_q4_k>>);
+  set_kernel(table, GgmlType::Q5_K,
+             in_token_groups<kAvx512TokenGroup, q5_k_token_group_avx512, for_each_token<dot_q5_k>>);
+  set_kernel(table, GgmlType::Q6_K,
+             in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, for_each_token<dot_q6_k>>);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
 }
