@@ -8,6 +8,7 @@
 // (equal within float rounding).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -82,26 +83,23 @@ void for_each_token(const std::byte* w_row, const std::byte* act, size_t act_str
   }
 }
 
-// Prompt kernels compute a group of kGroup tokens per pass over a weight row: each block is
-// unpacked once and its scales applied to all of the group's tokens, where a one-token kernel
-// repeats that work for every token. The arithmetic per token is the one-token kernel's
-// (the same integer sums per block, the same f32 expression), so results stay bit-identical
-// and do not depend on how tokens fall into groups.
-using TokenGroupFn = void (*)(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                              int64_t n_cols, float* out, size_t out_stride);
+// Prompt kernels compute a group of up to kGroup tokens per pass over a weight row: each block
+// is unpacked once and its scales applied to all of the group's tokens, where a one-token
+// kernel repeats that work for every token. The arithmetic per token is the one-token
+// kernel's (the same integer sums per block, the same f32 expression), so results stay
+// bit-identical and do not depend on how tokens fall into groups. A TokenGroupFn takes
+// 1..kGroup tokens (fewer cost as much as a full group) with RowDotFn's arguments.
+using TokenGroupFn = RowDotFn;
 
-// A RowDotFn running whole groups through Group and the remaining tokens through Single.
+// A RowDotFn running tokens through Group, kGroup at a time, except a last single token
+// (decoding's case), which goes through Single.
 template <int kGroup, TokenGroupFn Group, RowDotFn Single>
 void in_token_groups(const std::byte* w_row, const std::byte* act, size_t act_stride,
                      int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
-  int64_t t = 0;
-  for (; t + kGroup <= n_tokens; t += kGroup) {
-    Group(w_row, act + static_cast<size_t>(t) * act_stride, act_stride, n_cols,
-          out + static_cast<size_t>(t) * out_stride, out_stride);
-  }
-  if (t < n_tokens) {
-    Single(w_row, act + static_cast<size_t>(t) * act_stride, act_stride, n_tokens - t, n_cols,
-           out + static_cast<size_t>(t) * out_stride, out_stride);
+  for (int64_t t = 0; t < n_tokens; t += kGroup) {
+    const int64_t n = std::min<int64_t>(kGroup, n_tokens - t);
+    (n == 1 ? Single : Group)(w_row, act + static_cast<size_t>(t) * act_stride, act_stride, n, n_cols,
+                              out + static_cast<size_t>(t) * out_stride, out_stride);
   }
 }
 

@@ -1,4 +1,4 @@
-// Prompt kernels of the AVX-512 set: kAvx512TokenGroup tokens per pass over a weight row.
+// Prompt kernels of the AVX-512 set: up to kAvx512TokenGroup tokens per pass over a weight row.
 //
 // A one-token kernel spends most of its instructions per super-block on work that does not
 // depend on the token: unpacking the weights and scales, and the f32 step after each
@@ -11,6 +11,8 @@
 #include "quant/fast/x86/token_groups_avx512.h"
 
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
@@ -43,14 +45,19 @@ inline __m128i sum_each(const __m256i (&v)[4]) {
   return _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
 }
 
-// The group's activation rows.
+// The group's activation rows. A group of fewer than 4 tokens repeats its last row in the
+// unused lanes, whose results are not stored.
 struct GroupActs {
   Q8x256View row[4];
+  int64_t n_tokens;
 };
 
-inline GroupActs view_group(const std::byte* act, size_t act_stride, int64_t n) {
+inline GroupActs view_group(const std::byte* act, size_t act_stride, int64_t n_tokens, int64_t n) {
   GroupActs g;
-  for (int t = 0; t < 4; ++t) g.row[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
+  g.n_tokens = n_tokens;
+  for (int64_t t = 0; t < 4; ++t) {
+    g.row[t] = view_q8x256(act + static_cast<size_t>(std::min(t, n_tokens - 1)) * act_stride, n);
+  }
   return g;
 }
 
@@ -59,10 +66,10 @@ inline __m128 act_scales(const GroupActs& g, int64_t b) {
   return _mm_setr_ps(g.row[0].d[b], g.row[1].d[b], g.row[2].d[b], g.row[3].d[b]);
 }
 
-inline void store_lanes(__m128 sums, float* out, size_t out_stride) {
+inline void store_lanes(__m128 sums, const GroupActs& g, float* out, size_t out_stride) {
   alignas(16) float lanes[4];
   _mm_store_ps(lanes, sums);
-  for (int t = 0; t < 4; ++t) out[static_cast<size_t>(t) * out_stride] = lanes[t];
+  for (int64_t t = 0; t < g.n_tokens; ++t) out[static_cast<size_t>(t) * out_stride] = lanes[t];
 }
 
 // 32 int16 lanes: 16 of scale 2c, then 16 of scale 2c + 1 (of 8 scales in lanes 0..7).
@@ -102,9 +109,9 @@ inline __m256i k4_mins_twice(__m128i scales_and_mins) {
 // ones; broadcast to both halves of a 512-bit vector, the upper half shifted by 4, it lines up
 // with the 64 activations of both sub-blocks.
 void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n, float* out, size_t out_stride) {
+                             int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
   const auto* wb = blocks_of<BlockQ4_K>(w_row);
-  const GroupActs acts = view_group(act, act_stride, n);
+  const GroupActs acts = view_group(act, act_stride, n_tokens, n);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i upper_by_4 = _mm512_maskz_set1_epi16(kUpperHalf16, 4);
   const __m512i index[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
@@ -129,15 +136,15 @@ void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     }
     sums = add_k4_block(sums, x.d, x.dmin, act_scales(acts, b), sum_each(isum), sum_each(msum));
   }
-  store_lanes(sums, out, out_stride);
+  store_lanes(sums, acts, out, out_stride);
 }
 
 // Q5_K: Q4_K's nibbles with bit 4 from qh (bit j of qh[l] for sub-block j), set where a
 // byte test finds it.
 void q5_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n, float* out, size_t out_stride) {
+                             int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
   const auto* wb = blocks_of<BlockQ5_K>(w_row);
-  const GroupActs acts = view_group(act, act_stride, n);
+  const GroupActs acts = view_group(act, act_stride, n_tokens, n);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i bit4 = _mm512_set1_epi8(0x10);
   const __m512i upper_by_4 = _mm512_maskz_set1_epi16(kUpperHalf16, 4);
@@ -170,16 +177,16 @@ void q5_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     }
     sums = add_k4_block(sums, x.d, x.dmin, act_scales(acts, b), sum_each(isum), sum_each(msum));
   }
-  store_lanes(sums, out, out_stride);
+  store_lanes(sums, acts, out, out_stride);
 }
 
 // Q6_K: per half of 128 values, ql[64] holds values 0..63 in its low nibbles and 64..127 in
 // its high ones; qh[32], broadcast to both 256-bit halves and shifted per half, supplies
 // bits 4-5. The weights are stored plus 32: the offset comes out through the bsums.
 void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n, float* out, size_t out_stride) {
+                             int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
   const auto* wb = blocks_of<BlockQ6_K>(w_row);
-  const GroupActs acts = view_group(act, act_stride, n);
+  const GroupActs acts = view_group(act, act_stride, n_tokens, n);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i bits45 = _mm512_set1_epi8(0x30);
   // Values 0..63: qh bits 0-1 (left 4) then 2-3 (left 2); values 64..127: bits 4-5 (in place)
@@ -214,7 +221,7 @@ void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     const __m128 d = _mm_mul_ps(_mm_set1_ps(f16(x.d)), act_scales(acts, b));
     sums = _mm_add_ps(sums, _mm_mul_ps(d, _mm_cvtepi32_ps(total)));
   }
-  store_lanes(sums, out, out_stride);
+  store_lanes(sums, acts, out, out_stride);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -10,13 +10,13 @@ namespace sluice::quant::fast::detail {
 
 inline constexpr int kAvx512TokenGroup = 4;
 
-// Each computes kAvx512TokenGroup tokens (a TokenGroupFn), bit-identical per token to the
+// Each computes 1..kAvx512TokenGroup tokens (a TokenGroupFn), bit-identical per token to the
 // format's one-token kernel in dot_avx512.cpp.
 void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n_cols, float* out, size_t out_stride);
+                             int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
 void q5_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n_cols, float* out, size_t out_stride);
+                             int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
 void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n_cols, float* out, size_t out_stride);
+                             int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
 
 }  // namespace sluice::quant::fast::detail
