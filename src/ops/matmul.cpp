@@ -8,6 +8,7 @@
 
 #include "quant/decode.h"
 #include "quant/fast/fast_dot.h"
+#include "quant/fast/tile_gemm.h"
 #include "util/error.h"
 
 namespace sluice::ops {
@@ -36,6 +37,8 @@ struct PreparedTask {
   quant::fast::RowDotFn dot = nullptr;  // nullptr: the exact path
   const std::byte* act = nullptr;
   size_t act_bytes = 0;  // per token
+  const quant::fast::TileKernel* tiles = nullptr;  // prompt batches on a matrix unit
+  const std::byte* packed = nullptr;               // act repacked for `tiles`
 };
 
 // Rows [begin, end) of an exact-path product: each row decoded to f32 once, dotted with
@@ -57,8 +60,8 @@ void exact_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   }
 }
 
-// Rows [begin, end) of a fast-path product, in tiles of rows x tokens.
-void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+// Rows [begin, end) of a fast-path product through the row kernel, in tiles of rows x tokens.
+void row_kernel_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   const quant::MatrixView& w = *task.w;
   for (int64_t r0 = begin; r0 < end; r0 += kRowTile) {
     const int64_t r1 = std::min(end, r0 + kRowTile);
@@ -72,6 +75,36 @@ void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
       }
     }
   }
+}
+
+// Rows [begin, end) of a fast-path product: whole tiles of kTileRows rows on the matrix unit
+// where the task has tile kernels, the rest (and everything else) through the row kernel.
+// Both give the same bits.
+void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+  constexpr int64_t kTile = quant::fast::kTileRows;
+  const int64_t first_tile = (begin + kTile - 1) / kTile * kTile;
+  const int64_t end_tiles = end / kTile * kTile;
+  if (task.tiles == nullptr || first_tile >= end_tiles) {
+    row_kernel_rows(task, begin, end);
+    return;
+  }
+  const quant::MatrixView& w = *task.w;
+  row_kernel_rows(task, begin, first_tile);
+  task.tiles->rows(w.row(first_tile), w.row_bytes, end_tiles - first_tile, task.packed, task.n_tokens, w.n_cols,
+                   task.y + first_tile, static_cast<size_t>(w.n_rows));
+  row_kernel_rows(task, end_tiles, end);
+}
+
+// Repacks a task's quantized activations for its tile kernel, if it has one, at `next`
+// (aligned, advanced past them).
+void pack_for_tiles(PreparedTask& p, std::byte*& next) {
+  if (p.tiles == nullptr) return;
+  constexpr size_t kAlign = quant::fast::kActivationAlignment;
+  const auto address = reinterpret_cast<uintptr_t>(next);
+  next += (kAlign - address % kAlign) % kAlign;
+  p.tiles->pack(p.act, p.act_bytes, p.n_tokens, p.w->n_cols, next);
+  p.packed = next;
+  next += p.tiles->packed_bytes(p.w->n_cols, p.n_tokens);
 }
 
 // Picks each task's kernel (tasks without rows or tokens are dropped) and quantizes its activations into `buffer` (the calling thread's,
@@ -92,6 +125,8 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
       if (fast::activation_format(t.w->type) != fast::ActivationFormat::kF32) {
         needed += p.act_bytes * static_cast<size_t>(t.n_tokens);
       }
+      if (t.n_tokens >= fast::kMinTileTokens) p.tiles = fast::tile_kernel(t.w->type);
+      if (p.tiles) needed += kAlign + p.tiles->packed_bytes(t.w->n_cols, t.n_tokens);
     } else {
       SLUICE_ASSERT(quant::is_supported_for_compute(t.w->type));
     }
@@ -116,6 +151,7 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
     const auto shared = std::find_if(prepared.begin(), prepared.begin() + static_cast<ptrdiff_t>(i), same_input);
     if (shared != prepared.begin() + static_cast<ptrdiff_t>(i)) {
       p.act = shared->act;
+      pack_for_tiles(p, next);
       continue;
     }
     std::byte* out = next;
@@ -132,6 +168,7 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
     } else {
       quantize(0, p.n_tokens, 0);
     }
+    pack_for_tiles(p, next);
   }
 }
 

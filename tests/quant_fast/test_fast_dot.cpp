@@ -29,6 +29,7 @@
 #include "quant/decode.h"
 #include "quant/fast/fast_dot.h"
 #include "quant/fast/kernels.h"
+#include "quant/fast/tile_gemm.h"
 
 namespace sluice::quant::fast {
 namespace {
@@ -440,6 +441,45 @@ TEST_P(FastMatmul, CloseToExactAndIndependentOfBatchAndThreads) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, FastMatmul, ::testing::ValuesIn(kFastTypes),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
+
+// ---- tile kernels (matrix unit) --------------------------------------------------------------
+
+class TileKernels : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
+  const GgmlType type = GetParam();
+  const TileKernel* tiles = tile_kernel(type);
+  if (tiles == nullptr) GTEST_SKIP() << "no matrix unit here (or SLUICE_AMX=0) for " << type_name(type);
+  const RowDotFn scalar = row_dot_of(Isa::kScalar, type);
+  const int64_t n_rows = 2 * kTileRows;
+  for (int64_t n_cols : {256, 2048}) {
+    const std::vector<std::byte> weights = random_rows(type, n_cols, n_rows, 5u + static_cast<uint32_t>(n_cols));
+    const size_t w_bytes = row_bytes(type, static_cast<uint64_t>(n_cols));
+    for (int64_t n_tokens : {1, 15, 16, 17, 40}) {
+      const std::vector<float> x = random_activations(n_cols, n_tokens, 11u + static_cast<uint32_t>(n_tokens));
+      const size_t act_bytes = activation_row_bytes(type, n_cols);
+      std::vector<std::byte> act(act_bytes * static_cast<size_t>(n_tokens));
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        quantize_activations(type, x.data() + t * n_cols, n_cols, act.data() + t * act_bytes);
+      }
+      std::vector<std::byte> packed(tiles->packed_bytes(n_cols, n_tokens));
+      tiles->pack(act.data(), act_bytes, n_tokens, n_cols, packed.data());
+      std::vector<float> got(static_cast<size_t>(n_rows * n_tokens)), want(got.size());
+      tiles->rows(weights.data(), w_bytes, n_rows, packed.data(), n_tokens, n_cols, got.data(), n_rows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        scalar(weights.data() + r * w_bytes, act.data(), act_bytes, n_tokens, n_cols, want.data() + r, n_rows);
+      }
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+            << type_name(type) << " " << n_cols << " columns, " << n_tokens << " tokens, row " << i % n_rows
+            << " token " << i / n_rows << ": " << got[i] << " vs scalar " << want[i];
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, TileKernels, ::testing::Values(GgmlType::Q4_K),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }

@@ -1,0 +1,72 @@
+// Whether the tile kernels run: the CPU has AMX (tile and int8), Linux grants the process its
+// tile state, the active instruction set is AVX-512 (SLUICE_ISA=avx2 or scalar turns tiles off
+// with it), and SLUICE_AMX is not 0.
+#include "quant/fast/tile_gemm.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "quant/fast/fast_dot.h"
+
+#if defined(SLUICE_X86_KERNELS) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SLUICE_AMX_KERNELS 1
+#endif
+
+namespace sluice::quant::fast {
+
+#if defined(SLUICE_AMX_KERNELS)
+namespace detail {
+const TileKernel* amx_tile_kernel(GgmlType type);  // x86/tile_gemm_amx.cpp
+}
+#endif
+
+namespace {
+
+bool amx_usable() {
+#if defined(SLUICE_AMX_KERNELS)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1;
+  if (!tile || !int8 || !cpu_supports(Isa::kAvx512)) return false;
+  // Linux hands out the 8 KiB tile state only to processes that ask for it.
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+bool initially_enabled() {
+  const char* env = std::getenv("SLUICE_AMX");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
+std::atomic<bool> g_enabled{initially_enabled()};
+
+}  // namespace
+
+bool matrix_unit_usable() {
+  static const bool usable = amx_usable();
+  return usable;
+}
+
+void set_tile_kernels(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
+
+const TileKernel* tile_kernel(GgmlType weight_type) {
+#if defined(SLUICE_AMX_KERNELS)
+  if (!g_enabled.load(std::memory_order_relaxed) || active_isa() != Isa::kAvx512 || !matrix_unit_usable()) {
+    return nullptr;
+  }
+  return detail::amx_tile_kernel(weight_type);
+#else
+  (void)weight_type;
+  return nullptr;
+#endif
+}
+
+}  // namespace sluice::quant::fast
