@@ -24,18 +24,18 @@ namespace {
 
 static_assert(kTileRows == 16 && kTileTokens == 16, "one AMX tile holds 16 rows of 16 int32");
 
-// The tile configuration of ldtilecfg: palette 1, tile 0 the 16 x 16 int32 sums, tile 1 the
-// 16 rows x 32 weight bytes of one sub-block, tile 2 its 32 activations of 16 tokens (8 rows
-// of 16 x 4 bytes, as TDPBUSD reads groups of 4 along the sum).
+// The tile configuration of ldtilecfg: palette 1; tiles 0-3 the 16 x 16 int32 sums of four
+// sub-blocks; tiles 4 and 5 the 16 rows x 32 weight bytes of a sub-block; tiles 6 and 7 its
+// 32 activations of 16 tokens (8 rows of 16 x 4 bytes, as TDPBUSD reads groups of 4 along
+// the sum). Four sums in flight hide TDPBUSD's latency; the tile intrinsics take literal
+// register numbers.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
   uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {64, 32, 64};
-  uint8_t rows[16] = {16, 16, 8};
+  uint16_t bytes_per_row[16] = {64, 64, 64, 64, 32, 32, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 8, 8};
 };
-
-// The tile intrinsics take literal register numbers: 0 sums, 1 weights, 2 activations.
 
 // One super-block of one 16-token tile, as packed.
 struct PackedQ8x256 {
@@ -116,21 +116,40 @@ void unpack_q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, Un
 // One 16-row x 16-token tile of a Q4_K product over every super-block; sums[r] holds row r's
 // 16 token results.
 void q4_k_tile(const UnpackedQ4K& u, const PackedQ8x256* acts, int64_t n_cols, __m512 (&sums)[16]) {
-  alignas(64) int32_t sub_sums[16][16];
+  alignas(64) int32_t sub_sums[4][16][16];
   for (__m512& s : sums) s = _mm512_setzero_ps();
   for (int64_t b = 0; b < n_cols / 256; ++b) {
     const PackedQ8x256& a = acts[b];
+    const uint8_t* w = u.values.data() + 256 * b;
     __m512i isum[16];
     for (__m512i& s : isum) s = _mm512_setzero_si512();
-    for (int j = 0; j < 8; ++j) {
+    for (int half = 0; half < 2; ++half) {  // sub-blocks 4 half .. 4 half + 3
+      const int j = 4 * half;
       _tile_zero(0);
-      _tile_loadd(1, u.values.data() + 256 * b + 32 * j, n_cols);
-      _tile_loadd(2, a.sub_block[j], 64);
-      _tile_dpbusd(0, 1, 2);
-      _tile_stored(0, sub_sums, 64);
-      const int32_t* scale = u.scales.data() + (b * 8 + j) * 16;
-      for (int r = 0; r < 16; ++r) {
-        isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(load512(sub_sums[r]), _mm512_set1_epi32(scale[r])));
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      _tile_loadd(4, w + 32 * j, n_cols);
+      _tile_loadd(6, a.sub_block[j], 64);
+      _tile_dpbusd(0, 4, 6);
+      _tile_loadd(5, w + 32 * (j + 1), n_cols);
+      _tile_loadd(7, a.sub_block[j + 1], 64);
+      _tile_dpbusd(1, 5, 7);
+      _tile_loadd(4, w + 32 * (j + 2), n_cols);
+      _tile_loadd(6, a.sub_block[j + 2], 64);
+      _tile_dpbusd(2, 4, 6);
+      _tile_loadd(5, w + 32 * (j + 3), n_cols);
+      _tile_loadd(7, a.sub_block[j + 3], 64);
+      _tile_dpbusd(3, 5, 7);
+      _tile_stored(0, sub_sums[0], 64);
+      _tile_stored(1, sub_sums[1], 64);
+      _tile_stored(2, sub_sums[2], 64);
+      _tile_stored(3, sub_sums[3], 64);
+      for (int i = 0; i < 4; ++i) {
+        const int32_t* scale = u.scales.data() + (b * 8 + j + i) * 16;
+        for (int r = 0; r < 16; ++r) {
+          isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(load512(sub_sums[i][r]), _mm512_set1_epi32(scale[r])));
+        }
       }
     }
     const __m512 y_d = _mm512_loadu_ps(a.d);
