@@ -1,11 +1,14 @@
-// Tile kernels on Intel AMX (tile_gemm.h): Q4_K weights, 16 rows x 16 tokens per step.
+// Tile kernels on Intel AMX (tile_gemm.h): Q4_K weights, 16 rows x 16 or 32 tokens per step.
 //
-// Per 16-row tile the weights are unpacked once into bytes (one per value, the sub-block
-// scales and minimums into int32 lanes); per 16-token tile the activations were packed once
-// per product (`pack`). Then, for each super-block, TDPBUSD computes the sum of every
-// sub-block of 32 values for all 16 x 16 (row, token) pairs; AVX-512 multiplies those by the
-// sub-block scales and adds them up (exact int32), computes the minimums' sums from the
-// activations' partial sums, and runs the scalar kernel's f32 step on 16 tokens per vector.
+// A super-block's integer sum is sum_j s_j * sum_{k in j} q_k y_k over its 8 sub-blocks, with
+// 6-bit scales s_j and 4-bit weights q_k. Splitting each scale as s = 8 h + l (h, l in 0..7)
+// makes it  8 * sum_k (h_j q_k) y_k + sum_k (l_j q_k) y_k:  two products whose weights,
+// h_j q_k and l_j q_k, fit in a byte. So each 16-row tile is unpacked once into those two byte
+// matrices, and TDPBUSD sums whole super-blocks (4 steps of 64 values) with no per-sub-block
+// work; AVX-512 then combines the two sums (exact int32), computes the minimums' sums from
+// the activations' partial sums, and runs the scalar kernel's f32 step on 16 tokens per
+// vector. Integer sums are exact and the f32 step is the same, so the results equal the row
+// kernels' bit for bit.
 //
 // Compiled with the AVX-512 and AMX flags; reached only through tile_kernel(), which checks
 // that the CPU and the OS allow AMX.
@@ -24,18 +27,21 @@ namespace {
 
 static_assert(kTileRows == 16 && kTileTokens == 16, "one AMX tile holds 16 rows of 16 int32");
 
-// The tile configuration of ldtilecfg: palette 1; tiles 0-3 the 16 x 16 int32 sums of four
-// sub-blocks; tiles 4 and 5 the 16 rows x 32 weight bytes of a sub-block; tiles 6 and 7 its
-// 32 activations of 16 tokens (8 rows of 16 x 4 bytes, as TDPBUSD reads groups of 4 along
-// the sum). Four sums in flight hide TDPBUSD's latency; the tile intrinsics take literal
-// register numbers.
+// The tile configuration of ldtilecfg (palette 1), every tile 16 rows of 64 bytes: tiles 0-3
+// the int32 sums (high and low scale parts of two token tiles), 4 and 5 the high- and
+// low-part weights of 64 values, 6 and 7 the activations of those 64 values for the two
+// token tiles (16 rows of 16 tokens x 4 values, as TDPBUSD reads groups of 4 along the sum).
+// The tile intrinsics take literal register numbers.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
   uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {64, 64, 64, 64, 32, 32, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 8, 8};
+  uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
 };
+
+// The upper 32 bytes of a 512-bit vector.
+constexpr __mmask64 kUpperHalf8 = 0xffffffff00000000ull;
 
 // One super-block of one 16-token tile, as packed.
 struct PackedQ8x256 {
@@ -74,38 +80,60 @@ void pack_q8x256(const std::byte* act, size_t act_stride, int64_t n_tokens, int6
   }
 }
 
-// 16 Q4_K weight rows unpacked for the tiles: one byte per value, rows n_cols bytes apart;
-// per super-block and row the sub-block scales, the minimums in pairs (for dpwssd against
-// the bsum pairs) and the two f32 scales.
+// 16 Q4_K weight rows unpacked for the tiles: per value the weight times the high and the
+// low part of its sub-block's scale, laid out tile by tile (each 64-value chunk of the 16
+// rows is one contiguous 1 KiB tile: rows n_cols bytes apart would fall into the same few L1
+// sets); per super-block and row the minimums in pairs (for dpwssd against the bsum pairs)
+// and the two f32 scales.
 struct UnpackedQ4K {
-  std::vector<uint8_t> values;   // [row][n_cols]
-  std::vector<int32_t> scales;   // [block][sub-block][row]
+  std::vector<uint8_t> high, low;  // [block][chunk][row][64]
   std::vector<int32_t> min_pairs;  // [block][pair][row]
-  std::vector<float> d, dmin;    // [block][row]
+  std::vector<float> d, dmin;      // [block][row]
 };
+
+// Products p * q for p in 0..7, q in 0..15, at index 16 p + q: a 128-entry table for vpermi2b,
+// in two 64-byte halves.
+struct ProductTable {
+  __m512i first, second;
+};
+
+ProductTable product_table() {
+  alignas(64) uint8_t table[128];
+  for (int i = 0; i < 128; ++i) table[i] = static_cast<uint8_t>((i >> 4) * (i & 15));
+  return {load512(table), load512(table + 64)};
+}
 
 void unpack_q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, UnpackedQ4K& u) {
   const int64_t nb = n_cols / 256;
-  u.values.resize(static_cast<size_t>(16 * n_cols));
-  u.scales.resize(static_cast<size_t>(nb * 8 * 16));
+  u.high.resize(static_cast<size_t>(16 * n_cols));
+  u.low.resize(static_cast<size_t>(16 * n_cols));
   u.min_pairs.resize(static_cast<size_t>(nb * 4 * 16));
   u.d.resize(static_cast<size_t>(nb * 16));
   u.dmin.resize(static_cast<size_t>(nb * 16));
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  static const ProductTable products = product_table();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i upper_by_4 = _mm512_maskz_set1_epi16(0xffff0000u, 4);
+  // The index of p * q in the table, p the scale part of either sub-block of a chunk.
+  const auto product_index = [](int p_first, int p_second, __m512i q) {
+    const __m512i p = _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(p_first << 4)), kUpperHalf8,
+                                            static_cast<char>(p_second << 4));
+    return _mm512_or_si512(p, q);
+  };
   for (int64_t r = 0; r < 16; ++r) {
     const auto* blocks = blocks_of<BlockQ4_K>(w + static_cast<size_t>(r) * w_row_bytes);
-    uint8_t* row = u.values.data() + r * n_cols;
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ4_K& x = blocks[b];
-      for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c in the low nibbles, 2c + 1 high
-        const __m256i q = load256(x.qs + 32 * c);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 256 * b + 64 * c), _mm256_and_si256(q, low4));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 256 * b + 64 * c + 32),
-                            _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
-      }
       alignas(16) uint8_t sm[16];  // scales 0..7, minimums 8..15
       _mm_store_si128(reinterpret_cast<__m128i*>(sm), unpack_k4_scales(x.scales));
-      for (int j = 0; j < 8; ++j) u.scales[(b * 8 + j) * 16 + r] = sm[j];
+      for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c in the low nibbles, 2c + 1 high
+        const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(load256(x.qs + 32 * c)), upper_by_4), low4);
+        const int s0 = sm[2 * c], s1 = sm[2 * c + 1];
+        const __m512i high = _mm512_permutex2var_epi8(products.first, product_index(s0 >> 3, s1 >> 3, q), products.second);
+        const __m512i low = _mm512_permutex2var_epi8(products.first, product_index(s0 & 7, s1 & 7, q), products.second);
+        const size_t at = static_cast<size_t>(((b * 4 + c) * 16 + r) * 64);
+        _mm512_storeu_si512(u.high.data() + at, high);
+        _mm512_storeu_si512(u.low.data() + at, low);
+      }
       for (int p = 0; p < 4; ++p) u.min_pairs[(b * 4 + p) * 16 + r] = sm[8 + 2 * p] | sm[9 + 2 * p] << 16;
       u.d[b * 16 + r] = f16(x.d);
       u.dmin[b * 16 + r] = f16(x.dmin);
@@ -113,56 +141,70 @@ void unpack_q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, Un
   }
 }
 
-// One 16-row x 16-token tile of a Q4_K product over every super-block; sums[r] holds row r's
-// 16 token results.
-void q4_k_tile(const UnpackedQ4K& u, const PackedQ8x256* acts, int64_t n_cols, __m512 (&sums)[16]) {
-  alignas(64) int32_t sub_sums[4][16][16];
-  for (__m512& s : sums) s = _mm512_setzero_ps();
+// Adds super-block b's contribution to one token tile's sums[row][token]: the scalar kernel's
+// `sum += d * isum - dmin * msum` per (row, token), with isum = 8 high + low.
+void add_q4_k_block(const UnpackedQ4K& u, int64_t b, const PackedQ8x256& a, const int32_t (&high)[16][16],
+                    const int32_t (&low)[16][16], float (&sums)[16][16]) {
+  const __m512 y_d = _mm512_loadu_ps(a.d);
+  for (int r = 0; r < 16; ++r) {
+    const __m512i isum = _mm512_add_epi32(_mm512_slli_epi32(load512(high[r]), 3), load512(low[r]));
+    __m512i msum = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+      msum = _mm512_dpwssd_epi32(msum, load512(a.bsum_pairs[p]), _mm512_set1_epi32(u.min_pairs[(b * 4 + p) * 16 + r]));
+    }
+    const __m512 d = _mm512_mul_ps(_mm512_set1_ps(u.d[b * 16 + r]), y_d);
+    const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(u.dmin[b * 16 + r]), y_d);
+    const __m512 block = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum)));
+    _mm512_storeu_ps(sums[r], _mm512_add_ps(_mm512_loadu_ps(sums[r]), block));
+  }
+}
+
+// One 16-row tile times kTiles (1 or 2) token tiles over every super-block.
+template <int kTiles>
+void q4_k_tiles(const UnpackedQ4K& u, const PackedQ8x256* const (&acts)[2], int64_t n_cols,
+                float (&sums)[2][16][16]) {
+  alignas(64) int32_t part[4][16][16];  // [2 * tile + (0 high, 1 low)]
+  std::memset(sums, 0, sizeof(sums));
   for (int64_t b = 0; b < n_cols / 256; ++b) {
-    const PackedQ8x256& a = acts[b];
-    const uint8_t* w = u.values.data() + 256 * b;
-    __m512i isum[16];
-    for (__m512i& s : isum) s = _mm512_setzero_si512();
-    for (int half = 0; half < 2; ++half) {  // sub-blocks 4 half .. 4 half + 3
-      const int j = 4 * half;
-      _tile_zero(0);
-      _tile_zero(1);
+    const uint8_t* high = u.high.data() + 16 * 256 * b;
+    const uint8_t* low = u.low.data() + 16 * 256 * b;
+    _tile_zero(0);
+    _tile_zero(1);
+    if constexpr (kTiles == 2) {
       _tile_zero(2);
       _tile_zero(3);
-      _tile_loadd(4, w + 32 * j, n_cols);
-      _tile_loadd(6, a.sub_block[j], 64);
+    }
+    for (int c = 0; c < 4; ++c) {  // values 64c .. 64c + 63: sub-blocks 2c, 2c + 1
+      _tile_loadd(4, high + 1024 * c, 64);
+      _tile_loadd(5, low + 1024 * c, 64);
+      _tile_loadd(6, acts[0][b].sub_block[2 * c], 64);
       _tile_dpbusd(0, 4, 6);
-      _tile_loadd(5, w + 32 * (j + 1), n_cols);
-      _tile_loadd(7, a.sub_block[j + 1], 64);
-      _tile_dpbusd(1, 5, 7);
-      _tile_loadd(4, w + 32 * (j + 2), n_cols);
-      _tile_loadd(6, a.sub_block[j + 2], 64);
-      _tile_dpbusd(2, 4, 6);
-      _tile_loadd(5, w + 32 * (j + 3), n_cols);
-      _tile_loadd(7, a.sub_block[j + 3], 64);
-      _tile_dpbusd(3, 5, 7);
-      _tile_stored(0, sub_sums[0], 64);
-      _tile_stored(1, sub_sums[1], 64);
-      _tile_stored(2, sub_sums[2], 64);
-      _tile_stored(3, sub_sums[3], 64);
-      for (int i = 0; i < 4; ++i) {
-        const int32_t* scale = u.scales.data() + (b * 8 + j + i) * 16;
-        for (int r = 0; r < 16; ++r) {
-          isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(load512(sub_sums[i][r]), _mm512_set1_epi32(scale[r])));
-        }
+      _tile_dpbusd(1, 5, 6);
+      if constexpr (kTiles == 2) {
+        _tile_loadd(7, acts[1][b].sub_block[2 * c], 64);
+        _tile_dpbusd(2, 4, 7);
+        _tile_dpbusd(3, 5, 7);
       }
     }
-    const __m512 y_d = _mm512_loadu_ps(a.d);
-    for (int r = 0; r < 16; ++r) {
-      __m512i msum = _mm512_setzero_si512();
-      for (int p = 0; p < 4; ++p) {
-        msum = _mm512_dpwssd_epi32(msum, load512(a.bsum_pairs[p]), _mm512_set1_epi32(u.min_pairs[(b * 4 + p) * 16 + r]));
-      }
-      const __m512 d = _mm512_mul_ps(_mm512_set1_ps(u.d[b * 16 + r]), y_d);
-      const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(u.dmin[b * 16 + r]), y_d);
-      sums[r] = _mm512_add_ps(sums[r], _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[r])),
-                                                     _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum))));
+    _tile_stored(0, part[0], 64);
+    _tile_stored(1, part[1], 64);
+    if constexpr (kTiles == 2) {
+      _tile_stored(2, part[2], 64);
+      _tile_stored(3, part[3], 64);
     }
+    for (int t = 0; t < kTiles; ++t) add_q4_k_block(u, b, acts[t][b], part[2 * t], part[2 * t + 1], sums[t]);
+  }
+}
+
+// out[token * out_stride + r] = sums[r][token - first_token] for the tile's tokens below
+// n_tokens: one gathered column of sums per token, stored as 16 consecutive rows.
+void store_transposed(const float (&sums)[16][16], int64_t first_token, int64_t n_tokens, float* out,
+                      size_t out_stride) {
+  const __m512i column = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(16));
+  for (int64_t n = 0; n < kTileTokens && first_token + n < n_tokens; ++n) {
+    _mm512_storeu_ps(out + static_cast<size_t>(first_token + n) * out_stride,
+                     _mm512_i32gather_ps(column, &sums[0][n], sizeof(float)));
   }
 }
 
@@ -173,18 +215,19 @@ void q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   thread_local UnpackedQ4K unpacked;
   const auto* acts = reinterpret_cast<const PackedQ8x256*>(packed);
   const int64_t nb = n_cols / 256;
+  const int64_t n_token_tiles = (n_tokens + kTileTokens - 1) / kTileTokens;
   for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {
     unpack_q4_k_rows(w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_cols, unpacked);
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
-      __m512 sums[16];
-      q4_k_tile(unpacked, acts + (t0 / kTileTokens) * nb, n_cols, sums);
-      alignas(64) float lanes[16];
-      for (int64_t r = 0; r < 16; ++r) {
-        _mm512_store_ps(lanes, sums[r]);
-        for (int64_t n = 0; n < kTileTokens && t0 + n < n_tokens; ++n) {
-          out[static_cast<size_t>(t0 + n) * out_stride + static_cast<size_t>(r0 + r)] = lanes[n];
-        }
+    for (int64_t tile = 0; tile < n_token_tiles; tile += 2) {
+      const bool pair = tile + 1 < n_token_tiles;
+      const PackedQ8x256* const tile_acts[2] = {acts + tile * nb, acts + (pair ? tile + 1 : tile) * nb};
+      alignas(64) float sums[2][16][16];
+      if (pair) {
+        q4_k_tiles<2>(unpacked, tile_acts, n_cols, sums);
+      } else {
+        q4_k_tiles<1>(unpacked, tile_acts, n_cols, sums);
       }
+      for (int t = 0; t < (pair ? 2 : 1); ++t) store_transposed(sums[t], (tile + t) * kTileTokens, n_tokens, out + r0, out_stride);
     }
   }
   _tile_release();
