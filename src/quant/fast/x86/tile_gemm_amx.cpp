@@ -1,7 +1,8 @@
-// Tile kernels on Intel AMX (tile_gemm.h): Q4_K weights, 16 rows x 16 or 32 tokens per step.
+// Tile kernels on Intel AMX (tile_gemm.h): Q4_K and Q5_K weights, 16 rows x 16 or 32 tokens
+// per step.
 //
 // A super-block's integer sum is sum_j s_j * sum_{k in j} q_k y_k over its 8 sub-blocks, with
-// 6-bit scales s_j and 4-bit weights q_k. Splitting each scale as s = 8 h + l (h, l in 0..7)
+// 6-bit scales s_j and 4-bit (Q5_K: 5-bit) weights q_k. Splitting each scale as s = 8 h + l (h, l in 0..7)
 // makes it  8 * sum_k (h_j q_k) y_k + sum_k (l_j q_k) y_k:  two products whose weights,
 // h_j q_k and l_j q_k, fit in a byte. So each 16-row tile is unpacked once into those two byte
 // matrices, and TDPBUSD sums whole super-blocks (4 steps of 64 values) with no per-sub-block
@@ -15,6 +16,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "quant/blocks_k.h"
@@ -80,12 +82,12 @@ void pack_q8x256(const std::byte* act, size_t act_stride, int64_t n_tokens, int6
   }
 }
 
-// 16 Q4_K weight rows unpacked for the tiles: per value the weight times the high and the
+// 16 Q4_K or Q5_K weight rows unpacked for the tiles: per value the weight times the high and the
 // low part of its sub-block's scale, laid out tile by tile (each 64-value chunk of the 16
 // rows is one contiguous 1 KiB tile: rows n_cols bytes apart would fall into the same few L1
 // sets); per super-block and row the minimums in pairs (for dpwssd against the bsum pairs)
 // and the two f32 scales.
-struct UnpackedQ4K {
+struct UnpackedK4 {
   std::vector<uint8_t> high, low;  // [block][chunk][row][64]
   std::vector<int32_t> min_pairs;  // [block][pair][row]
   std::vector<float> d, dmin;      // [block][row]
@@ -103,7 +105,11 @@ ProductTable product_table() {
   return {load512(table), load512(table + 64)};
 }
 
-void unpack_q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, UnpackedQ4K& u) {
+// Q5_K's weights are Q4_K's nibbles plus 16 where bit j of qh[l] is set (sub-block j); with
+// the bit, p * q gains 16 p, which still fits a byte (7 * 31).
+template <class Block>
+void unpack_k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, UnpackedK4& u) {
+  constexpr bool kHasHighBit = std::is_same_v<Block, BlockQ5_K>;
   const int64_t nb = n_cols / 256;
   u.high.resize(static_cast<size_t>(16 * n_cols));
   u.low.resize(static_cast<size_t>(16 * n_cols));
@@ -113,23 +119,31 @@ void unpack_q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, Un
   static const ProductTable products = product_table();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i upper_by_4 = _mm512_maskz_set1_epi16(0xffff0000u, 4);
-  // The index of p * q in the table, p the scale part of either sub-block of a chunk.
-  const auto product_index = [](int p_first, int p_second, __m512i q) {
-    const __m512i p = _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(p_first << 4)), kUpperHalf8,
-                                            static_cast<char>(p_second << 4));
-    return _mm512_or_si512(p, q);
+  // 16 p per byte, p the scale part of the first or second sub-block of a chunk: the table
+  // index of p * q is 16 p | q, and 16 p is what Q5_K's bit 4 adds.
+  const auto sixteen_times = [](int p_first, int p_second) {
+    return _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(p_first << 4)), kUpperHalf8,
+                                 static_cast<char>(p_second << 4));
   };
   for (int64_t r = 0; r < 16; ++r) {
-    const auto* blocks = blocks_of<BlockQ4_K>(w + static_cast<size_t>(r) * w_row_bytes);
+    const auto* blocks = blocks_of<Block>(w + static_cast<size_t>(r) * w_row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      const BlockQ4_K& x = blocks[b];
+      const Block& x = blocks[b];
       alignas(16) uint8_t sm[16];  // scales 0..7, minimums 8..15
       _mm_store_si128(reinterpret_cast<__m128i*>(sm), unpack_k4_scales(x.scales));
       for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c in the low nibbles, 2c + 1 high
         const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(load256(x.qs + 32 * c)), upper_by_4), low4);
         const int s0 = sm[2 * c], s1 = sm[2 * c + 1];
-        const __m512i high = _mm512_permutex2var_epi8(products.first, product_index(s0 >> 3, s1 >> 3, q), products.second);
-        const __m512i low = _mm512_permutex2var_epi8(products.first, product_index(s0 & 7, s1 & 7, q), products.second);
+        const __m512i p_high = sixteen_times(s0 >> 3, s1 >> 3), p_low = sixteen_times(s0 & 7, s1 & 7);
+        __m512i high = _mm512_permutex2var_epi8(products.first, _mm512_or_si512(p_high, q), products.second);
+        __m512i low = _mm512_permutex2var_epi8(products.first, _mm512_or_si512(p_low, q), products.second);
+        if constexpr (kHasHighBit) {
+          const __m512i bit = _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(1 << (2 * c))), kUpperHalf8,
+                                                    static_cast<char>(1 << (2 * c + 1)));
+          const __mmask64 set = _mm512_test_epi8_mask(_mm512_broadcast_i64x4(load256(x.qh)), bit);
+          high = _mm512_mask_add_epi8(high, set, high, p_high);
+          low = _mm512_mask_add_epi8(low, set, low, p_low);
+        }
         const size_t at = static_cast<size_t>(((b * 4 + c) * 16 + r) * 64);
         _mm512_storeu_si512(u.high.data() + at, high);
         _mm512_storeu_si512(u.low.data() + at, low);
@@ -143,7 +157,7 @@ void unpack_q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, Un
 
 // Adds super-block b's contribution to one token tile's sums[row][token]: the scalar kernel's
 // `sum += d * isum - dmin * msum` per (row, token), with isum = 8 high + low.
-void add_q4_k_block(const UnpackedQ4K& u, int64_t b, const PackedQ8x256& a, const int32_t (&high)[16][16],
+void add_k4_block(const UnpackedK4& u, int64_t b, const PackedQ8x256& a, const int32_t (&high)[16][16],
                     const int32_t (&low)[16][16], float (&sums)[16][16]) {
   const __m512 y_d = _mm512_loadu_ps(a.d);
   for (int r = 0; r < 16; ++r) {
@@ -161,7 +175,7 @@ void add_q4_k_block(const UnpackedQ4K& u, int64_t b, const PackedQ8x256& a, cons
 
 // One 16-row tile times kTiles (1 or 2) token tiles over every super-block.
 template <int kTiles>
-void q4_k_tiles(const UnpackedQ4K& u, const PackedQ8x256* const (&acts)[2], int64_t n_cols,
+void k4_tiles(const UnpackedK4& u, const PackedQ8x256* const (&acts)[2], int64_t n_cols,
                 float (&sums)[2][16][16]) {
   alignas(64) int32_t part[4][16][16];  // [2 * tile + (0 high, 1 low)]
   std::memset(sums, 0, sizeof(sums));
@@ -192,7 +206,7 @@ void q4_k_tiles(const UnpackedQ4K& u, const PackedQ8x256* const (&acts)[2], int6
       _tile_stored(2, part[2], 64);
       _tile_stored(3, part[3], 64);
     }
-    for (int t = 0; t < kTiles; ++t) add_q4_k_block(u, b, acts[t][b], part[2 * t], part[2 * t + 1], sums[t]);
+    for (int t = 0; t < kTiles; ++t) add_k4_block(u, b, acts[t][b], part[2 * t], part[2 * t + 1], sums[t]);
   }
 }
 
@@ -208,24 +222,25 @@ void store_transposed(const float (&sums)[16][16], int64_t first_token, int64_t 
   }
 }
 
-void q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* packed, int64_t n_tokens,
+template <class Block>
+void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* packed, int64_t n_tokens,
                int64_t n_cols, float* out, size_t out_stride) {
   static const TileConfig config;
   _tile_loadconfig(&config);
-  thread_local UnpackedQ4K unpacked;
+  thread_local UnpackedK4 unpacked;
   const auto* acts = reinterpret_cast<const PackedQ8x256*>(packed);
   const int64_t nb = n_cols / 256;
   const int64_t n_token_tiles = (n_tokens + kTileTokens - 1) / kTileTokens;
   for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {
-    unpack_q4_k_rows(w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_cols, unpacked);
+    unpack_k4_rows<Block>(w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_cols, unpacked);
     for (int64_t tile = 0; tile < n_token_tiles; tile += 2) {
       const bool pair = tile + 1 < n_token_tiles;
       const PackedQ8x256* const tile_acts[2] = {acts + tile * nb, acts + (pair ? tile + 1 : tile) * nb};
       alignas(64) float sums[2][16][16];
       if (pair) {
-        q4_k_tiles<2>(unpacked, tile_acts, n_cols, sums);
+        k4_tiles<2>(unpacked, tile_acts, n_cols, sums);
       } else {
-        q4_k_tiles<1>(unpacked, tile_acts, n_cols, sums);
+        k4_tiles<1>(unpacked, tile_acts, n_cols, sums);
       }
       for (int t = 0; t < (pair ? 2 : 1); ++t) store_transposed(sums[t], (tile + t) * kTileTokens, n_tokens, out + r0, out_stride);
     }
@@ -233,13 +248,15 @@ void q4_k_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   _tile_release();
 }
 
-constexpr TileKernel kQ4KTiles{q8x256_packed_bytes, pack_q8x256, q4_k_rows};
+constexpr TileKernel kQ4KTiles{q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ4_K>};
+constexpr TileKernel kQ5KTiles{q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ5_K>};
 
 }  // namespace
 
 const TileKernel* amx_tile_kernel(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_K: return &kQ4KTiles;
+    case GgmlType::Q5_K: return &kQ5KTiles;
     default: return nullptr;
   }
 }
