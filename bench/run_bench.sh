@@ -9,7 +9,8 @@
 # --mem     sluice's --mem inside that cap (default: cap minus 1 GiB)
 #
 # Cases:
-#   (a) in RAM: Qwen3-30B-A3B-shaped Q4_K (~17 GB), page cache warm
+#   (a) in RAM: Qwen3-30B-A3B-shaped Q4_K (~17 GB), page cache warm; (a2) its prompt
+#       processing on a 508-token prompt against llama-bench's pp512
 #   (b) larger than memory: the same file with both processes capped at --cap-gib GiB
 #   (c) cold start: time to first token from an empty page cache
 # Needs root for the cgroup and for dropping the page cache. Writes bench/results/*.json.
@@ -70,6 +71,21 @@ echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $r
 if [ -x "$peer/llama-bench" ]; then
   "$peer/llama-bench" -m "$model" -t "$threads" -p 64 -n $n_decode "${peer_flags[@]}" -o json > $results/a_llama.json 2>/dev/null
   echo "llama.cpp pp64 / tg$n_decode tok/s: $(llama_bench_json < $results/a_llama.json)"
+fi
+
+echo "== (a2) prompt processing in RAM: a 508-token prompt, experts resident, best of 3"
+# Words of a sentence in a fixed shuffle: 508 tokens with the synthetic model's vocabulary.
+long_prompt=$(python3 -c 'w="the history of the printing press begins in china where movable type was first made from clay and later from wood and metal before it spread across asia and into europe".split(); print(" ".join(w[(i*7)%len(w)] for i in range(163)))')
+best_prompt() {  # prints sluice's best prompt tok/s over 3 runs; arguments: environment settings
+  for _ in 1 2 3; do
+    env "$@" $sluice run -m "$model" -p "$long_prompt" -n 0 --temp 0 -t "$threads" --no-stream 2>&1 >/dev/null |
+      sed -n 's/^prompt: .*(\(.*\) tok\/s)/\1/p'
+  done | sort -g | tail -1
+}
+echo "sluice  prompt tok/s: $(best_prompt SLUICE_AMX=1) (AMX tile kernels), $(best_prompt SLUICE_AMX=0) (AVX-512 only)"
+if [ -x "$peer/llama-bench" ]; then
+  "$peer/llama-bench" -m "$model" -t "$threads" -p 512 -n 0 -r 3 "${peer_flags[@]}" -o json > $results/a2_llama.json 2>/dev/null
+  echo "llama.cpp pp512 tok/s: $(llama_bench_json < $results/a2_llama.json)"
 fi
 
 echo "== (b) capped at ${cap_gib} GiB (sluice --mem ${mem_gib}G), cold page cache"
