@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
@@ -103,22 +104,29 @@ inline __m256i k4_mins_twice(__m128i scales_and_mins) {
   return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_and_mins, each_twice));
 }
 
-}  // namespace
-
-// Q4_K: chunk c of 32 bytes holds sub-block 2c in its low nibbles and 2c + 1 in its high
-// ones; broadcast to both halves of a 512-bit vector, the upper half shifted by 4, it lines up
-// with the 64 activations of both sub-blocks.
-void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                             int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
-  const auto* wb = blocks_of<BlockQ4_K>(w_row);
+// Q4_K and Q5_K: chunk c of 32 bytes holds sub-block 2c in its low nibbles and 2c + 1 in its
+// high ones; broadcast to both halves of a 512-bit vector, the upper half shifted by 4, it
+// lines up with the 64 activations of both sub-blocks. Q5_K adds bit 4 from qh (bit j of
+// qh[l] for sub-block j) where a byte test finds it set.
+template <class Block>
+void k4_token_group(const std::byte* w_row, const std::byte* act, size_t act_stride, int64_t n_tokens, int64_t n,
+                    float* out, size_t out_stride) {
+  constexpr bool kHasHighBit = std::is_same_v<Block, BlockQ5_K>;
+  const auto* wb = blocks_of<Block>(w_row);
   const GroupActs acts = view_group(act, act_stride, n_tokens, n);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
   const __m512i upper_by_4 = _mm512_maskz_set1_epi16(kUpperHalf16, 4);
   const __m512i index[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
+  __m512i bit_of[4];  // bytes of 1 << 2c, then of 1 << (2c + 1)
+  for (int c = 0; c < 4; ++c) {
+    bit_of[c] = _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(1 << (2 * c))), kUpperHalf8,
+                                      static_cast<char>(1 << (2 * c + 1)));
+  }
   __m128 sums = _mm_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ4_K& x = wb[b];
-    prefetch_ahead<sizeof(BlockQ4_K)>(&x);
+    const Block& x = wb[b];
+    prefetch_ahead<sizeof(Block)>(&x);
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
     const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(scales_and_mins));
     const __m256i mins = k4_mins_twice(scales_and_mins);
@@ -126,6 +134,10 @@ void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     for (int c = 0; c < 4; ++c) {
       const __m512i both = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
       q[c] = _mm512_and_si512(_mm512_srlv_epi16(both, upper_by_4), low4);
+      if constexpr (kHasHighBit) {
+        const __mmask64 set = _mm512_test_epi8_mask(_mm512_broadcast_i64x4(load256(x.qh)), bit_of[c]);
+        q[c] = _mm512_mask_add_epi8(q[c], set, q[c], bit4);
+      }
       scale[c] = _mm512_permutexvar_epi16(index[c], sc16);
     }
     __m512i isum[4];
@@ -139,45 +151,16 @@ void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
   store_lanes(sums, acts, out, out_stride);
 }
 
-// Q5_K: Q4_K's nibbles with bit 4 from qh (bit j of qh[l] for sub-block j), set where a
-// byte test finds it.
+}  // namespace
+
+void q4_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
+                             int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
+  k4_token_group<BlockQ4_K>(w_row, act, act_stride, n_tokens, n, out, out_stride);
+}
+
 void q5_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
                              int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
-  const auto* wb = blocks_of<BlockQ5_K>(w_row);
-  const GroupActs acts = view_group(act, act_stride, n_tokens, n);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i bit4 = _mm512_set1_epi8(0x10);
-  const __m512i upper_by_4 = _mm512_maskz_set1_epi16(kUpperHalf16, 4);
-  const __m512i index[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
-  __m512i bit_of[4];  // bytes of 1 << 2c, then of 1 << (2c + 1)
-  for (int c = 0; c < 4; ++c) {
-    bit_of[c] = _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(1 << (2 * c))), kUpperHalf8,
-                                      static_cast<char>(1 << (2 * c + 1)));
-  }
-  __m128 sums = _mm_setzero_ps();
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ5_K& x = wb[b];
-    prefetch_ahead<sizeof(BlockQ5_K)>(&x);
-    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(scales_and_mins));
-    const __m256i mins = k4_mins_twice(scales_and_mins);
-    const __m512i high_bits = _mm512_broadcast_i64x4(load256(x.qh));
-    __m512i q[4], scale[4];
-    for (int c = 0; c < 4; ++c) {
-      const __m512i both = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
-      const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi16(both, upper_by_4), low4);
-      q[c] = _mm512_mask_add_epi8(nibbles, _mm512_test_epi8_mask(high_bits, bit_of[c]), nibbles, bit4);
-      scale[c] = _mm512_permutexvar_epi16(index[c], sc16);
-    }
-    __m512i isum[4];
-    __m256i msum[4];
-    for (int t = 0; t < 4; ++t) {
-      isum[t] = scaled_sum(q, scale, acts.row[t].qs + 256 * b);
-      msum[t] = _mm256_madd_epi16(mins, load256(acts.row[t].bsums + 16 * b));
-    }
-    sums = add_k4_block(sums, x.d, x.dmin, act_scales(acts, b), sum_each(isum), sum_each(msum));
-  }
-  store_lanes(sums, acts, out, out_stride);
+  k4_token_group<BlockQ5_K>(w_row, act, act_stride, n_tokens, n, out, out_stride);
 }
 
 // Q6_K: per half of 128 values, ql[64] holds values 0..63 in its low nibbles and 64..127 in
