@@ -1,4 +1,4 @@
-// Whether the tile kernels run: the CPU has AMX (tile and int8), Linux grants the process its
+// Whether the tile kernels run: the CPU has AMX (tile and int8) and AVX-512 VBMI, Linux grants the process its
 // tile state, the active instruction set is AVX-512 (SLUICE_ISA=avx2 or scalar turns tiles off
 // with it), and SLUICE_AMX is not 0.
 #include "quant/fast/tile_gemm.h"
@@ -31,7 +31,8 @@ bool amx_usable() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
   const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1;
-  if (!tile || !int8 || !cpu_supports(Isa::kAvx512)) return false;
+  // The kernels also use AVX-512 VBMI's byte permutes (every CPU with AMX has them).
+  if (!tile || !int8 || !cpu_supports(Isa::kAvx512) || !__builtin_cpu_supports("avx512vbmi")) return false;
   // Linux hands out the 8 KiB tile state only to processes that ask for it.
   constexpr long kArchReqXcompPerm = 0x1023;
   constexpr long kXfeatureXtiledata = 18;
