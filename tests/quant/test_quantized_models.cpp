@@ -19,6 +19,7 @@
 
 #include "model/model.h"
 #include "ops/matmul.h"
+#include "quant/fast/tile_gemm.h"
 #include "support/fixtures.h"
 #include "support/logit_compare.h"
 #include "support/run_command.h"
@@ -120,6 +121,35 @@ TEST_P(QuantizedFixture, FastPathCloseToExactReferenceLikeLlamaCpp) {
               theirs.rms_over_std, 100 * theirs.same_argmax);
   EXPECT_LT(ours.rms_over_std, 0.5);
   EXPECT_GE(ours.same_argmax, 0.5);
+}
+
+// The fast path's prompt kernels (tokens in groups, AMX tiles where the CPU has them) and its
+// one-token kernels compute the same bits: a prompt run in one batch, token by token, and with
+// the tile kernels off gives identical logits. (Qwen3.5's Gated DeltaNet layers run a prompt
+// in chunks and a single token recurrently, which round differently; their agreement is
+// tested with the architecture, so only the tiles are compared there.)
+TEST_P(QuantizedFixture, FastPathLogitsDoNotDependOnBatchOrTiles) {
+  const int64_t n_vocab = model_->info().n_vocab;
+  const testing::ComputePathScope fast_path(ops::ComputePath::kFast);
+  const std::vector<float> batched = prompt_logits();
+
+  const bool recurrent_prompt_form = std::string(GetParam().model) == "qwen3_5_moe_text";
+  if (!recurrent_prompt_form) {
+    model::KvCache cache = model_->new_cache(static_cast<int64_t>(prompt_.size()));
+    std::vector<float> one_by_one(batched.size());
+    for (size_t i = 0; i < prompt_.size(); ++i) {
+      model_->forward(pool_, std::span(&prompt_[i], 1), cache, model::LogitsMode::kLast,
+                      one_by_one.data() + i * static_cast<size_t>(n_vocab));
+    }
+    EXPECT_TRUE(batched == one_by_one) << "token by token differs from the batch: max |diff| "
+                                       << testing::max_abs_diff(batched, one_by_one).value;
+  }
+
+  fast::set_tile_kernels(false);
+  const std::vector<float> without_tiles = prompt_logits();
+  fast::set_tile_kernels(true);
+  EXPECT_TRUE(batched == without_tiles) << "tile kernels change the logits: max |diff| "
+                                        << testing::max_abs_diff(batched, without_tiles).value;
 }
 
 INSTANTIATE_TEST_SUITE_P(
