@@ -479,7 +479,7 @@ TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, TileKernels, ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K),
+INSTANTIATE_TEST_SUITE_P(Formats, TileKernels, ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }

@@ -1,5 +1,6 @@
-// Tile kernels on Intel AMX (tile_gemm.h): Q4_K and Q5_K weights, 16 rows x 16 or 32 tokens
-// per step.
+// Tile kernels on Intel AMX (tile_gemm.h): the activations' packing, Q4_K and Q5_K weights
+// (16 rows x 16 or 32 tokens per step), and the table of kernels (Q6_K's in
+// tile_gemm_amx_q6_k.cpp).
 //
 // A super-block's integer sum is sum_j s_j * sum_{k in j} q_k y_k over its 8 sub-blocks, with
 // 6-bit scales s_j and 4-bit (Q5_K: 5-bit) weights q_k. Splitting each scale as s = 8 h + l (h, l in 0..7)
@@ -23,34 +24,9 @@
 #include "quant/fast/kernels.h"
 #include "quant/fast/tile_gemm.h"
 #include "quant/fast/x86/avx512_common.h"
+#include "quant/fast/x86/amx_tiles.h"
 
 namespace sluice::quant::fast::detail {
-namespace {
-
-static_assert(kTileRows == 16 && kTileTokens == 16, "one AMX tile holds 16 rows of 16 int32");
-
-// The tile configuration of ldtilecfg (palette 1), every tile 16 rows of 64 bytes: tiles 0-3
-// the int32 sums (high and low scale parts of two token tiles), 4 and 5 the high- and
-// low-part weights of 64 values, 6 and 7 the activations of those 64 values for the two
-// token tiles (16 rows of 16 tokens x 4 values, as TDPBUSD reads groups of 4 along the sum).
-// The tile intrinsics take literal register numbers.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-
-// The upper 32 bytes of a 512-bit vector.
-constexpr __mmask64 kUpperHalf8 = 0xffffffff00000000ull;
-
-// One super-block of one 16-token tile, as packed.
-struct PackedQ8x256 {
-  int8_t sub_block[8][8][64];  // [sub-block j][value group g][token n * 4 + i] = y_n[32j + 4g + i]
-  int32_t bsum_pairs[4][16];   // [pair p][token]: int16 sums of sub-blocks 2p | 2p + 1 << 16
-  float d[16];                 // the tokens' activation scales
-};
 
 size_t q8x256_packed_bytes(int64_t n_cols, int64_t n_tokens) {
   const int64_t n_tiles = (n_tokens + kTileTokens - 1) / kTileTokens;
@@ -81,6 +57,23 @@ void pack_q8x256(const std::byte* act, size_t act_stride, int64_t n_tokens, int6
     }
   }
 }
+
+// out[token * out_stride + r] = sums[r][token - first_token] for the tile's tokens below
+// n_tokens: one gathered column of sums per token, stored as 16 consecutive rows.
+void store_transposed(const float (&sums)[16][16], int64_t first_token, int64_t n_tokens, float* out,
+                      size_t out_stride) {
+  const __m512i column = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(16));
+  for (int64_t n = 0; n < kTileTokens && first_token + n < n_tokens; ++n) {
+    _mm512_storeu_ps(out + static_cast<size_t>(first_token + n) * out_stride,
+                     _mm512_i32gather_ps(column, &sums[0][n], sizeof(float)));
+  }
+}
+
+namespace {
+
+// The upper 32 bytes of a 512-bit vector.
+constexpr __mmask64 kUpperHalf8 = 0xffffffff00000000ull;
 
 // 16 Q4_K or Q5_K weight rows unpacked for the tiles: per value the weight times the high and the
 // low part of its sub-block's scale, laid out tile by tile (each 64-value chunk of the 16
@@ -173,7 +166,9 @@ void add_k4_block(const UnpackedK4& u, int64_t b, const PackedQ8x256& a, const i
   }
 }
 
-// One 16-row tile times kTiles (1 or 2) token tiles over every super-block.
+// One 16-row tile times kTiles (1 or 2) token tiles over every super-block. Tiles 0-3: the
+// high and low sums of the two token tiles; 4, 5: high- and low-part weights of 64 values;
+// 6, 7: those values' activations for the two token tiles.
 template <int kTiles>
 void k4_tiles(const UnpackedK4& u, const PackedQ8x256* const (&acts)[2], int64_t n_cols,
                 float (&sums)[2][16][16]) {
@@ -210,23 +205,10 @@ void k4_tiles(const UnpackedK4& u, const PackedQ8x256* const (&acts)[2], int64_t
   }
 }
 
-// out[token * out_stride + r] = sums[r][token - first_token] for the tile's tokens below
-// n_tokens: one gathered column of sums per token, stored as 16 consecutive rows.
-void store_transposed(const float (&sums)[16][16], int64_t first_token, int64_t n_tokens, float* out,
-                      size_t out_stride) {
-  const __m512i column = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(16));
-  for (int64_t n = 0; n < kTileTokens && first_token + n < n_tokens; ++n) {
-    _mm512_storeu_ps(out + static_cast<size_t>(first_token + n) * out_stride,
-                     _mm512_i32gather_ps(column, &sums[0][n], sizeof(float)));
-  }
-}
-
 template <class Block>
 void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* packed, int64_t n_tokens,
                int64_t n_cols, float* out, size_t out_stride) {
-  static const TileConfig config;
-  _tile_loadconfig(&config);
+  _tile_loadconfig(&kTileConfig);
   thread_local UnpackedK4 unpacked;
   const auto* acts = reinterpret_cast<const PackedQ8x256*>(packed);
   const int64_t nb = n_cols / 256;
@@ -250,6 +232,7 @@ void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::
 
 constexpr TileKernel kQ4KTiles{q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ4_K>};
 constexpr TileKernel kQ5KTiles{q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ5_K>};
+constexpr TileKernel kQ6KTiles{q8x256_packed_bytes, pack_q8x256, q6_k_tile_rows};
 
 }  // namespace
 
@@ -257,6 +240,7 @@ const TileKernel* amx_tile_kernel(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_K: return &kQ4KTiles;
     case GgmlType::Q5_K: return &kQ5KTiles;
+    case GgmlType::Q6_K: return &kQ6KTiles;
     default: return nullptr;
   }
 }
