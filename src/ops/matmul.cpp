@@ -107,9 +107,10 @@ void pack_for_tiles(PreparedTask& p, std::byte*& next) {
   next += p.tiles->packed_bytes(p.w->n_cols, p.n_tokens);
 }
 
-// Picks each task's kernel (tasks without rows or tokens are dropped) and quantizes its activations into `buffer` (the calling thread's,
-// reused across calls). Tasks reading the same x in the same activation format (the gate and
-// up projections of an expert) share one quantized copy.
+// Picks each task's kernel (tasks without rows or tokens are dropped) and quantizes its
+// activations into `buffer` (the calling thread's, reused across calls), repacked for the
+// task's tile kernel if it has one. Tasks reading the same x in the same activation format
+// (the gate and up projections of an expert) share one quantized copy.
 void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath path,
              std::vector<PreparedTask>& prepared, std::vector<std::byte>& buffer) {
   namespace fast = quant::fast;

@@ -3,9 +3,9 @@
 // tile_gemm_amx_q6_k.cpp).
 //
 // A super-block's integer sum is sum_j s_j * sum_{k in j} q_k y_k over its 8 sub-blocks, with
-// 6-bit scales s_j and 4-bit (Q5_K: 5-bit) weights q_k. Splitting each scale as s = 8 h + l (h, l in 0..7)
-// makes it  8 * sum_k (h_j q_k) y_k + sum_k (l_j q_k) y_k:  two products whose weights,
-// h_j q_k and l_j q_k, fit in a byte. So each 16-row tile is unpacked once into those two byte
+// 6-bit scales s_j and 4-bit (Q5_K: 5-bit) weights q_k. Splitting each scale as s = 8 h + l
+// (h, l in 0..7) makes it  8 * sum_k (h_j q_k) y_k + sum_k (l_j q_k) y_k:  two products whose
+// weights, h_j q_k and l_j q_k, fit in a byte. So each 16-row tile is unpacked once into those two byte
 // matrices, and TDPBUSD sums whole super-blocks (4 steps of 64 values) with no per-sub-block
 // work; AVX-512 then combines the two sums (exact int32), computes the minimums' sums from
 // the activations' partial sums, and runs the scalar kernel's f32 step on 16 tokens per
@@ -125,7 +125,8 @@ void unpack_k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_cols, Unpa
       alignas(16) uint8_t sm[16];  // scales 0..7, minimums 8..15
       _mm_store_si128(reinterpret_cast<__m128i*>(sm), unpack_k4_scales(x.scales));
       for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c in the low nibbles, 2c + 1 high
-        const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(load256(x.qs + 32 * c)), upper_by_4), low4);
+        const __m512i both = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
+        const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(both, upper_by_4), low4);
         const int s0 = sm[2 * c], s1 = sm[2 * c + 1];
         const __m512i p_high = sixteen_times(s0 >> 3, s1 >> 3), p_low = sixteen_times(s0 & 7, s1 & 7);
         __m512i high = _mm512_permutex2var_epi8(products.first, _mm512_or_si512(p_high, q), products.second);
@@ -157,11 +158,13 @@ void add_k4_block(const UnpackedK4& u, int64_t b, const PackedQ8x256& a, const i
     const __m512i isum = _mm512_add_epi32(_mm512_slli_epi32(load512(high[r]), 3), load512(low[r]));
     __m512i msum = _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
-      msum = _mm512_dpwssd_epi32(msum, load512(a.bsum_pairs[p]), _mm512_set1_epi32(u.min_pairs[(b * 4 + p) * 16 + r]));
+      const __m512i mins = _mm512_set1_epi32(u.min_pairs[(b * 4 + p) * 16 + r]);
+      msum = _mm512_dpwssd_epi32(msum, load512(a.bsum_pairs[p]), mins);
     }
     const __m512 d = _mm512_mul_ps(_mm512_set1_ps(u.d[b * 16 + r]), y_d);
     const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(u.dmin[b * 16 + r]), y_d);
-    const __m512 block = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum)));
+    const __m512 block = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)),
+                                       _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum)));
     _mm512_storeu_ps(sums[r], _mm512_add_ps(_mm512_loadu_ps(sums[r]), block));
   }
 }
@@ -224,7 +227,9 @@ void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::
       } else {
         k4_tiles<1>(unpacked, tile_acts, n_cols, sums);
       }
-      for (int t = 0; t < (pair ? 2 : 1); ++t) store_transposed(sums[t], (tile + t) * kTileTokens, n_tokens, out + r0, out_stride);
+      for (int t = 0; t < (pair ? 2 : 1); ++t) {
+        store_transposed(sums[t], (tile + t) * kTileTokens, n_tokens, out + r0, out_stride);
+      }
     }
   }
   _tile_release();

@@ -37,7 +37,8 @@ void q6_k_weights(const BlockQ6_K& x, __m512i (&w)[4]) {
   for (int half = 0; half < 2; ++half) {
     const __m512i ql = load512(x.ql + 64 * half);
     const __m512i qh = _mm512_broadcast_i64x4(load256(x.qh + 32 * half));
-    const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
+    const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, low4),
+                                       _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
     const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
                                        _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), bits45));
     w[2 * half] = _mm512_sub_epi8(qa, offset);
@@ -114,7 +115,8 @@ void q6_k_tile(const UnpackedQ6K& u, const PackedQ8x256* acts, int64_t n_cols, f
           _mm512_add_epi32(_mm512_slli_epi32(load512(part[3][r]), 6), _mm512_slli_epi32(load512(part[2][r]), 4)),
           _mm512_add_epi32(_mm512_slli_epi32(load512(part[1][r]), 2), load512(part[0][r])));
       const __m512 d = _mm512_mul_ps(_mm512_set1_ps(u.d[b * 16 + r]), y_d);
-      _mm512_storeu_ps(sums[r], _mm512_add_ps(_mm512_loadu_ps(sums[r]), _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum))));
+      const __m512 block = _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum));
+      _mm512_storeu_ps(sums[r], _mm512_add_ps(_mm512_loadu_ps(sums[r]), block));
     }
   }
 }

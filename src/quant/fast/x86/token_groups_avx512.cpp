@@ -95,7 +95,8 @@ inline __m512i scaled_sum(const __m512i (&q)[4], const __m512i (&scale)[4], cons
 inline __m128 add_k4_block(__m128 sums, uint16_t d16, uint16_t dmin16, __m128 y_d, __m128i isum, __m128i msum) {
   const __m128 d = _mm_mul_ps(_mm_set1_ps(f16(d16)), y_d);
   const __m128 dmin = _mm_mul_ps(_mm_set1_ps(f16(dmin16)), y_d);
-  return _mm_add_ps(sums, _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(isum)), _mm_mul_ps(dmin, _mm_cvtepi32_ps(msum))));
+  const __m128 block = _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(isum)), _mm_mul_ps(dmin, _mm_cvtepi32_ps(msum)));
+  return _mm_add_ps(sums, block);
 }
 
 // Each minimum twice, as 16 int16 lanes against a token's 16 bsums.
@@ -188,7 +189,8 @@ void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     for (int half = 0; half < 2; ++half) {
       const __m512i ql = load512(x.ql + 64 * half);
       const __m512i qh = _mm512_broadcast_i64x4(load256(x.qh + 32 * half));
-      q[2 * half] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
+      q[2 * half] = _mm512_or_si512(_mm512_and_si512(ql, low4),
+                                    _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
       q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), bits45));
       scale[2 * half] = _mm512_permutexvar_epi16(index[2 * half], sc16);
