@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "quant/fast/x86/avx2_common.h"
 
 namespace sluice::quant::fast::detail {
@@ -41,6 +43,26 @@ inline __m512i quarters_index(int i) {
                            0x0001000100010001ll * (i + 1), 0x0001000100010001ll * (i + 1),
                            0x0001000100010001ll * (i + 2), 0x0001000100010001ll * (i + 2),
                            0x0001000100010001ll * (i + 3), 0x0001000100010001ll * (i + 3));
+}
+
+// Q6_K's stored 6-bit quants (value + 32) of one super-block in value order, 64 per vector:
+// per half of 128 values, ql[64] holds values 0..63 in its low nibbles and 64..127 in its high
+// ones; qh[32], broadcast to both 256-bit halves and shifted per half, supplies bits 4-5
+// (values 0..63: qh bits 0-1 then 2-3; values 64..127: bits 4-5 then 6-7).
+inline void q6_k_quants(const uint8_t* ql, const uint8_t* qh, __m512i (&q)[4]) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  const __m512i shift_first = _mm512_mask_set1_epi16(_mm512_set1_epi16(4), 0xffff0000u, 2);  // left
+  const __m512i shift_second = _mm512_maskz_set1_epi16(0xffff0000u, 2);                      // right
+  for (int half = 0; half < 2; ++half) {
+    const __m512i low = load512(ql + 64 * half);
+    const __m256i high_bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * half));
+    const __m512i high = _mm512_broadcast_i64x4(high_bits);
+    q[2 * half] = _mm512_or_si512(_mm512_and_si512(low, low4),
+                                  _mm512_and_si512(_mm512_sllv_epi16(high, shift_first), bits45));
+    q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4),
+                                      _mm512_and_si512(_mm512_srlv_epi16(high, shift_second), bits45));
+  }
 }
 
 }  // namespace

@@ -170,18 +170,10 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
-// Q6_K: per half of 128 values, ql[64] covers values 0..63 (low nibbles) and 64..127 (high
-// nibbles); qh[32], broadcast to both 256-bit halves and shifted per half, supplies bits 4-5.
+// Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the bsums.
 float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockQ6_K>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i bits45 = _mm512_set1_epi8(0x30);
-  // Values 0..63: qh bits 0-1 (left 4) then 2-3 (left 2); values 64..127: bits 4-5 (in place)
-  // then 6-7 (right 2).
-  const __m512i shift_a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)),
-                                             _mm256_set1_epi16(2), 1);
-  const __m512i shift_b = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
   const __m512i index[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
@@ -193,18 +185,12 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
     const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
     const __m512i sc16 = _mm512_castsi256_si512(scales);
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
+    __m512i q[4];
+    q6_k_quants(x.ql, x.qh, q);
     __m512i acc = _mm512_setzero_si512();
-    for (int half = 0; half < 2; ++half) {
-      const __m512i ql = load512(x.ql + 64 * half);
-      const __m512i qh = _mm512_broadcast_i64x4(load256(x.qh + 32 * half));
-      const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, low4),
-                                         _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
-      const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), bits45));
-      const __m512i pa = _mm512_maddubs_epi16(qa, load512(y_qs + 128 * half));
-      const __m512i pb = _mm512_maddubs_epi16(qb, load512(y_qs + 128 * half + 64));
-      acc = _mm512_dpwssd_epi32(acc, pa, _mm512_permutexvar_epi16(index[2 * half], sc16));
-      acc = _mm512_dpwssd_epi32(acc, pb, _mm512_permutexvar_epi16(index[2 * half + 1], sc16));
+    for (int c = 0; c < 4; ++c) {
+      const __m512i p = _mm512_maddubs_epi16(q[c], load512(y_qs + 64 * c));
+      acc = _mm512_dpwssd_epi32(acc, p, _mm512_permutexvar_epi16(index[c], sc16));
     }
     const int32_t isum = hsum_i32(acc) - hsum_i32(offset);
     const float d = f16(x.d) * y_d;

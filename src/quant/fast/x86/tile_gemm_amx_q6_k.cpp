@@ -26,26 +26,6 @@ struct UnpackedQ6K {
   std::vector<float> d;  // [block][row]
 };
 
-// The 4 chunks of 64 weights w = q - 32 of one super-block, in value order (as dot_q6_k in
-// dot_avx512.cpp unpacks them).
-void q6_k_weights(const BlockQ6_K& x, __m512i (&w)[4]) {
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i bits45 = _mm512_set1_epi8(0x30);
-  const __m512i shift_a = _mm512_mask_set1_epi16(_mm512_set1_epi16(4), 0xffff0000u, 2);
-  const __m512i shift_b = _mm512_maskz_set1_epi16(0xffff0000u, 2);
-  const __m512i offset = _mm512_set1_epi8(32);
-  for (int half = 0; half < 2; ++half) {
-    const __m512i ql = load512(x.ql + 64 * half);
-    const __m512i qh = _mm512_broadcast_i64x4(load256(x.qh + 32 * half));
-    const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, low4),
-                                       _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
-    const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                       _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), bits45));
-    w[2 * half] = _mm512_sub_epi8(qa, offset);
-    w[2 * half + 1] = _mm512_sub_epi8(qb, offset);
-  }
-}
-
 void unpack_q6_k_rows(const std::byte* w_rows, size_t w_row_bytes, int64_t n_cols, UnpackedQ6K& u) {
   const int64_t nb = n_cols / 256;
   for (auto& digit : u.digit) digit.resize(static_cast<size_t>(16 * n_cols));
@@ -54,8 +34,9 @@ void unpack_q6_k_rows(const std::byte* w_rows, size_t w_row_bytes, int64_t n_col
     const auto* blocks = blocks_of<BlockQ6_K>(w_rows + static_cast<size_t>(r) * w_row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ6_K& x = blocks[b];
-      __m512i w[4];
-      q6_k_weights(x, w);
+      __m512i w[4];  // the weights q - 32
+      q6_k_quants(x.ql, x.qh, w);
+      for (__m512i& v : w) v = _mm512_sub_epi8(v, _mm512_set1_epi8(32));
       const __m512i scales = _mm512_broadcast_i32x4(load128(x.scales));
       for (int c = 0; c < 4; ++c) {  // values 64c .. 64c + 63: sub-blocks 4c .. 4c + 3
         // Each value's scale, as a byte: byte i takes scale 4c + i / 16.

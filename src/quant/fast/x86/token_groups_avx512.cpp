@@ -164,19 +164,12 @@ void q5_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
   k4_token_group<BlockQ5_K>(w_row, act, act_stride, n_tokens, n, out, out_stride);
 }
 
-// Q6_K: per half of 128 values, ql[64] holds values 0..63 in its low nibbles and 64..127 in
-// its high ones; qh[32], broadcast to both 256-bit halves and shifted per half, supplies
-// bits 4-5. The weights are stored plus 32: the offset comes out through the bsums.
+// Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the
+// bsums.
 void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_t act_stride,
                              int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
   const auto* wb = blocks_of<BlockQ6_K>(w_row);
   const GroupActs acts = view_group(act, act_stride, n_tokens, n);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i bits45 = _mm512_set1_epi8(0x30);
-  // Values 0..63: qh bits 0-1 (left 4) then 2-3 (left 2); values 64..127: bits 4-5 (in place)
-  // then 6-7 (right 2).
-  const __m512i shift_a = _mm512_mask_set1_epi16(_mm512_set1_epi16(4), kUpperHalf16, 2);
-  const __m512i shift_b = _mm512_maskz_set1_epi16(kUpperHalf16, 2);
   // Vector j of the block's four covers sub-blocks of 16 values 4j .. 4j + 3.
   const __m512i index[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
   __m128 sums = _mm_setzero_ps();
@@ -186,16 +179,8 @@ void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
     const __m512i sc16 = _mm512_zextsi256_si512(scales);
     __m512i q[4], scale[4];
-    for (int half = 0; half < 2; ++half) {
-      const __m512i ql = load512(x.ql + 64 * half);
-      const __m512i qh = _mm512_broadcast_i64x4(load256(x.qh + 32 * half));
-      q[2 * half] = _mm512_or_si512(_mm512_and_si512(ql, low4),
-                                    _mm512_and_si512(_mm512_sllv_epi16(qh, shift_a), bits45));
-      q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                        _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), bits45));
-      scale[2 * half] = _mm512_permutexvar_epi16(index[2 * half], sc16);
-      scale[2 * half + 1] = _mm512_permutexvar_epi16(index[2 * half + 1], sc16);
-    }
+    q6_k_quants(x.ql, x.qh, q);
+    for (int c = 0; c < 4; ++c) scale[c] = _mm512_permutexvar_epi16(index[c], sc16);
     __m512i isum[4];
     __m256i offset[4];
     for (int t = 0; t < 4; ++t) {
