@@ -10,6 +10,8 @@
 #include "cli/commands.h"
 #include "util/error.h"
 
+namespace {
+
 // A forward pass allocates its scratch per layer (tens of MiB for a long prompt batch). By
 // default glibc serves blocks that large with fresh mmaps and unmaps them on free, so every
 // layer paid the kernel for zeroing new pages again (a tenth of prompt time). Keeping such
@@ -19,6 +21,8 @@ void keep_scratch_in_heap() {
   mallopt(M_MMAP_THRESHOLD, kLargestHeapBlock);
   mallopt(M_TRIM_THRESHOLD, 2 * kLargestHeapBlock);
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   keep_scratch_in_heap();

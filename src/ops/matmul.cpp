@@ -110,7 +110,8 @@ void pack_for_tiles(PreparedTask& p, std::byte*& next) {
 // Picks each task's kernel (tasks without rows or tokens are dropped) and quantizes its
 // activations into `buffer` (the calling thread's, reused across calls), repacked for the
 // task's tile kernel if it has one. Tasks reading the same x in the same activation format
-// (the gate and up projections of an expert) share one quantized copy.
+// (the gate and up projections of an expert) share one quantized copy, and one packed copy
+// when their tile kernels pack alike.
 void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath path,
              std::vector<PreparedTask>& prepared, std::vector<std::byte>& buffer) {
   namespace fast = quant::fast;
@@ -152,7 +153,11 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
     const auto shared = std::find_if(prepared.begin(), prepared.begin() + static_cast<ptrdiff_t>(i), same_input);
     if (shared != prepared.begin() + static_cast<ptrdiff_t>(i)) {
       p.act = shared->act;
-      pack_for_tiles(p, next);
+      if (p.tiles && shared->tiles && p.tiles->pack == shared->tiles->pack) {
+        p.packed = shared->packed;  // the same activations in the same tile layout
+      } else {
+        pack_for_tiles(p, next);
+      }
       continue;
     }
     std::byte* out = next;
