@@ -1,6 +1,6 @@
-// Whether the tile kernels run: the CPU has AMX (tile and int8) and AVX-512 VBMI, Linux grants the process its
-// tile state, the active instruction set is AVX-512 (SLUICE_ISA=avx2 or scalar turns tiles off
-// with it), and SLUICE_AMX is not 0.
+// Whether the tile kernels run: the CPU has AMX (tile and int8) and AVX-512 VBMI, Linux grants
+// the process its tile state, the active instruction set is AVX-512 (SLUICE_ISA=avx2 or scalar
+// turns tiles off with it), and SLUICE_AMX is not 0.
 #include "quant/fast/tile_gemm.h"
 
 #include <atomic>
