@@ -37,7 +37,7 @@ struct PreparedTask {
   quant::fast::RowDotFn dot = nullptr;  // nullptr: the exact path
   const std::byte* act = nullptr;
   size_t act_bytes = 0;  // per token
-  const quant::fast::TileKernel* tiles = nullptr;  // prompt batches on a matrix unit
+  const quant::fast::TileKernel* tiles = nullptr;  // prompt batches: tile kernels
   const std::byte* packed = nullptr;               // act repacked for `tiles`
 };
 
@@ -90,15 +90,16 @@ void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   }
   const quant::MatrixView& w = *task.w;
   row_kernel_rows(task, begin, first_tile);
-  task.tiles->rows(w.row(first_tile), w.row_bytes, end_tiles - first_tile, task.packed, task.n_tokens, w.n_cols,
-                   task.y + first_tile, static_cast<size_t>(w.n_rows));
+  const quant::fast::TileActivations acts{task.act, task.act_bytes, task.packed, task.n_tokens};
+  task.tiles->rows(w.row(first_tile), w.row_bytes, end_tiles - first_tile, acts, w.n_cols, task.y + first_tile,
+                   static_cast<size_t>(w.n_rows));
   row_kernel_rows(task, end_tiles, end);
 }
 
 // Repacks a task's quantized activations for its tile kernel, if it has one, at `next`
 // (aligned, advanced past them).
 void pack_for_tiles(PreparedTask& p, std::byte*& next) {
-  if (p.tiles == nullptr) return;
+  if (p.tiles == nullptr || p.tiles->pack == nullptr) return;
   constexpr size_t kAlign = quant::fast::kActivationAlignment;
   const auto address = reinterpret_cast<uintptr_t>(next);
   next += (kAlign - address % kAlign) % kAlign;
@@ -128,7 +129,7 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
         needed += p.act_bytes * static_cast<size_t>(t.n_tokens);
       }
       if (t.n_tokens >= fast::kMinTileTokens) p.tiles = fast::tile_kernel(t.w->type);
-      if (p.tiles) needed += kAlign + p.tiles->packed_bytes(t.w->n_cols, t.n_tokens);
+      if (p.tiles && p.tiles->pack) needed += kAlign + p.tiles->packed_bytes(t.w->n_cols, t.n_tokens);
     } else {
       SLUICE_ASSERT(quant::is_supported_for_compute(t.w->type));
     }

@@ -443,30 +443,39 @@ TEST_P(FastMatmul, CloseToExactAndIndependentOfBatchAndThreads) {
 INSTANTIATE_TEST_SUITE_P(Formats, FastMatmul, ::testing::ValuesIn(kFastTypes),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
-// ---- tile kernels (matrix unit) --------------------------------------------------------------
+// ---- tile kernels (AMX, AVX-512 VNNI) --------------------------------------------------------
 
-class TileKernels : public ::testing::TestWithParam<GgmlType> {};
+struct TileCase {
+  TileUnit unit;
+  GgmlType type;
+};
+
+class TileKernels : public ::testing::TestWithParam<TileCase> {};
 
 TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
-  const GgmlType type = GetParam();
-  const TileKernel* tiles = tile_kernel(type);
-  if (tiles == nullptr) GTEST_SKIP() << "no matrix unit here (or SLUICE_AMX=0) for " << type_name(type);
+  const auto [unit, type] = GetParam();
+  const TileKernel* tiles = tile_kernel_of(unit, type);
+  if (tiles == nullptr) GTEST_SKIP() << "this CPU cannot run these tile kernels";
   const RowDotFn scalar = row_dot_of(Isa::kScalar, type);
   const int64_t n_rows = 2 * kTileRows;
   for (int64_t n_cols : {256, 2048}) {
     const std::vector<std::byte> weights = random_rows(type, n_cols, n_rows, 5u + static_cast<uint32_t>(n_cols));
     const size_t w_bytes = row_bytes(type, static_cast<uint64_t>(n_cols));
-    for (int64_t n_tokens : {1, 15, 16, 17, 40}) {
+    for (int64_t n_tokens : {1, 7, 8, 9, 15, 16, 17, 40}) {
       const std::vector<float> x = random_activations(n_cols, n_tokens, 11u + static_cast<uint32_t>(n_tokens));
       const size_t act_bytes = activation_row_bytes(type, n_cols);
       std::vector<std::byte> act(act_bytes * static_cast<size_t>(n_tokens));
       for (int64_t t = 0; t < n_tokens; ++t) {
         quantize_activations(type, x.data() + t * n_cols, n_cols, act.data() + t * act_bytes);
       }
-      std::vector<std::byte> packed(tiles->packed_bytes(n_cols, n_tokens));
-      tiles->pack(act.data(), act_bytes, n_tokens, n_cols, packed.data());
+      std::vector<std::byte> packed;
+      if (tiles->pack != nullptr) {
+        packed.resize(tiles->packed_bytes(n_cols, n_tokens));
+        tiles->pack(act.data(), act_bytes, n_tokens, n_cols, packed.data());
+      }
+      const TileActivations acts{act.data(), act_bytes, packed.data(), n_tokens};
       std::vector<float> got(static_cast<size_t>(n_rows * n_tokens)), want(got.size());
-      tiles->rows(weights.data(), w_bytes, n_rows, packed.data(), n_tokens, n_cols, got.data(), n_rows);
+      tiles->rows(weights.data(), w_bytes, n_rows, acts, n_cols, got.data(), n_rows);
       for (int64_t r = 0; r < n_rows; ++r) {
         scalar(weights.data() + r * w_bytes, act.data(), act_bytes, n_tokens, n_cols, want.data() + r, n_rows);
       }
@@ -479,8 +488,14 @@ TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, TileKernels, ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),
-                         [](const auto& info) { return std::string(type_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(
+    Formats, TileKernels,
+    ::testing::Values(TileCase{TileUnit::kAmx, GgmlType::Q4_K}, TileCase{TileUnit::kAmx, GgmlType::Q5_K},
+                      TileCase{TileUnit::kAmx, GgmlType::Q6_K}, TileCase{TileUnit::kAvx512, GgmlType::Q4_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q5_K}, TileCase{TileUnit::kAvx512, GgmlType::Q6_K}),
+    [](const auto& info) {
+      return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") + std::string(type_name(info.param.type));
+    });
 
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }
 

@@ -1,6 +1,6 @@
-// Whether the tile kernels run: the CPU has AMX (tile and int8) and AVX-512 VBMI, Linux grants
-// the process its tile state, the active instruction set is AVX-512 (SLUICE_ISA=avx2 or scalar
-// turns tiles off with it), and SLUICE_AMX is not 0.
+// Which tile kernels run: none unless the active instruction set is AVX-512 (SLUICE_ISA=avx2 or
+// scalar turns tiles off with it); AMX where the CPU has it (tile and int8, and AVX-512 VBMI),
+// Linux grants the process its tile state and SLUICE_AMX is not 0; AVX-512 VNNI otherwise.
 #include "quant/fast/tile_gemm.h"
 
 #include <atomic>
@@ -18,11 +18,14 @@
 
 namespace sluice::quant::fast {
 
-#if defined(SLUICE_AMX_KERNELS)
 namespace detail {
+#if defined(SLUICE_AMX_KERNELS)
 const TileKernel* amx_tile_kernel(GgmlType type);  // x86/tile_gemm_amx.cpp
-}
 #endif
+#if defined(SLUICE_X86_KERNELS)
+const TileKernel* avx512_tile_kernel(GgmlType type);  // x86/tile_gemm_avx512.cpp
+#endif
+}  // namespace detail
 
 namespace {
 
@@ -42,12 +45,12 @@ bool amx_usable() {
 #endif
 }
 
-bool initially_enabled() {
+bool amx_wanted() {
   const char* env = std::getenv("SLUICE_AMX");
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
-std::atomic<bool> g_enabled{initially_enabled()};
+std::atomic<bool> g_enabled{true};
 
 }  // namespace
 
@@ -58,16 +61,30 @@ bool matrix_unit_usable() {
 
 void set_tile_kernels(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
 
-const TileKernel* tile_kernel(GgmlType weight_type) {
+const TileKernel* tile_kernel_of(TileUnit unit, GgmlType weight_type) {
+  switch (unit) {
+    case TileUnit::kAmx:
 #if defined(SLUICE_AMX_KERNELS)
-  if (!g_enabled.load(std::memory_order_relaxed) || active_isa() != Isa::kAvx512 || !matrix_unit_usable()) {
-    return nullptr;
+      if (matrix_unit_usable()) return detail::amx_tile_kernel(weight_type);
+#endif
+      return nullptr;
+    case TileUnit::kAvx512:
+#if defined(SLUICE_X86_KERNELS)
+      if (cpu_supports(Isa::kAvx512)) return detail::avx512_tile_kernel(weight_type);
+#endif
+      return nullptr;
   }
-  return detail::amx_tile_kernel(weight_type);
-#else
   (void)weight_type;
   return nullptr;
-#endif
+}
+
+const TileKernel* tile_kernel(GgmlType weight_type) {
+  if (!g_enabled.load(std::memory_order_relaxed) || active_isa() != Isa::kAvx512) return nullptr;
+  static const bool amx = amx_wanted();
+  if (amx) {
+    if (const TileKernel* kernel = tile_kernel_of(TileUnit::kAmx, weight_type)) return kernel;
+  }
+  return tile_kernel_of(TileUnit::kAvx512, weight_type);
 }
 
 }  // namespace sluice::quant::fast

@@ -45,7 +45,7 @@ void store_transposed(const float (&sums)[16][16], int64_t first_token, int64_t 
                       size_t out_stride);
 
 // Q6_K's rows kernel (tile_gemm_amx_q6_k.cpp), a TileKernel::rows.
-void q6_k_tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* packed,
-                    int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
+void q6_k_tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const TileActivations& activations,
+                    int64_t n_cols, float* out, size_t out_stride);
 
 }  // namespace sluice::quant::fast::detail

@@ -209,11 +209,12 @@ void k4_tiles(const UnpackedK4& u, const PackedQ8x256* const (&acts)[2], int64_t
 }
 
 template <class Block>
-void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* packed, int64_t n_tokens,
-               int64_t n_cols, float* out, size_t out_stride) {
+void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const TileActivations& activations,
+             int64_t n_cols, float* out, size_t out_stride) {
   _tile_loadconfig(&kTileConfig);
   thread_local UnpackedK4 unpacked;
-  const auto* acts = reinterpret_cast<const PackedQ8x256*>(packed);
+  const auto* acts = reinterpret_cast<const PackedQ8x256*>(activations.packed);
+  const int64_t n_tokens = activations.n_tokens;
   const int64_t nb = n_cols / 256;
   const int64_t n_token_tiles = (n_tokens + kTileTokens - 1) / kTileTokens;
   for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {

@@ -104,11 +104,12 @@ void q6_k_tile(const UnpackedQ6K& u, const PackedQ8x256* acts, int64_t n_cols, f
 
 }  // namespace
 
-void q6_k_tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* packed,
-                    int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+void q6_k_tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const TileActivations& activations,
+                    int64_t n_cols, float* out, size_t out_stride) {
   _tile_loadconfig(&kTileConfig);
   thread_local UnpackedQ6K unpacked;
-  const auto* acts = reinterpret_cast<const PackedQ8x256*>(packed);
+  const auto* acts = reinterpret_cast<const PackedQ8x256*>(activations.packed);
+  const int64_t n_tokens = activations.n_tokens;
   const int64_t nb = n_cols / 256;
   for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {
     unpack_q6_k_rows(w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_cols, unpacked);

@@ -1,0 +1,274 @@
+// Tile kernels on AVX-512 VNNI (tile_gemm.h) for CPUs without a matrix unit: Q4_K, Q5_K and
+// Q6_K weights, 16 rows times up to 8 tokens per pass.
+//
+// The row kernels sum each (row, token) pair in a vector and reduce it horizontally; here one
+// int32 lane belongs to one weight row instead. 16 rows are unpacked once into bytes laid out
+// as [value group of 4][row][4 values], so that one dpbusd multiplies 4 values of each of the
+// 16 rows by the same 4 activations of one token, broadcast from its quantized row. Each
+// weight vector then serves 8 tokens from a register, each activation load is folded into its
+// dpbusd, and a token's 16 sums come out as one vector: no horizontal sums, no shuffles.
+//
+// Per super-block and token, as in the row kernels: each sub-block's integer sum times its
+// scale (vpmulld, exact), the bsums term (Q4_K and Q5_K: the minimums' sum; Q6_K: the offset
+// of 32 folded into the integer sum) by dpwssd, and the scalar kernel's f32 step on 16 rows
+// per vector. The integers are exact and the f32 expression is the same, so the results are
+// bit-identical to the row kernels'.
+//
+// Compiled with the AVX-512 flags; reached only through tile_kernel(), which checks the CPU.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "quant/blocks_k.h"
+#include "quant/fast/kernels.h"
+#include "quant/fast/tile_gemm.h"
+#include "quant/fast/x86/avx512_common.h"
+#include "util/error.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+constexpr int kRows = 16;          // int32 lanes: one weight row each
+constexpr int kTokensPerPass = 8;  // accumulators in registers: two per token
+constexpr int kGroups = 64;        // groups of 4 values in a super-block
+
+static_assert(kRows == kTileRows);
+
+// 4 values of each of 16 rows, one row per 4 bytes.
+struct alignas(64) ValueGroup {
+  uint8_t bytes[kRows * 4];
+};
+
+// 16 weight rows of any of the three formats, unpacked.
+struct UnpackedRows {
+  std::vector<ValueGroup> q;         // [block][group]: the stored quants, one per byte
+  std::vector<int32_t> scales;       // [block][sub-block][row]
+  std::vector<int32_t> bsum_coefs;   // [block][pair p][row]: int16 factors of bsums 2p | 2p + 1 << 16
+  std::vector<float> d, dmin;        // [block][row]
+
+  void resize(int64_t n_blocks, int sub_blocks) {
+    q.resize(static_cast<size_t>(n_blocks * kGroups));
+    scales.resize(static_cast<size_t>(n_blocks * sub_blocks * kRows));
+    bsum_coefs.resize(static_cast<size_t>(n_blocks * 8 * kRows));
+    d.resize(static_cast<size_t>(n_blocks * kRows));
+    dmin.resize(static_cast<size_t>(n_blocks * kRows));
+  }
+  void* group(int64_t block, int g) { return q.data() + block * kGroups + g; }
+};
+
+inline int32_t pair16(int lo, int hi) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16 | static_cast<uint16_t>(lo));
+}
+
+// The same 4 bytes of 16 rows (rows row_bytes apart; `row_offsets` their offsets), one per lane.
+inline __m512i gather_rows(const __m512i row_offsets, const uint8_t* p) {
+  return _mm512_i32gather_epi32(row_offsets, p, 1);
+}
+
+inline __m512i row_offsets_of(size_t w_row_bytes) {
+  SLUICE_ASSERT(w_row_bytes <= (size_t{1} << 27));  // 15 rows' offset fits an int32
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(static_cast<int>(w_row_bytes)));
+}
+
+// ---- unpacking --------------------------------------------------------------------------------
+
+// Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and minimums. In chunk c of qs, byte l
+// holds value l of sub-block 2c (low nibble) and of 2c + 1 (high); Q5_K's bit 4 of value l of
+// sub-block j is bit j of qh[l].
+template <class Block>
+void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  constexpr bool kHasHighBit = std::is_same_v<Block, BlockQ5_K>;
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bit0 = _mm512_set1_epi8(0x01);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    for (int r = 0; r < kRows; ++r) {
+      const Block& x = blocks_of<Block>(w + static_cast<size_t>(r) * w_row_bytes)[b];
+      alignas(16) uint8_t sm[16];  // scales 0..7, minimums 8..15
+      _mm_store_si128(reinterpret_cast<__m128i*>(sm), unpack_k4_scales(x.scales));
+      for (int j = 0; j < 8; ++j) {
+        u.scales[static_cast<size_t>((b * 8 + j) * kRows + r)] = sm[j];
+        u.bsum_coefs[static_cast<size_t>((b * 8 + j) * kRows + r)] = pair16(sm[8 + j], sm[8 + j]);
+      }
+      u.d[static_cast<size_t>(b * kRows + r)] = f16(x.d);
+      u.dmin[static_cast<size_t>(b * kRows + r)] = f16(x.dmin);
+    }
+    const Block& first = blocks_of<Block>(w)[b];
+    for (int g = 0; g < 8; ++g) {
+      __m512i high_bits = _mm512_setzero_si512();
+      if constexpr (kHasHighBit) high_bits = gather_rows(offsets, first.qh + 4 * g);
+      for (int c = 0; c < 4; ++c) {
+        const __m512i q = gather_rows(offsets, first.qs + 32 * c + 4 * g);
+        __m512i lo = _mm512_and_si512(q, low4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), low4);
+        if constexpr (kHasHighBit) {
+          lo = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c), bit0), 4));
+          hi = _mm512_or_si512(hi, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c + 1), bit0), 4));
+        }
+        _mm512_store_si512(u.group(b, 8 * (2 * c) + g), lo);
+        _mm512_store_si512(u.group(b, 8 * (2 * c + 1) + g), hi);
+      }
+    }
+  }
+}
+
+// Q6_K: 16 sub-blocks of 16 with int8 scales; stored quants q + 32 in 0..63. Per half of 128
+// values, value 32 t + l takes its low 4 bits from ql[32 (t % 2) + l] (low nibble for t < 2)
+// and bits 4-5 from bits 2t, 2t + 1 of qh[l]. The offset of 32 goes into the bsums factors.
+void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    for (int r = 0; r < kRows; ++r) {
+      const BlockQ6_K& x = blocks_of<BlockQ6_K>(w + static_cast<size_t>(r) * w_row_bytes)[b];
+      for (int j = 0; j < 16; ++j) u.scales[static_cast<size_t>((b * 16 + j) * kRows + r)] = x.scales[j];
+      for (int p = 0; p < 8; ++p) {
+        u.bsum_coefs[static_cast<size_t>((b * 8 + p) * kRows + r)] =
+            pair16(-32 * x.scales[2 * p], -32 * x.scales[2 * p + 1]);
+      }
+      u.d[static_cast<size_t>(b * kRows + r)] = f16(x.d);
+    }
+    const BlockQ6_K& first = blocks_of<BlockQ6_K>(w)[b];
+    for (int half = 0; half < 2; ++half) {
+      for (int g = 0; g < 8; ++g) {
+        const __m512i a = gather_rows(offsets, first.ql + 64 * half + 4 * g);       // t = 0, 2
+        const __m512i c = gather_rows(offsets, first.ql + 64 * half + 32 + 4 * g);  // t = 1, 3
+        const __m512i h = gather_rows(offsets, first.qh + 32 * half + 4 * g);
+        const int at = 32 * half + g;
+        _mm512_store_si512(u.group(b, at), _mm512_or_si512(_mm512_and_si512(a, low4),
+                                                           _mm512_and_si512(_mm512_slli_epi32(h, 4), bits45)));
+        _mm512_store_si512(u.group(b, at + 8), _mm512_or_si512(_mm512_and_si512(c, low4),
+                                                               _mm512_and_si512(_mm512_slli_epi32(h, 2), bits45)));
+        _mm512_store_si512(u.group(b, at + 16), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(a, 4), low4),
+                                                                _mm512_and_si512(h, bits45)));
+        _mm512_store_si512(u.group(b, at + 24), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), low4),
+                                                                _mm512_and_si512(_mm512_srli_epi32(h, 2), bits45)));
+      }
+    }
+  }
+}
+
+// ---- products ---------------------------------------------------------------------------------
+
+inline __m512i broadcast_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm512_set1_epi32(v);
+}
+
+// acc + dpbusd(u8, the 4 signed bytes at s8x4 in every lane), the bytes read by the
+// instruction itself (an embedded broadcast): GCC 12 loads them with a separate vpbroadcastd
+// and copies accumulators between registers around the intrinsic.
+inline __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const int8_t* s8x4) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*reinterpret_cast<const int32_t*>(s8x4)));
+  return acc;
+}
+
+// The formats' differences for the product loop: how many sub-blocks, and the f32 step.
+struct K4Format {  // Q4_K, Q5_K: sum += d * isum - dmin * msum, msum the bsums term
+  static constexpr int kSubBlocks = 8;
+  static __m512 block_sum(const UnpackedRows& u, int64_t b, float y_d, __m512i isum, __m512i bsum_term) {
+    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(u.d.data() + b * kRows), _mm512_set1_ps(y_d));
+    const __m512 dmin = _mm512_mul_ps(_mm512_loadu_ps(u.dmin.data() + b * kRows), _mm512_set1_ps(y_d));
+    return _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(bsum_term)));
+  }
+};
+
+struct Q6KFormat {  // sum += d * isum, the bsums term (-32 s bsum) part of isum
+  static constexpr int kSubBlocks = 16;
+  static __m512 block_sum(const UnpackedRows& u, int64_t b, float y_d, __m512i isum, __m512i bsum_term) {
+    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(u.d.data() + b * kRows), _mm512_set1_ps(y_d));
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(isum, bsum_term)));
+  }
+};
+
+// out[t * out_stride + r] for kTokens tokens (quantized rows y) and the 16 unpacked rows.
+template <class Format, int kTokens>
+void token_pass(const UnpackedRows& u, int64_t n_blocks, const Q8x256View (&y)[kTokensPerPass], float* out,
+                size_t out_stride) {
+  constexpr int kGroupsPerSubBlock = kGroups / Format::kSubBlocks;
+  __m512 sum[kTokens];
+  for (__m512& s : sum) s = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const ValueGroup* q = u.q.data() + b * kGroups;
+    const int32_t* scales = u.scales.data() + b * Format::kSubBlocks * kRows;
+    __m512i isum[kTokens];
+    for (__m512i& s : isum) s = _mm512_setzero_si512();
+    for (int j = 0; j < Format::kSubBlocks; ++j) {
+      __m512i acc[kTokens];
+      for (__m512i& a : acc) a = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int i = 0; i < kGroupsPerSubBlock; ++i) {
+        const int g = j * kGroupsPerSubBlock + i;
+        const __m512i wq = _mm512_load_si512(q + g);
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) acc[t] = dpbusd_broadcast(acc[t], wq, y[t].qs + 256 * b + 4 * g);
+      }
+      const __m512i scale = _mm512_loadu_si512(scales + j * kRows);
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], scale));
+    }
+    const int32_t* coefs = u.bsum_coefs.data() + b * 8 * kRows;
+    __m512i bsum_term[kTokens];
+    for (__m512i& s : bsum_term) s = _mm512_setzero_si512();
+    for (int p = 0; p < 8; ++p) {
+      const __m512i coef = _mm512_loadu_si512(coefs + p * kRows);
+      for (int t = 0; t < kTokens; ++t) {
+        bsum_term[t] = _mm512_dpwssd_epi32(bsum_term[t], coef, broadcast_i32(y[t].bsums + 16 * b + 2 * p));
+      }
+    }
+    for (int t = 0; t < kTokens; ++t) {
+      sum[t] = _mm512_add_ps(sum[t], Format::block_sum(u, b, y[t].d[b], isum[t], bsum_term[t]));
+    }
+  }
+  for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(out + static_cast<size_t>(t) * out_stride, sum[t]);
+}
+
+template <class Format, int... kCounts>
+void token_pass_of(int count, const UnpackedRows& u, int64_t n_blocks, const Q8x256View (&y)[kTokensPerPass],
+                   float* out, size_t out_stride, std::integer_sequence<int, kCounts...>) {
+  // count in 1..kTokensPerPass: the instance for count + 1 - 1 tokens.
+  ((count == kCounts + 1 ? token_pass<Format, kCounts + 1>(u, n_blocks, y, out, out_stride) : void()), ...);
+}
+
+template <class Format, void (*Unpack)(const std::byte*, size_t, int64_t, UnpackedRows&)>
+void tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const TileActivations& acts, int64_t n_cols,
+               float* out, size_t out_stride) {
+  thread_local UnpackedRows unpacked;
+  const int64_t n_blocks = n_cols / 256;
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
+    Unpack(w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_blocks, unpacked);
+    for (int64_t t0 = 0; t0 < acts.n_tokens; t0 += kTokensPerPass) {
+      const int count = static_cast<int>(std::min<int64_t>(kTokensPerPass, acts.n_tokens - t0));
+      Q8x256View y[kTokensPerPass];
+      for (int t = 0; t < count; ++t) y[t] = view_q8x256(acts.rows + static_cast<size_t>(t0 + t) * acts.row_stride, n_cols);
+      token_pass_of<Format>(count, unpacked, n_blocks, y, out + static_cast<size_t>(t0) * out_stride + r0, out_stride,
+                            std::make_integer_sequence<int, kTokensPerPass>{});
+    }
+  }
+}
+
+constexpr TileKernel kQ4KTiles{nullptr, nullptr, tile_rows<K4Format, unpack_k4<BlockQ4_K>>};
+constexpr TileKernel kQ5KTiles{nullptr, nullptr, tile_rows<K4Format, unpack_k4<BlockQ5_K>>};
+constexpr TileKernel kQ6KTiles{nullptr, nullptr, tile_rows<Q6KFormat, unpack_q6_k>};
+
+}  // namespace
+
+const TileKernel* avx512_tile_kernel(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_K: return &kQ4KTiles;
+    case GgmlType::Q5_K: return &kQ5KTiles;
+    case GgmlType::Q6_K: return &kQ6KTiles;
+    default: return nullptr;
+  }
+}
+
+}  // namespace sluice::quant::fast::detail
