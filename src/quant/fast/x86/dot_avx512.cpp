@@ -114,17 +114,17 @@ float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
     const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i q = load256(x.qs + 32 * c);
       const __m256i lo = _mm256_and_si256(q, low4);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
       const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
       const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-      acc = _mm256_dpwssd_epi32(acc, p_lo, broadcast_i16(sc16, 2 * c));
-      acc = _mm256_dpwssd_epi32(acc, p_hi, broadcast_i16(sc16, 2 * c + 1));
+      acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
+      acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm256_add_epi32(acc_lo, acc_hi));
     const float d = f16(x.d) * y_d;
     const float dmin = f16(x.dmin) * y_d;
     sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
@@ -149,7 +149,7 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
     const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
     __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i q = load256(x.qs + 32 * c);
       const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4),
@@ -159,10 +159,10 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
       high_bits = _mm256_srli_epi16(high_bits, 2);
       const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
       const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-      acc = _mm256_dpwssd_epi32(acc, p_lo, broadcast_i16(sc16, 2 * c));
-      acc = _mm256_dpwssd_epi32(acc, p_hi, broadcast_i16(sc16, 2 * c + 1));
+      acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
+      acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm256_add_epi32(acc_lo, acc_hi));
     const float d = f16(x.d) * y_d;
     const float dmin = f16(x.dmin) * y_d;
     sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);

@@ -61,10 +61,6 @@ struct UnpackedRows {
   void* group(int64_t block, int g) { return q.data() + block * kGroups + g; }
 };
 
-inline int32_t pair16(int lo, int hi) {
-  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16 | static_cast<uint16_t>(lo));
-}
-
 // The same 4 bytes of 16 rows (rows row_bytes apart; `row_offsets` their offsets), one per lane.
 inline __m512i gather_rows(const __m512i row_offsets, const uint8_t* p) {
   return _mm512_i32gather_epi32(row_offsets, p, 1);
@@ -78,29 +74,64 @@ inline __m512i row_offsets_of(size_t w_row_bytes) {
 
 // ---- unpacking --------------------------------------------------------------------------------
 
+// Byte i of each int32 lane, as an int32.
+inline __m512i byte_of(__m512i v, int i) {
+  return _mm512_and_si512(_mm512_srli_epi32(v, 8 * i), _mm512_set1_epi32(0xff));
+}
+
+inline __m512i pair16(__m512i lo, __m512i hi) {
+  return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+}
+
+// The f16 in the low (high = false) or high half of each int32 lane, as f32.
+inline __m512 f16_half(__m512i v, bool high) {
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(high ? _mm512_srli_epi32(v, 16) : v));
+}
+
+// The unpacking reads each block of 16 rows at once, 16 rows apart in memory; the hardware
+// prefetchers do not follow that, so it asks for the same block of the next 16 rows (the next
+// tile's unpacking) itself.
+template <class Block>
+void prefetch_next_tile(const Block& first, size_t w_row_bytes) {
+  const auto* next = reinterpret_cast<const char*>(&first) + kRows * w_row_bytes;
+  for (int r = 0; r < kRows; ++r) {
+    for (size_t at = 0; at < sizeof(Block); at += 64) _mm_prefetch(next + r * w_row_bytes + at, _MM_HINT_T1);
+  }
+}
+
 // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and minimums. In chunk c of qs, byte l
 // holds value l of sub-block 2c (low nibble) and of 2c + 1 (high); Q5_K's bit 4 of value l of
-// sub-block j is bit j of qh[l].
+// sub-block j is bit j of qh[l]. The 12 scale bytes, as 32-bit words w0 w1 w2, hold scales 0..3
+// = w0 & 63, 4..7 = (w2 & 15) | (w0 >> 6) << 4 and minimums 0..3 = w1 & 63,
+// 4..7 = (w2 >> 4) | (w1 >> 6) << 4, per byte.
 template <class Block>
 void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
   constexpr bool kHasHighBit = std::is_same_v<Block, BlockQ5_K>;
   u.resize(n_blocks, 8);
   const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i low6 = _mm512_set1_epi8(0x3f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
   const __m512i bit0 = _mm512_set1_epi8(0x01);
   for (int64_t b = 0; b < n_blocks; ++b) {
-    for (int r = 0; r < kRows; ++r) {
-      const Block& x = blocks_of<Block>(w + static_cast<size_t>(r) * w_row_bytes)[b];
-      alignas(16) uint8_t sm[16];  // scales 0..7, minimums 8..15
-      _mm_store_si128(reinterpret_cast<__m128i*>(sm), unpack_k4_scales(x.scales));
-      for (int j = 0; j < 8; ++j) {
-        u.scales[static_cast<size_t>((b * 8 + j) * kRows + r)] = sm[j];
-        u.bsum_coefs[static_cast<size_t>((b * 8 + j) * kRows + r)] = pair16(sm[8 + j], sm[8 + j]);
-      }
-      u.d[static_cast<size_t>(b * kRows + r)] = f16(x.d);
-      u.dmin[static_cast<size_t>(b * kRows + r)] = f16(x.dmin);
-    }
     const Block& first = blocks_of<Block>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    const __m512i w0 = gather_rows(offsets, first.scales), w1 = gather_rows(offsets, first.scales + 4),
+                  w2 = gather_rows(offsets, first.scales + 8);
+    const __m512i scales[2] = {_mm512_and_si512(w0, low6),
+                               _mm512_or_si512(_mm512_and_si512(w2, low4),
+                                               _mm512_and_si512(_mm512_srli_epi32(w0, 2), bits45))};
+    const __m512i mins[2] = {_mm512_and_si512(w1, low6),
+                             _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), low4),
+                                             _mm512_and_si512(_mm512_srli_epi32(w1, 2), bits45))};
+    for (int j = 0; j < 8; ++j) {
+      const __m512i min = byte_of(mins[j / 4], j % 4);
+      _mm512_storeu_si512(u.scales.data() + (b * 8 + j) * kRows, byte_of(scales[j / 4], j % 4));
+      _mm512_storeu_si512(u.bsum_coefs.data() + (b * 8 + j) * kRows, pair16(min, min));
+    }
+    const __m512i d_and_dmin = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
+    _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_dmin, false));
+    _mm512_storeu_ps(u.dmin.data() + b * kRows, f16_half(d_and_dmin, true));
     for (int g = 0; g < 8; ++g) {
       __m512i high_bits = _mm512_setzero_si512();
       if constexpr (kHasHighBit) high_bits = gather_rows(offsets, first.qh + 4 * g);
@@ -127,17 +158,25 @@ void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
   const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i bits45 = _mm512_set1_epi8(0x30);
+  const __m512i minus32 = _mm512_set1_epi32(-32);
   for (int64_t b = 0; b < n_blocks; ++b) {
-    for (int r = 0; r < kRows; ++r) {
-      const BlockQ6_K& x = blocks_of<BlockQ6_K>(w + static_cast<size_t>(r) * w_row_bytes)[b];
-      for (int j = 0; j < 16; ++j) u.scales[static_cast<size_t>((b * 16 + j) * kRows + r)] = x.scales[j];
-      for (int p = 0; p < 8; ++p) {
-        u.bsum_coefs[static_cast<size_t>((b * 8 + p) * kRows + r)] =
-            pair16(-32 * x.scales[2 * p], -32 * x.scales[2 * p + 1]);
-      }
-      u.d[static_cast<size_t>(b * kRows + r)] = f16(x.d);
-    }
     const BlockQ6_K& first = blocks_of<BlockQ6_K>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    for (int word = 0; word < 4; ++word) {  // scales 4 word .. 4 word + 3
+      const __m512i four = gather_rows(offsets, reinterpret_cast<const uint8_t*>(first.scales) + 4 * word);
+      __m512i scale[4];
+      for (int i = 0; i < 4; ++i) {
+        scale[i] = _mm512_srai_epi32(_mm512_slli_epi32(four, 24 - 8 * i), 24);  // sign-extended byte i
+        _mm512_storeu_si512(u.scales.data() + (b * 16 + 4 * word + i) * kRows, scale[i]);
+      }
+      for (int i = 0; i < 2; ++i) {
+        _mm512_storeu_si512(u.bsum_coefs.data() + (b * 8 + 2 * word + i) * kRows,
+                            pair16(_mm512_mullo_epi32(scale[2 * i], minus32), _mm512_mullo_epi32(scale[2 * i + 1], minus32)));
+      }
+    }
+    // d is the block's last 2 bytes: the word before its end holds it in the high half.
+    const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2);
+    _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d, true));
     for (int half = 0; half < 2; ++half) {
       for (int g = 0; g < 8; ++g) {
         const __m512i a = gather_rows(offsets, first.ql + 64 * half + 4 * g);       // t = 0, 2
