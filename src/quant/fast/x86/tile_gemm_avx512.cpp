@@ -72,6 +72,33 @@ inline __m512i row_offsets_of(size_t w_row_bytes) {
                             _mm512_set1_epi32(static_cast<int>(w_row_bytes)));
 }
 
+// The same 64 bytes of 16 rows (rows row_bytes apart, from p), one int32 lane per row:
+// column[k] holds dword k of every row. A 16 x 16 transpose of dwords in three rounds of
+// shuffles (pairs of rows, then quads, then 128-bit lanes), cheaper than 16 gathers.
+inline void transpose_rows(const uint8_t* p, size_t row_bytes, __m512i (&column)[16]) {
+  __m512i m[16], t[16];
+  for (int r = 0; r < 16; ++r) m[r] = _mm512_loadu_si512(p + r * row_bytes);
+  for (int i = 0; i < 8; ++i) {  // t[2i], t[2i + 1]: rows 2i, 2i + 1 interleaved
+    t[2 * i] = _mm512_unpacklo_epi32(m[2 * i], m[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(m[2 * i], m[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // m[4i + e], 128-bit lane l: rows 4i .. 4i + 3 of dword 4l + e
+    m[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    m[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    m[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    m[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {  // lane l of the quads' vectors into lane i of column 4l + e
+    const __m512i a01 = _mm512_shuffle_i32x4(m[e], m[4 + e], 0x44), a23 = _mm512_shuffle_i32x4(m[e], m[4 + e], 0xee);
+    const __m512i b01 = _mm512_shuffle_i32x4(m[8 + e], m[12 + e], 0x44);
+    const __m512i b23 = _mm512_shuffle_i32x4(m[8 + e], m[12 + e], 0xee);
+    column[e] = _mm512_shuffle_i32x4(a01, b01, 0x88);
+    column[4 + e] = _mm512_shuffle_i32x4(a01, b01, 0xdd);
+    column[8 + e] = _mm512_shuffle_i32x4(a23, b23, 0x88);
+    column[12 + e] = _mm512_shuffle_i32x4(a23, b23, 0xdd);
+  }
+}
+
 // ---- unpacking --------------------------------------------------------------------------------
 
 // Byte i of each int32 lane, as an int32.
@@ -132,11 +159,14 @@ void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpacke
     const __m512i d_and_dmin = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
     _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_dmin, false));
     _mm512_storeu_ps(u.dmin.data() + b * kRows, f16_half(d_and_dmin, true));
+    __m512i qs[2][16];  // dword 16 h + k of qs in qs[h][k]
+    transpose_rows(first.qs, w_row_bytes, qs[0]);
+    transpose_rows(first.qs + 64, w_row_bytes, qs[1]);
     for (int g = 0; g < 8; ++g) {
       __m512i high_bits = _mm512_setzero_si512();
       if constexpr (kHasHighBit) high_bits = gather_rows(offsets, first.qh + 4 * g);
       for (int c = 0; c < 4; ++c) {
-        const __m512i q = gather_rows(offsets, first.qs + 32 * c + 4 * g);
+        const __m512i q = qs[c / 2][8 * (c % 2) + g];  // qs bytes 32 c + 4 g .. + 3
         __m512i lo = _mm512_and_si512(q, low4);
         __m512i hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), low4);
         if constexpr (kHasHighBit) {
@@ -177,11 +207,15 @@ void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
     // d is the block's last 2 bytes: the word before its end holds it in the high half.
     const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2);
     _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d, true));
+    __m512i ql[2][16], qh[16];  // dword 16 h + k of ql in ql[h][k], dword k of qh in qh[k]
+    transpose_rows(first.ql, w_row_bytes, ql[0]);
+    transpose_rows(first.ql + 64, w_row_bytes, ql[1]);
+    transpose_rows(first.qh, w_row_bytes, qh);
     for (int half = 0; half < 2; ++half) {
       for (int g = 0; g < 8; ++g) {
-        const __m512i a = gather_rows(offsets, first.ql + 64 * half + 4 * g);       // t = 0, 2
-        const __m512i c = gather_rows(offsets, first.ql + 64 * half + 32 + 4 * g);  // t = 1, 3
-        const __m512i h = gather_rows(offsets, first.qh + 32 * half + 4 * g);
+        const __m512i a = ql[half][g];      // ql bytes 64 half + 4 g .. + 3: t = 0, 2
+        const __m512i c = ql[half][8 + g];  // 64 half + 32 + 4 g: t = 1, 3
+        const __m512i h = qh[8 * half + g];
         const int at = 32 * half + g;
         _mm512_store_si512(u.group(b, at), _mm512_or_si512(_mm512_and_si512(a, low4),
                                                            _mm512_and_si512(_mm512_slli_epi32(h, 4), bits45)));
