@@ -128,7 +128,8 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
       if (fast::activation_format(t.w->type) != fast::ActivationFormat::kF32) {
         needed += p.act_bytes * static_cast<size_t>(t.n_tokens);
       }
-      if (t.n_tokens >= fast::kMinTileTokens) p.tiles = fast::tile_kernel(t.w->type);
+      p.tiles = fast::tile_kernel(t.w->type);
+      if (p.tiles && t.n_tokens < p.tiles->min_tokens) p.tiles = nullptr;
       if (p.tiles && p.tiles->pack) needed += kAlign + p.tiles->packed_bytes(t.w->n_cols, t.n_tokens);
     } else {
       SLUICE_ASSERT(quant::is_supported_for_compute(t.w->type));

@@ -12,7 +12,7 @@
 // Same arithmetic as the row kernels (fast_dot.h): the integer sum of each super-block and
 // sub-block is exact whichever unit computes it, and the f32 step per super-block is the
 // scalar kernel's expression, so a tile kernel's results are bit-identical to row_dot's.
-// Used by ops::matmul for batches of at least kMinTileTokens tokens.
+// Used by ops::matmul for batches of at least a kernel's min_tokens tokens.
 //
 // Activations are the row kernels' quantized rows (fast_dot.h); a kernel that wants them in
 // another layout repacks them once per product with `pack`.
@@ -27,7 +27,6 @@ namespace sluice::quant::fast {
 
 inline constexpr int64_t kTileRows = 16;    // weight rows per step
 inline constexpr int64_t kTileTokens = 16;  // tokens per step
-inline constexpr int64_t kMinTileTokens = 8;
 
 // The quantized activations of a batch as a tile kernel reads them.
 struct TileActivations {
@@ -38,6 +37,8 @@ struct TileActivations {
 };
 
 struct TileKernel {
+  // The fewest tokens for which this kernel beats the row kernels (fewer: row_dot's).
+  int64_t min_tokens;
   // Bytes of the packed activations of n_tokens rows of n_cols values; nullptr (and `pack`
   // nullptr) for kernels that read the quantized rows as they are.
   size_t (*packed_bytes)(int64_t n_cols, int64_t n_tokens);

@@ -236,9 +236,11 @@ void k4_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const TileA
   _tile_release();
 }
 
-constexpr TileKernel kQ4KTiles{q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ4_K>};
-constexpr TileKernel kQ5KTiles{q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ5_K>};
-constexpr TileKernel kQ6KTiles{q8x256_packed_bytes, pack_q8x256, q6_k_tile_rows};
+// Fewer tokens leave most of each 16-token tile empty.
+constexpr int64_t kMinAmxTokens = 8;
+constexpr TileKernel kQ4KTiles{kMinAmxTokens, q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ4_K>};
+constexpr TileKernel kQ5KTiles{kMinAmxTokens, q8x256_packed_bytes, pack_q8x256, k4_rows<BlockQ5_K>};
+constexpr TileKernel kQ6KTiles{kMinAmxTokens, q8x256_packed_bytes, pack_q8x256, q6_k_tile_rows};
 
 }  // namespace
 
