@@ -1,0 +1,322 @@
+// The unpackers of tile_unpack_avx512.h. Each reads a super-block of 16 rows at once: the
+// quants by 16 x 16 dword transposes of the rows' bytes, the scales by gathers, and computes
+// the scales, bsums factors and f32 factors of 16 rows per vector. The integers are the row
+// kernels' (dot_scalar.cpp says what each format's are).
+#include "quant/fast/x86/tile_unpack_avx512.h"
+
+#include <type_traits>
+
+#include "quant/blocks_iq.h"
+#include "quant/blocks_k.h"
+#include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx512_common.h"
+#include "quant/quant_tables.h"
+#include "util/error.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+constexpr int kRows = kTileLanes;
+
+// The same 4 bytes of 16 rows (rows row_bytes apart; `row_offsets` their offsets), one per lane.
+inline __m512i gather_rows(const __m512i row_offsets, const uint8_t* p) {
+  return _mm512_i32gather_epi32(row_offsets, p, 1);
+}
+
+inline __m512i row_offsets_of(size_t w_row_bytes) {
+  SLUICE_ASSERT(w_row_bytes <= (size_t{1} << 27));  // 15 rows' offset fits an int32
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(static_cast<int>(w_row_bytes)));
+}
+
+// The same 64 bytes of 16 rows (rows row_bytes apart, from p), one int32 lane per row:
+// column[k] holds dword k of every row. A 16 x 16 transpose of dwords in three rounds of
+// shuffles (pairs of rows, then quads, then 128-bit lanes), cheaper than 16 gathers.
+inline void transpose_rows(const uint8_t* p, size_t row_bytes, __m512i (&column)[16]) {
+  __m512i m[16], t[16];
+  for (int r = 0; r < 16; ++r) m[r] = _mm512_loadu_si512(p + r * row_bytes);
+  for (int i = 0; i < 8; ++i) {  // t[2i], t[2i + 1]: rows 2i, 2i + 1 interleaved
+    t[2 * i] = _mm512_unpacklo_epi32(m[2 * i], m[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(m[2 * i], m[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // m[4i + e], 128-bit lane l: rows 4i .. 4i + 3 of dword 4l + e
+    m[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    m[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    m[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    m[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {  // lane l of the quads' vectors into lane i of column 4l + e
+    const __m512i a01 = _mm512_shuffle_i32x4(m[e], m[4 + e], 0x44), a23 = _mm512_shuffle_i32x4(m[e], m[4 + e], 0xee);
+    const __m512i b01 = _mm512_shuffle_i32x4(m[8 + e], m[12 + e], 0x44);
+    const __m512i b23 = _mm512_shuffle_i32x4(m[8 + e], m[12 + e], 0xee);
+    column[e] = _mm512_shuffle_i32x4(a01, b01, 0x88);
+    column[4 + e] = _mm512_shuffle_i32x4(a01, b01, 0xdd);
+    column[8 + e] = _mm512_shuffle_i32x4(a23, b23, 0x88);
+    column[12 + e] = _mm512_shuffle_i32x4(a23, b23, 0xdd);
+  }
+}
+
+// ---- unpacking --------------------------------------------------------------------------------
+
+// Byte i of each int32 lane, as an int32.
+inline __m512i byte_of(__m512i v, int i) {
+  return _mm512_and_si512(_mm512_srli_epi32(v, 8 * i), _mm512_set1_epi32(0xff));
+}
+
+inline __m512i pair16(__m512i lo, __m512i hi) {
+  return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+}
+
+// The f16 in the low (high = false) or high half of each int32 lane, as f32.
+inline __m512 f16_half(__m512i v, bool high) {
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(high ? _mm512_srli_epi32(v, 16) : v));
+}
+
+// The unpacking reads each block of 16 rows at once, 16 rows apart in memory; the hardware
+// prefetchers do not follow that, so it asks for the same block of the next 16 rows (the next
+// tile's unpacking) itself.
+template <class Block>
+void prefetch_next_tile(const Block& first, size_t w_row_bytes) {
+  const auto* next = reinterpret_cast<const char*>(&first) + kRows * w_row_bytes;
+  for (int r = 0; r < kRows; ++r) {
+    for (size_t at = 0; at < sizeof(Block); at += 64) _mm_prefetch(next + r * w_row_bytes + at, _MM_HINT_T1);
+  }
+}
+
+// Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and minimums. In chunk c of qs, byte l
+// holds value l of sub-block 2c (low nibble) and of 2c + 1 (high); Q5_K's bit 4 of value l of
+// sub-block j is bit j of qh[l]. The 12 scale bytes, as 32-bit words w0 w1 w2, hold scales 0..3
+// = w0 & 63, 4..7 = (w2 & 15) | (w0 >> 6) << 4 and minimums 0..3 = w1 & 63,
+// 4..7 = (w2 >> 4) | (w1 >> 6) << 4, per byte.
+template <class Block>
+void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  constexpr bool kHasHighBit = std::is_same_v<Block, BlockQ5_K>;
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i low6 = _mm512_set1_epi8(0x3f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  const __m512i bit0 = _mm512_set1_epi8(0x01);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const Block& first = blocks_of<Block>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    const __m512i w0 = gather_rows(offsets, first.scales), w1 = gather_rows(offsets, first.scales + 4),
+                  w2 = gather_rows(offsets, first.scales + 8);
+    const __m512i scales[2] = {_mm512_and_si512(w0, low6),
+                               _mm512_or_si512(_mm512_and_si512(w2, low4),
+                                               _mm512_and_si512(_mm512_srli_epi32(w0, 2), bits45))};
+    const __m512i mins[2] = {_mm512_and_si512(w1, low6),
+                             _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), low4),
+                                             _mm512_and_si512(_mm512_srli_epi32(w1, 2), bits45))};
+    for (int j = 0; j < 8; ++j) {
+      const __m512i min = byte_of(mins[j / 4], j % 4);
+      _mm512_storeu_si512(u.scales_of(b, 8, j), byte_of(scales[j / 4], j % 4));
+      _mm512_storeu_si512(u.coefs_of(b, j), pair16(min, min));
+    }
+    const __m512i d_and_dmin = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
+    _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_dmin, false));
+    _mm512_storeu_ps(u.dmin.data() + b * kRows, f16_half(d_and_dmin, true));
+    __m512i qs[2][16];  // dword 16 h + k of qs in qs[h][k]
+    transpose_rows(first.qs, w_row_bytes, qs[0]);
+    transpose_rows(first.qs + 64, w_row_bytes, qs[1]);
+    for (int g = 0; g < 8; ++g) {
+      __m512i high_bits = _mm512_setzero_si512();
+      if constexpr (kHasHighBit) high_bits = gather_rows(offsets, first.qh + 4 * g);
+      for (int c = 0; c < 4; ++c) {
+        const __m512i q = qs[c / 2][8 * (c % 2) + g];  // qs bytes 32 c + 4 g .. + 3
+        __m512i lo = _mm512_and_si512(q, low4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), low4);
+        if constexpr (kHasHighBit) {
+          lo = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c), bit0), 4));
+          hi = _mm512_or_si512(hi, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c + 1), bit0), 4));
+        }
+        _mm512_store_si512(u.group(b, 8 * (2 * c) + g), lo);
+        _mm512_store_si512(u.group(b, 8 * (2 * c + 1) + g), hi);
+      }
+    }
+  }
+}
+
+// Q6_K: 16 sub-blocks of 16 with int8 scales; stored quants q + 32 in 0..63. Per half of 128
+// values, value 32 t + l takes its low 4 bits from ql[32 (t % 2) + l] (low nibble for t < 2)
+// and bits 4-5 from bits 2t, 2t + 1 of qh[l]. The offset of 32 goes into the bsums factors.
+}  // namespace
+
+void unpack_q4_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  unpack_k4<BlockQ4_K>(w, w_row_bytes, n_blocks, u);
+}
+
+void unpack_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  unpack_k4<BlockQ5_K>(w, w_row_bytes, n_blocks, u);
+}
+
+void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  const __m512i minus32 = _mm512_set1_epi32(-32);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockQ6_K& first = blocks_of<BlockQ6_K>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    for (int word = 0; word < 4; ++word) {  // scales 4 word .. 4 word + 3
+      const __m512i four = gather_rows(offsets, reinterpret_cast<const uint8_t*>(first.scales) + 4 * word);
+      __m512i scale[4];
+      for (int i = 0; i < 4; ++i) {
+        scale[i] = _mm512_srai_epi32(_mm512_slli_epi32(four, 24 - 8 * i), 24);  // sign-extended byte i
+        _mm512_storeu_si512(u.scales_of(b, 16, 4 * word + i), scale[i]);
+      }
+      for (int i = 0; i < 2; ++i) {
+        _mm512_storeu_si512(u.coefs_of(b, 2 * word + i),
+                            pair16(_mm512_mullo_epi32(scale[2 * i], minus32), _mm512_mullo_epi32(scale[2 * i + 1], minus32)));
+      }
+    }
+    // d is the block's last 2 bytes: the word before its end holds it in the high half.
+    const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2);
+    _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d, true));
+    __m512i ql[2][16], qh[16];  // dword 16 h + k of ql in ql[h][k], dword k of qh in qh[k]
+    transpose_rows(first.ql, w_row_bytes, ql[0]);
+    transpose_rows(first.ql + 64, w_row_bytes, ql[1]);
+    transpose_rows(first.qh, w_row_bytes, qh);
+    for (int half = 0; half < 2; ++half) {
+      for (int g = 0; g < 8; ++g) {
+        const __m512i a = ql[half][g];      // ql bytes 64 half + 4 g .. + 3: t = 0, 2
+        const __m512i c = ql[half][8 + g];  // 64 half + 32 + 4 g: t = 1, 3
+        const __m512i h = qh[8 * half + g];
+        const int at = 32 * half + g;
+        _mm512_store_si512(u.group(b, at), _mm512_or_si512(_mm512_and_si512(a, low4),
+                                                           _mm512_and_si512(_mm512_slli_epi32(h, 4), bits45)));
+        _mm512_store_si512(u.group(b, at + 8), _mm512_or_si512(_mm512_and_si512(c, low4),
+                                                               _mm512_and_si512(_mm512_slli_epi32(h, 2), bits45)));
+        _mm512_store_si512(u.group(b, at + 16), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(a, 4), low4),
+                                                                _mm512_and_si512(h, bits45)));
+        _mm512_store_si512(u.group(b, at + 24), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), low4),
+                                                                _mm512_and_si512(_mm512_srli_epi32(h, 2), bits45)));
+      }
+    }
+  }
+}
+
+
+// Q2_K: 16 sub-blocks of 16, 4-bit scale (low nibble of scales[j]) and minimum (high). Value
+// 128 c + 32 s + l is bits 2s, 2s + 1 of qs[32 c + l].
+void unpack_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low2 = _mm512_set1_epi8(0x03);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockQ2_K& first = blocks_of<BlockQ2_K>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    for (int word = 0; word < 4; ++word) {  // sub-blocks 4 word .. 4 word + 3
+      const __m512i four = gather_rows(offsets, first.scales + 4 * word);
+      __m512i min[4];
+      for (int i = 0; i < 4; ++i) {
+        const __m512i packed = byte_of(four, i);
+        _mm512_storeu_si512(u.scales_of(b, 16, 4 * word + i), _mm512_and_si512(packed, _mm512_set1_epi32(0x0f)));
+        min[i] = _mm512_srli_epi32(packed, 4);
+      }
+      _mm512_storeu_si512(u.coefs_of(b, 2 * word), pair16(min[0], min[1]));
+      _mm512_storeu_si512(u.coefs_of(b, 2 * word + 1), pair16(min[2], min[3]));
+    }
+    const __m512i d_and_dmin = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
+    _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_dmin, false));
+    _mm512_storeu_ps(u.dmin.data() + b * kRows, f16_half(d_and_dmin, true));
+    __m512i qs[16];  // dword k of qs in qs[k]
+    transpose_rows(first.qs, w_row_bytes, qs);
+    for (int c = 0; c < 2; ++c) {
+      for (int s = 0; s < 4; ++s) {
+        for (int g = 0; g < 8; ++g) {
+          _mm512_store_si512(u.group(b, 32 * c + 8 * s + g), _mm512_and_si512(_mm512_srli_epi32(qs[8 * c + g], 2 * s), low2));
+        }
+      }
+    }
+  }
+}
+
+// Q3_K: Q2_K's 2-bit layout plus a third bit, bit 4c + s of hmask[l], stored as q + 4; 16
+// signed 6-bit scales (bias 32): low 4 bits in scales[j] (j < 8) or scales[j - 8] >> 4, high 2
+// bits at 2 (j / 4) in scales[8 + j % 4]. The offset of 4 goes into the bsums factors.
+void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low2 = _mm512_set1_epi8(0x03);
+  const __m512i bit0 = _mm512_set1_epi8(0x01);
+  const __m512i low4 = _mm512_set1_epi32(0x0f);
+  const __m512i minus4 = _mm512_set1_epi32(-4);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockQ3_K& first = blocks_of<BlockQ3_K>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    const __m512i words[3] = {gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4),
+                              gather_rows(offsets, first.scales + 8)};
+    __m512i scale[16];
+    for (int j = 0; j < 16; ++j) {
+      const __m512i packed = byte_of(words[(j / 4) % 2], j % 4);
+      const __m512i low = j < 8 ? _mm512_and_si512(packed, low4) : _mm512_srli_epi32(packed, 4);
+      const __m512i high = _mm512_and_si512(_mm512_srli_epi32(byte_of(words[2], j % 4), 2 * (j / 4)), _mm512_set1_epi32(3));
+      scale[j] = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32));
+      _mm512_storeu_si512(u.scales_of(b, 16, j), scale[j]);
+    }
+    for (int p = 0; p < 8; ++p) {
+      _mm512_storeu_si512(u.coefs_of(b, p), pair16(_mm512_mullo_epi32(scale[2 * p], minus4),
+                                                   _mm512_mullo_epi32(scale[2 * p + 1], minus4)));
+    }
+    // d is the block's last 2 bytes: the word before its end holds it in the high half.
+    _mm512_storeu_ps(u.d.data() + b * kRows,
+                     f16_half(gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2), true));
+    __m512i qs[16], hmask[16];  // dword k of qs, of hmask (k < 8)
+    transpose_rows(first.qs, w_row_bytes, qs);
+    transpose_rows(first.hmask, w_row_bytes, hmask);
+    for (int c = 0; c < 2; ++c) {
+      for (int s = 0; s < 4; ++s) {
+        for (int g = 0; g < 8; ++g) {
+          const __m512i low = _mm512_and_si512(_mm512_srli_epi32(qs[8 * c + g], 2 * s), low2);
+          const __m512i high = _mm512_and_si512(_mm512_srli_epi32(hmask[g], 4 * c + s), bit0);
+          _mm512_store_si512(u.group(b, 32 * c + 8 * s + g), _mm512_or_si512(low, _mm512_slli_epi32(high, 2)));
+        }
+      }
+    }
+  }
+}
+
+// IQ4_XS: 8 sub-blocks of 32 values from the 16 IQ4_NL levels, stored as level + 128 (a
+// byte); signed 6-bit scales (bias 32), low 4 bits in scales_l, high 2 in scales_h. Sub-block
+// j's values 0..15 are the low nibbles of qs[16 j ..], 16..31 the high ones. The offset of 128
+// goes into the bsums factors.
+void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  alignas(16) uint8_t levels[16];
+  for (int i = 0; i < 16; ++i) levels[i] = static_cast<uint8_t>(static_cast<int>(kValuesIq4nl[i]) + 128);
+  const __m512i level_of = _mm512_broadcast_i32x4(load128(levels));
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i minus128 = _mm512_set1_epi32(-128);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ4_XS& first = blocks_of<BlockIQ4_XS>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    const __m512i d_and_high = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
+    const __m512i scales_low = gather_rows(offsets, first.scales_l);
+    _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_high, false));
+    for (int j = 0; j < 8; ++j) {
+      const __m512i low = _mm512_and_si512(_mm512_srli_epi32(byte_of(scales_low, j / 2), 4 * (j % 2)),
+                                           _mm512_set1_epi32(0x0f));
+      const __m512i high = _mm512_and_si512(_mm512_srli_epi32(d_and_high, 16 + 2 * j), _mm512_set1_epi32(3));
+      const __m512i scale = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32));
+      _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
+      const __m512i coef = _mm512_mullo_epi32(scale, minus128);
+      _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+    }
+    __m512i qs[2][16];  // dword 16 h + k of qs in qs[h][k]
+    transpose_rows(first.qs, w_row_bytes, qs[0]);
+    transpose_rows(first.qs + 64, w_row_bytes, qs[1]);
+    for (int j = 0; j < 8; ++j) {
+      for (int g = 0; g < 8; ++g) {  // values 32 j + 4 g ..: nibbles of qs bytes 16 j + 4 (g % 4) ..
+        const int word = 4 * j + g % 4;
+        const __m512i bytes = qs[word / 16][word % 16];
+        const __m512i nibbles = _mm512_and_si512(g < 4 ? bytes : _mm512_srli_epi32(bytes, 4), low4);
+        _mm512_store_si512(u.group(b, 8 * j + g), _mm512_shuffle_epi8(level_of, nibbles));
+      }
+    }
+  }
+}
+
+}  // namespace sluice::quant::fast::detail
