@@ -1,5 +1,5 @@
 // Tile kernels on AVX-512 VNNI (tile_gemm.h) for CPUs without a matrix unit: the 256-value
-// formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS, 16 rows times up to 8 tokens per pass.
+// formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ2_XXS and IQ4_XS, 16 rows times up to 8 tokens per pass.
 //
 // The row kernels sum each (row, token) pair in a vector and reduce it horizontally; here one
 // int32 lane belongs to one weight row instead. 16 rows are unpacked once
@@ -142,6 +142,7 @@ constexpr TileKernel kQ3KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, 
 constexpr TileKernel kQ4KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, true>, unpack_q4_k>};
 constexpr TileKernel kQ5KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, true>, unpack_q5_k>};
 constexpr TileKernel kQ6KTiles{5, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_q6_k>};
+constexpr TileKernel kIq2XxsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq2_xxs>};
 constexpr TileKernel kIq4XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq4_xs>};
 
 }  // namespace
@@ -153,6 +154,7 @@ const TileKernel* avx512_tile_kernel(GgmlType type) {
     case GgmlType::Q4_K: return &kQ4KTiles;
     case GgmlType::Q5_K: return &kQ5KTiles;
     case GgmlType::Q6_K: return &kQ6KTiles;
+    case GgmlType::IQ2_XXS: return &kIq2XxsTiles;
     case GgmlType::IQ4_XS: return &kIq4XsTiles;
     default: return nullptr;
   }

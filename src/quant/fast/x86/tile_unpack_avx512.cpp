@@ -83,6 +83,33 @@ void prefetch_next_tile(const Block& first, size_t w_row_bytes) {
   }
 }
 
+// IQ2 sign bytes: a 7-bit index, with bit 7 set to its parity so that the 8 signs have an even
+// number of minus signs. Computed rather than looked up (the table in quant_tables.h).
+constexpr bool signs_are_index_and_parity() {
+  for (int i = 0; i < 128; ++i) {
+    if (kSignsIq2[i] != (i | (__builtin_popcount(static_cast<unsigned>(i)) & 1) << 7)) return false;
+  }
+  return true;
+}
+static_assert(signs_are_index_and_parity());
+
+inline __m512i iq2_signs(__m512i index7) {
+  __m512i parity = _mm512_xor_si512(index7, _mm512_srli_epi32(index7, 4));
+  parity = _mm512_xor_si512(parity, _mm512_srli_epi32(parity, 2));
+  parity = _mm512_xor_si512(parity, _mm512_srli_epi32(parity, 1));
+  return _mm512_or_si512(index7, _mm512_slli_epi32(_mm512_and_si512(parity, _mm512_set1_epi32(1)), 7));
+}
+
+// offset + m or offset - m per byte of `magnitudes` (4 per int32 lane): minus where bit i of
+// the lane's `signs` (its low 4 bits) is set, for byte i.
+inline __m512i signed_with_offset(__m512i magnitudes, __m512i signs, int offset) {
+  const __m512i bit_of_byte = _mm512_set1_epi32(0x08040201);
+  const __m512i spread = _mm512_mullo_epi32(_mm512_and_si512(signs, _mm512_set1_epi32(0x0f)), _mm512_set1_epi32(0x01010101));
+  const __mmask64 minus = _mm512_test_epi8_mask(spread, bit_of_byte);
+  const __m512i base = _mm512_set1_epi8(static_cast<char>(offset));
+  return _mm512_mask_sub_epi8(_mm512_add_epi8(base, magnitudes), minus, base, magnitudes);
+}
+
 // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and minimums. In chunk c of qs, byte l
 // holds value l of sub-block 2c (low nibble) and of 2c + 1 (high); Q5_K's bit 4 of value l of
 // sub-block j is bit j of qh[l]. The 12 scale bytes, as 32-bit words w0 w1 w2, hold scales 0..3
@@ -314,6 +341,40 @@ void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
         const __m512i bytes = qs[word / 16][word % 16];
         const __m512i nibbles = _mm512_and_si512(g < 4 ? bytes : _mm512_srli_epi32(bytes, 4), low4);
         _mm512_store_si512(u.group(b, 8 * j + g), _mm512_shuffle_epi8(level_of, nibbles));
+      }
+    }
+  }
+}
+
+// IQ2_XXS: 8 sub-blocks of 32. Sub-block j is two 32-bit words: four grid indices (8 values
+// each) and four 7-bit sign indices with the 4-bit scale s on top; the integer scale is 2s + 1
+// and the f32 factor d / 8. Values (grid magnitudes 8..43 with signs) are stored + 64; the
+// offset goes into the bsums factors.
+void unpack_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  constexpr int kOffset = 64;
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const auto* grid = &kIq2xxsGrid[0][0];
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ2_XXS& first = blocks_of<BlockIQ2_XXS>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
+    _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d, false)));
+    __m512i words[16];  // sub-block j: grid indices words[2j], signs and scale words[2j + 1]
+    transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, words);
+    for (int j = 0; j < 8; ++j) {
+      const __m512i indices = words[2 * j], signs_and_scale = words[2 * j + 1];
+      const __m512i scale = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(signs_and_scale, 28), 1),
+                                             _mm512_set1_epi32(1));
+      _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
+      const __m512i coef = _mm512_mullo_epi32(scale, _mm512_set1_epi32(-kOffset));
+      _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+      for (int k = 0; k < 4; ++k) {  // values 8k .. 8k + 7: grid row k, signs k
+        const __m512i row = _mm512_slli_epi32(byte_of(indices, k), 3);  // byte offset in the grid
+        const __m512i signs = iq2_signs(_mm512_and_si512(_mm512_srli_epi32(signs_and_scale, 7 * k), _mm512_set1_epi32(127)));
+        const __m512i low = _mm512_i32gather_epi32(row, grid, 1), high = _mm512_i32gather_epi32(row, grid + 4, 1);
+        _mm512_store_si512(u.group(b, 8 * j + 2 * k), signed_with_offset(low, signs, kOffset));
+        _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), signed_with_offset(high, _mm512_srli_epi32(signs, 4), kOffset));
       }
     }
   }
