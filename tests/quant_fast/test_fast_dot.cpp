@@ -494,6 +494,7 @@ INSTANTIATE_TEST_SUITE_P(
                       TileCase{TileUnit::kAmx, GgmlType::Q6_K}, TileCase{TileUnit::kAvx512, GgmlType::Q2_K},
                       TileCase{TileUnit::kAvx512, GgmlType::Q3_K}, TileCase{TileUnit::kAvx512, GgmlType::Q4_K},
                       TileCase{TileUnit::kAvx512, GgmlType::Q5_K}, TileCase{TileUnit::kAvx512, GgmlType::Q6_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_S}, TileCase{TileUnit::kAvx512, GgmlType::IQ1_M},
                       TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS}, TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}),
     [](const auto& info) {
       return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") + std::string(type_name(info.param.type));

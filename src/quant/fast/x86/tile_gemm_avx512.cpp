@@ -1,5 +1,5 @@
 // Tile kernels on AVX-512 VNNI (tile_gemm.h) for CPUs without a matrix unit: the 256-value
-// formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ2_XXS and IQ4_XS, 16 rows times up to 8 tokens per pass.
+// formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS and IQ4_XS, 16 rows times up to 8 tokens per pass.
 //
 // The row kernels sum each (row, token) pair in a vector and reduce it horizontally; here one
 // int32 lane belongs to one weight row instead. 16 rows are unpacked once
@@ -135,13 +135,16 @@ void tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Til
 }
 
 // min_tokens: where the tiles overtake the row kernels (2048 x 768, one core, GMAC/s): at 2
-// tokens Q2_K 40 against 24, Q3_K 27 against 21, Q4_K 34-43 against 25-30, IQ4_XS 33 against
-// 17; Q6_K from 5 tokens (63 against 52; at 4, 55 against 63).
+// tokens Q2_K 40 against 24, Q3_K 27 against 21, Q4_K 34-43 against 25-30, IQ1_S 16 against
+// 13, IQ2_XXS 15 against 13, IQ4_XS 33 against 17; IQ1_M from 3 (level at 2); Q6_K from 5
+// (63 against 52; at 4, 55 against 63). At 32 tokens they run 2.5-8x the row kernels' speed.
 constexpr TileKernel kQ2KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, true>, unpack_q2_k>};
 constexpr TileKernel kQ3KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_q3_k>};
 constexpr TileKernel kQ4KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, true>, unpack_q4_k>};
 constexpr TileKernel kQ5KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, true>, unpack_q5_k>};
 constexpr TileKernel kQ6KTiles{5, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_q6_k>};
+constexpr TileKernel kIq1STiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq1_s>};
+constexpr TileKernel kIq1MTiles{3, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_iq1_m>};
 constexpr TileKernel kIq2XxsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq2_xxs>};
 constexpr TileKernel kIq4XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq4_xs>};
 
@@ -154,6 +157,8 @@ const TileKernel* avx512_tile_kernel(GgmlType type) {
     case GgmlType::Q4_K: return &kQ4KTiles;
     case GgmlType::Q5_K: return &kQ5KTiles;
     case GgmlType::Q6_K: return &kQ6KTiles;
+    case GgmlType::IQ1_S: return &kIq1STiles;
+    case GgmlType::IQ1_M: return &kIq1MTiles;
     case GgmlType::IQ2_XXS: return &kIq2XxsTiles;
     case GgmlType::IQ4_XS: return &kIq4XsTiles;
     default: return nullptr;

@@ -4,6 +4,7 @@
 // kernels' (dot_scalar.cpp says what each format's are).
 #include "quant/fast/x86/tile_unpack_avx512.h"
 
+#include <cstddef>
 #include <type_traits>
 
 #include "quant/blocks_iq.h"
@@ -32,9 +33,12 @@ inline __m512i row_offsets_of(size_t w_row_bytes) {
 // The same 64 bytes of 16 rows (rows row_bytes apart, from p), one int32 lane per row:
 // column[k] holds dword k of every row. A 16 x 16 transpose of dwords in three rounds of
 // shuffles (pairs of rows, then quads, then 128-bit lanes), cheaper than 16 gathers.
-inline void transpose_rows(const uint8_t* p, size_t row_bytes, __m512i (&column)[16]) {
+// n_bytes < 64 reads only that many bytes of each row (the rest are zeros): blocks shorter
+// than 64 bytes must not be read past their end, which may be the end of the matrix.
+inline void transpose_rows(const uint8_t* p, size_t row_bytes, __m512i (&column)[16], int n_bytes = 64) {
   __m512i m[16], t[16];
-  for (int r = 0; r < 16; ++r) m[r] = _mm512_loadu_si512(p + r * row_bytes);
+  const __mmask64 bytes = n_bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << n_bytes) - 1;
+  for (int r = 0; r < 16; ++r) m[r] = _mm512_maskz_loadu_epi8(bytes, p + r * row_bytes);
   for (int i = 0; i < 8; ++i) {  // t[2i], t[2i + 1]: rows 2i, 2i + 1 interleaved
     t[2 * i] = _mm512_unpacklo_epi32(m[2 * i], m[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_epi32(m[2 * i], m[2 * i + 1]);
@@ -80,6 +84,21 @@ void prefetch_next_tile(const Block& first, size_t w_row_bytes) {
   const auto* next = reinterpret_cast<const char*>(&first) + kRows * w_row_bytes;
   for (int r = 0; r < kRows; ++r) {
     for (size_t at = 0; at < sizeof(Block); at += 64) _mm_prefetch(next + r * w_row_bytes + at, _MM_HINT_T1);
+  }
+}
+
+// IQ1: 8 stored values per grid row (-1, 0, 1): 8 grid + delta + 9 (delta = +-1, by
+// delta_minus), in 0..18, for the grid row at byte offset `row` of kIq1sGrid; the two groups
+// of 4.
+inline void iq1_values(__m512i row, __mmask16 delta_minus, __m512i (&groups)[2]) {
+  const auto* grid = reinterpret_cast<const uint8_t*>(&kIq1sGrid[0][0]);
+  // 9 + delta per byte: 8 or 10.
+  const __m512i base = _mm512_mask_blend_epi32(delta_minus, _mm512_set1_epi8(10), _mm512_set1_epi8(8));
+  for (int half = 0; half < 2; ++half) {
+    const __m512i g = _mm512_i32gather_epi32(row, grid + 4 * half, 1);
+    // 8 g per byte: the bits shifted into the next byte land in its low 3 bits, cleared.
+    const __m512i eight_g = _mm512_and_si512(_mm512_slli_epi32(g, 3), _mm512_set1_epi8(static_cast<char>(0xf8)));
+    groups[half] = _mm512_add_epi8(eight_g, base);
   }
 }
 
@@ -376,6 +395,79 @@ void unpack_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Un
         _mm512_store_si512(u.group(b, 8 * j + 2 * k), signed_with_offset(low, signs, kOffset));
         _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), signed_with_offset(high, _mm512_srli_epi32(signs, 4), kOffset));
       }
+    }
+  }
+}
+
+// IQ1_S: 8 sub-blocks of 32, each 4 grid rows of 8 values with 11-bit indices (qs[4 j + k]
+// and bits 3k .. 3k + 2 of qh[j]), a 3-bit scale s (bits 12..14; integer scale 2s + 1) and a
+// delta sign (bit 15). Values 8 grid +- 1 are stored + 9 (iq1_values); the f32 factor is d / 8.
+void unpack_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ1_S& first = blocks_of<BlockIQ1_S>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
+    _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d, false)));
+    __m512i words[16];  // qs in words 0..7, qh (two per word) in 8..11
+    transpose_rows(first.qs, w_row_bytes, words, sizeof(BlockIQ1_S) - offsetof(BlockIQ1_S, qs));
+    for (int j = 0; j < 8; ++j) {
+      const __m512i qh = _mm512_and_si512(_mm512_srli_epi32(words[8 + j / 2], 16 * (j % 2)), _mm512_set1_epi32(0xffff));
+      const __m512i scale = _mm512_add_epi32(
+          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 12), _mm512_set1_epi32(7)), 1), _mm512_set1_epi32(1));
+      _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
+      const __m512i coef = _mm512_mullo_epi32(scale, _mm512_set1_epi32(-9));
+      _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+      const __mmask16 delta_minus = _mm512_test_epi32_mask(qh, _mm512_set1_epi32(0x8000));
+      for (int k = 0; k < 4; ++k) {
+        const __m512i high = _mm512_and_si512(_mm512_srli_epi32(qh, 3 * k), _mm512_set1_epi32(7));
+        const __m512i index = _mm512_or_si512(byte_of(words[j], k), _mm512_slli_epi32(high, 8));
+        __m512i groups[2];
+        iq1_values(_mm512_slli_epi32(index, 3), delta_minus, groups);
+        _mm512_store_si512(u.group(b, 8 * j + 2 * k), groups[0]);
+        _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), groups[1]);
+      }
+    }
+  }
+}
+
+// IQ1_M: 32 grid rows of 8 values, index qs[m] | (nibble m of qh & 7) << 8, delta sign bit 3 of
+// that nibble; 16 sub-blocks of 16 with 3-bit scales (bits 3i .. 3i + 2 of scales[j / 4], i = j
+// % 4); the f16 d spread over the top nibbles of the four scale words (iq1_m_scale_bits).
+void unpack_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ1_M& first = blocks_of<BlockIQ1_M>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    __m512i words[16];  // qs in words 0..7, qh in 8..11, scales (two per word) in 12, 13
+    transpose_rows(first.qs, w_row_bytes, words, sizeof(BlockIQ1_M));
+    const __m512i top_nibbles = _mm512_set1_epi32(0xf000);
+    const __m512i d_bits = _mm512_or_si512(
+        _mm512_or_si512(_mm512_srli_epi32(_mm512_and_si512(words[12], top_nibbles), 12),
+                        _mm512_srli_epi32(_mm512_and_si512(_mm512_srli_epi32(words[12], 16), top_nibbles), 8)),
+        _mm512_or_si512(_mm512_srli_epi32(_mm512_and_si512(words[13], top_nibbles), 4),
+                        _mm512_and_si512(_mm512_srli_epi32(words[13], 16), top_nibbles)));
+    _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d_bits, false)));
+    __m512i scale[16];
+    for (int j = 0; j < 16; ++j) {
+      const __m512i word = _mm512_srli_epi32(words[12 + j / 8], 16 * ((j / 4) % 2));
+      const __m512i s = _mm512_and_si512(_mm512_srli_epi32(word, 3 * (j % 4)), _mm512_set1_epi32(7));
+      scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
+      _mm512_storeu_si512(u.scales_of(b, 16, j), scale[j]);
+    }
+    for (int p = 0; p < 8; ++p) {
+      _mm512_storeu_si512(u.coefs_of(b, p), pair16(_mm512_mullo_epi32(scale[2 * p], _mm512_set1_epi32(-9)),
+                                                   _mm512_mullo_epi32(scale[2 * p + 1], _mm512_set1_epi32(-9))));
+    }
+    for (int m = 0; m < 32; ++m) {  // values 8m .. 8m + 7
+      const __m512i nibble = _mm512_and_si512(_mm512_srli_epi32(words[8 + m / 8], 4 * (m % 8)), _mm512_set1_epi32(0x0f));
+      const __m512i high = _mm512_and_si512(nibble, _mm512_set1_epi32(7));
+      const __m512i index = _mm512_or_si512(byte_of(words[m / 4], m % 4), _mm512_slli_epi32(high, 8));
+      __m512i groups[2];
+      iq1_values(_mm512_slli_epi32(index, 3), _mm512_test_epi32_mask(nibble, _mm512_set1_epi32(8)), groups);
+      _mm512_store_si512(u.group(b, 2 * m), groups[0]);
+      _mm512_store_si512(u.group(b, 2 * m + 1), groups[1]);
     }
   }
 }

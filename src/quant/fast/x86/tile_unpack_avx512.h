@@ -57,6 +57,8 @@ void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
 void unpack_q4_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 
