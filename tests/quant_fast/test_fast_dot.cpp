@@ -495,7 +495,9 @@ INSTANTIATE_TEST_SUITE_P(
                       TileCase{TileUnit::kAvx512, GgmlType::Q3_K}, TileCase{TileUnit::kAvx512, GgmlType::Q4_K},
                       TileCase{TileUnit::kAvx512, GgmlType::Q5_K}, TileCase{TileUnit::kAvx512, GgmlType::Q6_K},
                       TileCase{TileUnit::kAvx512, GgmlType::IQ1_S}, TileCase{TileUnit::kAvx512, GgmlType::IQ1_M},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS}, TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}),
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS}, TileCase{TileUnit::kAvx512, GgmlType::IQ2_XS},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_S}, TileCase{TileUnit::kAvx512, GgmlType::IQ3_XXS},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_S}, TileCase{TileUnit::kAvx512, GgmlType::TQ2_0}, TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}),
     [](const auto& info) {
       return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") + std::string(type_name(info.param.type));
     });

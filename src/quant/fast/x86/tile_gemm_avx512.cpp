@@ -1,5 +1,5 @@
 // Tile kernels on AVX-512 VNNI (tile_gemm.h) for CPUs without a matrix unit: the 256-value
-// formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS and IQ4_XS, 16 rows times up to 8 tokens per pass.
+// formats (K-quants, i-quants, TQ2_0), 16 rows times up to 8 tokens per pass.
 //
 // The row kernels sum each (row, token) pair in a vector and reduce it horizontally; here one
 // int32 lane belongs to one weight row instead. 16 rows are unpacked once
@@ -136,8 +136,9 @@ void tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Til
 
 // min_tokens: where the tiles overtake the row kernels (2048 x 768, one core, GMAC/s): at 2
 // tokens Q2_K 40 against 24, Q3_K 27 against 21, Q4_K 34-43 against 25-30, IQ1_S 16 against
-// 13, IQ2_XXS 15 against 13, IQ4_XS 33 against 17; IQ1_M from 3 (level at 2); Q6_K from 5
-// (63 against 52; at 4, 55 against 63). At 32 tokens they run 2.5-8x the row kernels' speed.
+// 13, IQ2_XXS 15 against 13, IQ2_XS and IQ2_S 13 against 12, IQ3_XXS 15 against 10, IQ3_S 14
+// against 5, IQ4_XS 33 against 17; IQ1_M and TQ2_0 from 3 (level at 2); Q6_K from 5 (63
+// against 52; at 4, 55 against 63). At 32 tokens they run 2.5-20x the row kernels' speed.
 constexpr TileKernel kQ2KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, true>, unpack_q2_k>};
 constexpr TileKernel kQ3KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_q3_k>};
 constexpr TileKernel kQ4KTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, true>, unpack_q4_k>};
@@ -146,6 +147,11 @@ constexpr TileKernel kQ6KTiles{5, nullptr, nullptr, tile_rows<SuperBlockSum<16, 
 constexpr TileKernel kIq1STiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq1_s>};
 constexpr TileKernel kIq1MTiles{3, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_iq1_m>};
 constexpr TileKernel kIq2XxsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq2_xxs>};
+constexpr TileKernel kIq2XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_iq2_xs>};
+constexpr TileKernel kIq2STiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_iq2_s>};
+constexpr TileKernel kIq3XxsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq3_xxs>};
+constexpr TileKernel kIq3STiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq3_s>};
+constexpr TileKernel kTq2_0Tiles{3, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_tq2_0>};
 constexpr TileKernel kIq4XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq4_xs>};
 
 }  // namespace
@@ -160,6 +166,11 @@ const TileKernel* avx512_tile_kernel(GgmlType type) {
     case GgmlType::IQ1_S: return &kIq1STiles;
     case GgmlType::IQ1_M: return &kIq1MTiles;
     case GgmlType::IQ2_XXS: return &kIq2XxsTiles;
+    case GgmlType::IQ2_XS: return &kIq2XsTiles;
+    case GgmlType::IQ2_S: return &kIq2STiles;
+    case GgmlType::IQ3_XXS: return &kIq3XxsTiles;
+    case GgmlType::IQ3_S: return &kIq3STiles;
+    case GgmlType::TQ2_0: return &kTq2_0Tiles;
     case GgmlType::IQ4_XS: return &kIq4XsTiles;
     default: return nullptr;
   }

@@ -9,6 +9,7 @@
 
 #include "quant/blocks_iq.h"
 #include "quant/blocks_k.h"
+#include "quant/blocks_ternary_fp4.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
 #include "quant/quant_tables.h"
@@ -127,6 +128,50 @@ inline __m512i signed_with_offset(__m512i magnitudes, __m512i signs, int offset)
   const __mmask64 minus = _mm512_test_epi8_mask(spread, bit_of_byte);
   const __m512i base = _mm512_set1_epi8(static_cast<char>(offset));
   return _mm512_mask_sub_epi8(_mm512_add_epi8(base, magnitudes), minus, base, magnitudes);
+}
+
+// The grid i-quants' values are signed grid magnitudes (at most 62), stored + 64.
+constexpr int kGridOffset = 64;
+
+// Values of 16 rows' grid rows of 8 (at byte offsets `row` of `grid`) with the signs in the
+// low 8 bits of each lane of `signs`: the two groups of 4.
+inline void signed_grid8(const uint8_t* grid, __m512i row, __m512i signs, __m512i (&groups)[2]) {
+  groups[0] = signed_with_offset(_mm512_i32gather_epi32(row, grid, 1), signs, kGridOffset);
+  groups[1] = signed_with_offset(_mm512_i32gather_epi32(row, grid + 4, 1), _mm512_srli_epi32(signs, 4), kGridOffset);
+}
+
+// The same for grid rows of 4 and the signs in the low 4 bits.
+inline __m512i signed_grid4(const uint8_t* grid, __m512i row, __m512i signs) {
+  return signed_with_offset(_mm512_i32gather_epi32(row, grid, 1), signs, kGridOffset);
+}
+
+// Scales 2 s + 1 of 16 sub-blocks from 4-bit s, two per byte (low nibble first) in 8 bytes
+// (words[0], words[1]), with their bsums factors for values stored + kGridOffset.
+inline void odd_scales_of_nibbles(const __m512i (&words)[2], UnpackedRows& u, int64_t b) {
+  __m512i scale[16];
+  for (int j = 0; j < 16; ++j) {
+    const __m512i s = _mm512_and_si512(_mm512_srli_epi32(words[j / 8], 4 * (j % 8)), _mm512_set1_epi32(0x0f));
+    scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
+    _mm512_storeu_si512(u.scales_of(b, 16, j), scale[j]);
+  }
+  const __m512i minus_offset = _mm512_set1_epi32(-kGridOffset);
+  for (int p = 0; p < 8; ++p) {
+    _mm512_storeu_si512(u.coefs_of(b, p), pair16(_mm512_mullo_epi32(scale[2 * p], minus_offset),
+                                                 _mm512_mullo_epi32(scale[2 * p + 1], minus_offset)));
+  }
+}
+
+// Sub-block j's scale (8 sub-blocks of 32) and its bsums factors for values stored + offset.
+inline void store_scale32(UnpackedRows& u, int64_t b, int j, __m512i scale, int offset) {
+  _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
+  const __m512i coef = _mm512_mullo_epi32(scale, _mm512_set1_epi32(-offset));
+  _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+}
+
+// The f16 d at `at` (low half of the word there, or high half) times `factor`, for 16 rows.
+inline void store_d(UnpackedRows& u, int64_t b, __m512i offsets, const void* at, bool high, float factor) {
+  const __m512 d = f16_half(gather_rows(offsets, static_cast<const uint8_t*>(at)), high);
+  _mm512_storeu_ps(u.d.data() + b * kRows, factor == 1.0f ? d : _mm512_mul_ps(_mm512_set1_ps(factor), d));
 }
 
 // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and minimums. In chunk c of qs, byte l
@@ -370,30 +415,25 @@ void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
 // and the f32 factor d / 8. Values (grid magnitudes 8..43 with signs) are stored + 64; the
 // offset goes into the bsums factors.
 void unpack_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  constexpr int kOffset = 64;
   u.resize(n_blocks, 8);
   const __m512i offsets = row_offsets_of(w_row_bytes);
-  const auto* grid = &kIq2xxsGrid[0][0];
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockIQ2_XXS& first = blocks_of<BlockIQ2_XXS>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
-    const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
-    _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d, false)));
+    store_d(u, b, offsets, &first.d, false, 0.125f);
     __m512i words[16];  // sub-block j: grid indices words[2j], signs and scale words[2j + 1]
     transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, words);
     for (int j = 0; j < 8; ++j) {
       const __m512i indices = words[2 * j], signs_and_scale = words[2 * j + 1];
-      const __m512i scale = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(signs_and_scale, 28), 1),
-                                             _mm512_set1_epi32(1));
-      _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
-      const __m512i coef = _mm512_mullo_epi32(scale, _mm512_set1_epi32(-kOffset));
-      _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+      store_scale32(u, b, j, _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(signs_and_scale, 28), 1), _mm512_set1_epi32(1)),
+                    kGridOffset);
       for (int k = 0; k < 4; ++k) {  // values 8k .. 8k + 7: grid row k, signs k
         const __m512i row = _mm512_slli_epi32(byte_of(indices, k), 3);  // byte offset in the grid
         const __m512i signs = iq2_signs(_mm512_and_si512(_mm512_srli_epi32(signs_and_scale, 7 * k), _mm512_set1_epi32(127)));
-        const __m512i low = _mm512_i32gather_epi32(row, grid, 1), high = _mm512_i32gather_epi32(row, grid + 4, 1);
-        _mm512_store_si512(u.group(b, 8 * j + 2 * k), signed_with_offset(low, signs, kOffset));
-        _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), signed_with_offset(high, _mm512_srli_epi32(signs, 4), kOffset));
+        __m512i groups[2];
+        signed_grid8(&kIq2xxsGrid[0][0], row, signs, groups);
+        _mm512_store_si512(u.group(b, 8 * j + 2 * k), groups[0]);
+        _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), groups[1]);
       }
     }
   }
@@ -468,6 +508,131 @@ void unpack_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
       iq1_values(_mm512_slli_epi32(index, 3), _mm512_test_epi32_mask(nibble, _mm512_set1_epi32(8)), groups);
       _mm512_store_si512(u.group(b, 2 * m), groups[0]);
       _mm512_store_si512(u.group(b, 2 * m + 1), groups[1]);
+    }
+  }
+}
+
+// IQ2_XS: 32 grid rows of 8, entry k = 9-bit index | 7-bit sign index << 9 (qs[k]); 16
+// sub-blocks of 16 (two entries) with scales 2s + 1 from nibbles; f32 factor d / 8.
+void unpack_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ2_XS& first = blocks_of<BlockIQ2_XS>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    store_d(u, b, offsets, &first.d, false, 0.125f);
+    odd_scales_of_nibbles({gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4)}, u, b);
+    __m512i entries[16];  // entries 2i, 2i + 1 in entries[i]
+    transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, entries);
+    for (int k = 0; k < 32; ++k) {
+      const __m512i entry = _mm512_and_si512(_mm512_srli_epi32(entries[k / 2], 16 * (k % 2)), _mm512_set1_epi32(0xffff));
+      const __m512i row = _mm512_slli_epi32(_mm512_and_si512(entry, _mm512_set1_epi32(511)), 3);
+      __m512i groups[2];
+      signed_grid8(&kIq2xsGrid[0][0], row, iq2_signs(_mm512_srli_epi32(entry, 9)), groups);
+      _mm512_store_si512(u.group(b, 2 * k), groups[0]);
+      _mm512_store_si512(u.group(b, 2 * k + 1), groups[1]);
+    }
+  }
+}
+
+// IQ2_S: as IQ2_XS with 10-bit indices (qs[k], high 2 bits at 2 (k % 4) in qh[k / 4]) and
+// explicit sign bytes.
+void unpack_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 16);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ2_S& first = blocks_of<BlockIQ2_S>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    store_d(u, b, offsets, &first.d, false, 0.125f);
+    odd_scales_of_nibbles({gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4)}, u, b);
+    const __m512i qh[2] = {gather_rows(offsets, first.qh), gather_rows(offsets, first.qh + 4)};
+    __m512i words[16];  // qs in words 0..7, signs in 8..15
+    transpose_rows(first.qs, w_row_bytes, words);
+    for (int k = 0; k < 32; ++k) {
+      const __m512i high = _mm512_and_si512(_mm512_srli_epi32(qh[k / 16], 2 * (k % 16)), _mm512_set1_epi32(3));
+      const __m512i index = _mm512_or_si512(byte_of(words[k / 4], k % 4), _mm512_slli_epi32(high, 8));
+      __m512i groups[2];
+      signed_grid8(&kIq2sGrid[0][0], _mm512_slli_epi32(index, 3), byte_of(words[8 + k / 4], k % 4), groups);
+      _mm512_store_si512(u.group(b, 2 * k), groups[0]);
+      _mm512_store_si512(u.group(b, 2 * k + 1), groups[1]);
+    }
+  }
+}
+
+// IQ3_XXS: 64 grid rows of 4 (qs); per sub-block of 32 a word of four 7-bit sign indices (one
+// per 8 values) and a 4-bit scale s on top (2s + 1); f32 factor d / 4.
+void unpack_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ3_XXS& first = blocks_of<BlockIQ3_XXS>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    store_d(u, b, offsets, &first.d, false, 0.25f);
+    __m512i qs[16], signs_and_scales[16];  // words of qs; of scales_and_signs (0..7)
+    transpose_rows(first.qs, w_row_bytes, qs);
+    transpose_rows(first.scales_and_signs, w_row_bytes, signs_and_scales, sizeof(first.scales_and_signs));
+    for (int j = 0; j < 8; ++j) {
+      const __m512i word = signs_and_scales[j];
+      store_scale32(u, b, j, _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(word, 28), 1), _mm512_set1_epi32(1)),
+                    kGridOffset);
+      for (int k = 0; k < 4; ++k) {  // values 8k .. 8k + 7: grid rows qs[8j + 2k], qs[8j + 2k + 1]
+        const __m512i signs = iq2_signs(_mm512_and_si512(_mm512_srli_epi32(word, 7 * k), _mm512_set1_epi32(127)));
+        const __m512i rows = qs[2 * j + k / 2];
+        for (int half = 0; half < 2; ++half) {
+          const __m512i row = _mm512_slli_epi32(byte_of(rows, 2 * (k % 2) + half), 2);
+          _mm512_store_si512(u.group(b, 8 * j + 2 * k + half),
+                             signed_grid4(&kIq3xxsGrid[0][0], row, _mm512_srli_epi32(signs, 4 * half)));
+        }
+      }
+    }
+  }
+}
+
+// IQ3_S: 64 grid rows of 4 with 9-bit indices (qs[8j + g], bit g of qh[j]) and explicit signs
+// (4 bits per row); 8 sub-blocks of 32 with scales 2s + 1 from nibbles of scales[4].
+void unpack_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockIQ3_S& first = blocks_of<BlockIQ3_S>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    store_d(u, b, offsets, &first.d, false, 1.0f);
+    __m512i qs[16], rest[16];  // words of qs; of qh (0, 1), signs (2..9) and scales (10)
+    transpose_rows(first.qs, w_row_bytes, qs);
+    transpose_rows(first.qh, w_row_bytes, rest, sizeof(BlockIQ3_S) - offsetof(BlockIQ3_S, qh));
+    for (int j = 0; j < 8; ++j) {
+      const __m512i s = _mm512_and_si512(_mm512_srli_epi32(rest[10], 4 * j), _mm512_set1_epi32(0x0f));
+      store_scale32(u, b, j, _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1)), kGridOffset);
+      const __m512i qh = byte_of(rest[j / 4], j % 4);
+      for (int g = 0; g < 8; ++g) {  // values 4g .. 4g + 3
+        const __m512i high = _mm512_and_si512(_mm512_srli_epi32(qh, g), _mm512_set1_epi32(1));
+        const __m512i index = _mm512_or_si512(byte_of(qs[2 * j + g / 4], g % 4), _mm512_slli_epi32(high, 8));
+        const __m512i signs = _mm512_srli_epi32(byte_of(rest[2 + j], g / 2), 4 * (g % 2));
+        _mm512_store_si512(u.group(b, 8 * j + g), signed_grid4(&kIq3sGrid[0][0], _mm512_slli_epi32(index, 2), signs));
+      }
+    }
+  }
+}
+
+// TQ2_0: Q2_K's 2-bit layout, value q - 1: one scale of 1 for the whole block and the offset
+// of 1 through the bsums.
+void unpack_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i low2 = _mm512_set1_epi8(0x03);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockTQ2_0& first = blocks_of<BlockTQ2_0>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    store_d(u, b, offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2, true, 1.0f);
+    for (int j = 0; j < 8; ++j) store_scale32(u, b, j, _mm512_set1_epi32(1), 1);
+    __m512i qs[16];
+    transpose_rows(first.qs, w_row_bytes, qs);
+    for (int c = 0; c < 2; ++c) {
+      for (int s = 0; s < 4; ++s) {
+        for (int g = 0; g < 8; ++g) {
+          _mm512_store_si512(u.group(b, 32 * c + 8 * s + g), _mm512_and_si512(_mm512_srli_epi32(qs[8 * c + g], 2 * s), low2));
+        }
+      }
     }
   }
 }

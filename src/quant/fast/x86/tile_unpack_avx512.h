@@ -60,6 +60,11 @@ void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
 void unpack_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 
 }  // namespace sluice::quant::fast::detail
