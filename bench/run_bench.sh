@@ -10,7 +10,8 @@
 #
 # Cases:
 #   (a) in RAM: Qwen3-30B-A3B-shaped Q4_K (~17 GB), page cache warm; (a2) its prompt
-#       processing on a 508-token prompt against llama-bench's pp512
+#       processing on a 508-token prompt against llama-bench's pp512; (a3) prompt and decode
+#       of the same shapes in IQ2_XXS (~8 GB), the low-bit formats' case
 #   (b) larger than memory: the same file with both processes capped at --cap-gib GiB
 #   (c) cold start: time to first token from an empty page cache
 # Needs root for the cgroup and for dropping the page cache. Writes bench/results/*.json.
@@ -41,9 +42,12 @@ model=$models/qwen3-30b-a3b-Q4_K.gguf
 [ -f "$model" ] || $sluice synth --preset qwen3-30b-a3b --type Q4_K -o "$model"
 prompt="The history of the printing press begins"
 n_decode=32
-# llama.cpp's default repacked CPU path (AMX on this Xeon) crashes in ggml_backend_amx_mul_mat
-# at commit 0c1e570 here, so the peer runs with --repack 0 (its plain CPU kernels).
-peer_flags=(--repack 0)
+# The peer runs its default CPU path (weights repacked at load where it has kernels for
+# that), except on CPUs with AMX: there that path runs ggml_backend_amx_mul_mat, which crashes
+# at commit 0c1e570 on this model, so it gets --repack 0 (its plain CPU kernels).
+peer_flags=()
+if grep -qw amx_int8 /proc/cpuinfo; then peer_flags=(--repack 0); fi
+echo "llama.cpp flags: ${peer_flags[*]:-(defaults)}"
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 # Runs a command inside a fresh memory cgroup of $cap_gib GiB (page cache included).
@@ -82,10 +86,24 @@ best_prompt() {  # prints sluice's best prompt tok/s over 3 runs; arguments: env
       sed -n 's/^prompt: .*(\(.*\) tok\/s)/\1/p'
   done | sort -g | tail -1
 }
-echo "sluice  prompt tok/s: $(best_prompt SLUICE_AMX=1) (AMX tile kernels), $(best_prompt SLUICE_AMX=0) (AVX-512 only)"
+tiles="AVX-512 VNNI"
+if grep -qw amx_int8 /proc/cpuinfo; then tiles="AMX"; fi
+echo "sluice  prompt tok/s: $(best_prompt) ($tiles tile kernels), $(best_prompt SLUICE_TILES=0) (row kernels only)"
 if [ -x "$peer/llama-bench" ]; then
   "$peer/llama-bench" -m "$model" -t "$threads" -p 512 -n 0 -r 3 "${peer_flags[@]}" -o json > $results/a2_llama.json 2>/dev/null
   echo "llama.cpp pp512 tok/s: $(llama_bench_json < $results/a2_llama.json)"
+fi
+
+echo "== (a3) the same shapes in IQ2_XXS: prompt (508 tokens, best of 3) and decode ($n_decode tokens), in RAM"
+low_bit=$models/qwen3-30b-a3b-IQ2_XXS.gguf
+[ -f "$low_bit" ] || $sluice synth --preset qwen3-30b-a3b --type IQ2_XXS -o "$low_bit"
+cat "$low_bit" > /dev/null
+low_bit_decode=$($sluice run -m "$low_bit" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --no-stream 2>&1 >/dev/null |
+  sed -n 's/^decode: .*(\(.*\) tok\/s)/\1/p')
+echo "sluice  prompt tok/s: $(model=$low_bit best_prompt), decode tok/s: $low_bit_decode"
+if [ -x "$peer/llama-bench" ]; then
+  "$peer/llama-bench" -m "$low_bit" -t "$threads" -p 512 -n $n_decode -r 3 "${peer_flags[@]}" -o json > $results/a3_llama.json 2>/dev/null
+  echo "llama.cpp pp512 / tg$n_decode tok/s: $(llama_bench_json < $results/a3_llama.json)"
 fi
 
 echo "== (b) capped at ${cap_gib} GiB (sluice --mem ${mem_gib}G), cold page cache"

@@ -1,6 +1,7 @@
 // Which tile kernels run: none unless the active instruction set is AVX-512 (SLUICE_ISA=avx2 or
-// scalar turns tiles off with it); AMX where the CPU has it (tile and int8, and AVX-512 VBMI),
-// Linux grants the process its tile state and SLUICE_AMX is not 0; AVX-512 VNNI otherwise.
+// scalar turns tiles off with it) and SLUICE_TILES is not 0; AMX where the CPU has it (tile
+// and int8, and AVX-512 VBMI), Linux grants the process its tile state and SLUICE_AMX is not
+// 0; AVX-512 VNNI otherwise.
 #include "quant/fast/tile_gemm.h"
 
 #include <atomic>
@@ -45,12 +46,13 @@ bool amx_usable() {
 #endif
 }
 
-bool amx_wanted() {
-  const char* env = std::getenv("SLUICE_AMX");
+// Whether the environment variable `name` leaves a switch on (unset, or anything but "0").
+bool switched_on(const char* name) {
+  const char* env = std::getenv(name);
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
-std::atomic<bool> g_enabled{true};
+std::atomic<bool> g_enabled{switched_on("SLUICE_TILES")};
 
 }  // namespace
 
@@ -80,7 +82,7 @@ const TileKernel* tile_kernel_of(TileUnit unit, GgmlType weight_type) {
 
 const TileKernel* tile_kernel(GgmlType weight_type) {
   if (!g_enabled.load(std::memory_order_relaxed) || active_isa() != Isa::kAvx512) return nullptr;
-  static const bool amx = amx_wanted();
+  static const bool amx = switched_on("SLUICE_AMX");
   if (amx) {
     if (const TileKernel* kernel = tile_kernel_of(TileUnit::kAmx, weight_type)) return kernel;
   }

@@ -55,8 +55,8 @@ struct TileKernel {
 enum class TileUnit { kAmx, kAvx512 };
 
 // The tile kernel for `weight_type`, or nullptr: none for this format, the active instruction
-// set below AVX-512 (or without VNNI), or turned off (set_tile_kernels). AMX where the CPU
-// and OS allow it and SLUICE_AMX is not 0, else AVX-512 VNNI.
+// set below AVX-512, or turned off (SLUICE_TILES=0, set_tile_kernels). AMX where the CPU and
+// OS allow it and SLUICE_AMX is not 0, else AVX-512 VNNI.
 const TileKernel* tile_kernel(GgmlType weight_type);
 
 // The kernel `unit` itself has for `weight_type`, or nullptr (none, or the unit is not usable
@@ -66,7 +66,7 @@ const TileKernel* tile_kernel_of(TileUnit unit, GgmlType weight_type);
 // Whether this CPU and OS let the process use a matrix unit.
 bool matrix_unit_usable();
 
-// Turns the tile kernels on or off (tests, benchmarks); on by default where usable.
+// Turns the tile kernels on or off (tests, benchmarks); on by default (SLUICE_TILES=0: off).
 void set_tile_kernels(bool enabled);
 
 }  // namespace sluice::quant::fast
