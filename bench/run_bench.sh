@@ -113,7 +113,9 @@ capped $sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" 
 echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $results/b_sluice.json)"
 if [ -x "$peer/llama-bench" ]; then
   drop_caches
-  capped timeout 1800 "$peer/llama-bench" -m "$model" -t "$threads" -p 0 -n 8 -r 1 "${peer_flags[@]}" -o json > $results/b_llama.json 2>/dev/null || true
+  # Repacked weights are anonymous memory, which the cap cannot page out (the default path is
+  # OOM-killed at 8 GiB): under the cap the peer runs from its mmap of the file, --repack 0.
+  capped timeout 1800 "$peer/llama-bench" -m "$model" -t "$threads" -p 0 -n 8 -r 1 --repack 0 -o json > $results/b_llama.json 2>/dev/null || true
   echo "llama.cpp tg8 tok/s: $(llama_bench_json < $results/b_llama.json 2>/dev/null || echo failed)"
 fi
 

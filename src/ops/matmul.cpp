@@ -77,9 +77,9 @@ void row_kernel_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   }
 }
 
-// Rows [begin, end) of a fast-path product: whole tiles of kTileRows rows on the matrix unit
-// where the task has tile kernels, the rest (and everything else) through the row kernel.
-// Both give the same bits.
+// Rows [begin, end) of a fast-path product: whole tiles of kTileRows rows through the task's
+// tile kernel where it has one, the rest (and everything else) through the row kernel. Both
+// give the same bits.
 void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   constexpr int64_t kTile = quant::fast::kTileRows;
   const int64_t first_tile = (begin + kTile - 1) / kTile * kTile;

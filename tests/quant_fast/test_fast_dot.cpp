@@ -11,6 +11,8 @@
 // - end to end: the quantized fixture models (Q4_K_M ... IQ1_S) against the exact reference and next to llama.cpp's
 //   own fast path, and perplexity of the trained model next to llama.cpp's.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -445,6 +448,32 @@ INSTANTIATE_TEST_SUITE_P(Formats, FastMatmul, ::testing::ValuesIn(kFastTypes),
 
 // ---- tile kernels (AMX, AVX-512 VNNI) --------------------------------------------------------
 
+// A copy of `bytes` that ends where an inaccessible page begins, so that a kernel reading past
+// the end of a weight matrix faults instead of reading a neighbour's bytes.
+class GuardedCopy {
+ public:
+  explicit GuardedCopy(const std::vector<std::byte>& bytes) {
+    const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t span = (bytes.size() + page - 1) / page * page;
+    size_ = span + page;
+    void* base = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::runtime_error("mmap failed");
+    base_ = static_cast<std::byte*>(base);
+    if (mprotect(base_ + span, page, PROT_NONE) != 0) throw std::runtime_error("mprotect failed");
+    data_ = base_ + span - bytes.size();
+    std::memcpy(data_, bytes.data(), bytes.size());
+  }
+  ~GuardedCopy() { munmap(base_, size_); }
+  GuardedCopy(const GuardedCopy&) = delete;
+  GuardedCopy& operator=(const GuardedCopy&) = delete;
+  const std::byte* data() const { return data_; }
+
+ private:
+  std::byte* base_ = nullptr;
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 struct TileCase {
   TileUnit unit;
   GgmlType type;
@@ -458,10 +487,11 @@ TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
   if (tiles == nullptr) GTEST_SKIP() << "this CPU cannot run these tile kernels";
   const RowDotFn scalar = row_dot_of(Isa::kScalar, type);
   const int64_t n_rows = 2 * kTileRows;
-  for (int64_t n_cols : {256, 2048}) {
+  for (int64_t n_cols : {256, 768, 2048}) {  // 1, 3 and 8 super-blocks
     const std::vector<std::byte> weights = random_rows(type, n_cols, n_rows, 5u + static_cast<uint32_t>(n_cols));
+    const GuardedCopy guarded(weights);
     const size_t w_bytes = row_bytes(type, static_cast<uint64_t>(n_cols));
-    for (int64_t n_tokens : {1, 7, 8, 9, 15, 16, 17, 40}) {
+    for (int64_t n_tokens : {1, 2, 7, 8, 9, 15, 16, 17, 40}) {
       const std::vector<float> x = random_activations(n_cols, n_tokens, 11u + static_cast<uint32_t>(n_tokens));
       const size_t act_bytes = activation_row_bytes(type, n_cols);
       std::vector<std::byte> act(act_bytes * static_cast<size_t>(n_tokens));
@@ -474,32 +504,51 @@ TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
         tiles->pack(act.data(), act_bytes, n_tokens, n_cols, packed.data());
       }
       const TileActivations acts{act.data(), act_bytes, packed.data(), n_tokens};
-      std::vector<float> got(static_cast<size_t>(n_rows * n_tokens)), want(got.size());
-      tiles->rows(weights.data(), w_bytes, n_rows, acts, n_cols, got.data(), n_rows);
+      // Results into columns [1, 1 + n_rows) of rows of out_stride, as for a slice of a
+      // matrix's rows; the weights end at an inaccessible page.
+      const size_t out_stride = static_cast<size_t>(n_rows) + 3;
+      std::vector<float> got(out_stride * static_cast<size_t>(n_tokens)), want(static_cast<size_t>(n_rows * n_tokens));
+      tiles->rows(guarded.data(), w_bytes, n_rows, acts, n_cols, got.data() + 1, out_stride);
       for (int64_t r = 0; r < n_rows; ++r) {
         scalar(weights.data() + r * w_bytes, act.data(), act_bytes, n_tokens, n_cols, want.data() + r, n_rows);
       }
-      for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-            << type_name(type) << " " << n_cols << " columns, " << n_tokens << " tokens, row " << i % n_rows
-            << " token " << i / n_rows << ": " << got[i] << " vs scalar " << want[i];
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const float g = got[static_cast<size_t>(t) * out_stride + 1 + static_cast<size_t>(r)];
+          const float e = want[static_cast<size_t>(t * n_rows + r)];
+          ASSERT_EQ(std::bit_cast<uint32_t>(g), std::bit_cast<uint32_t>(e))
+              << type_name(type) << " " << n_cols << " columns, " << n_tokens << " tokens, row " << r << " token "
+              << t << ": " << g << " vs scalar " << e;
+        }
       }
     }
   }
 }
 
+// Every format with a tile kernel, on each unit (a unit this CPU lacks skips).
 INSTANTIATE_TEST_SUITE_P(
     Formats, TileKernels,
-    ::testing::Values(TileCase{TileUnit::kAmx, GgmlType::Q4_K}, TileCase{TileUnit::kAmx, GgmlType::Q5_K},
-                      TileCase{TileUnit::kAmx, GgmlType::Q6_K}, TileCase{TileUnit::kAvx512, GgmlType::Q2_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q3_K}, TileCase{TileUnit::kAvx512, GgmlType::Q4_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q5_K}, TileCase{TileUnit::kAvx512, GgmlType::Q6_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_S}, TileCase{TileUnit::kAvx512, GgmlType::IQ1_M},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS}, TileCase{TileUnit::kAvx512, GgmlType::IQ2_XS},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_S}, TileCase{TileUnit::kAvx512, GgmlType::IQ3_XXS},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_S}, TileCase{TileUnit::kAvx512, GgmlType::TQ2_0}, TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}),
+    ::testing::Values(TileCase{TileUnit::kAmx, GgmlType::Q4_K},  //
+                      TileCase{TileUnit::kAmx, GgmlType::Q5_K},
+                      TileCase{TileUnit::kAmx, GgmlType::Q6_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q2_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q3_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q4_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q5_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q6_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_S},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_M},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XS},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_S},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_XXS},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_S},
+                      TileCase{TileUnit::kAvx512, GgmlType::TQ1_0},
+                      TileCase{TileUnit::kAvx512, GgmlType::TQ2_0},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}),
     [](const auto& info) {
-      return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") + std::string(type_name(info.param.type));
+      return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") +
+             std::string(type_name(info.param.type));
     });
 
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }

@@ -128,10 +128,6 @@ float dot_q5_1(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
-// The 16 IQ4_NL / IQ4_XS levels as integers (kValuesIq4nl holds them as floats).
-constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                   1,    13,   25,  38,  53,  69,  89,  113};
-
 float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ4_NL>(w);
   const Q8x32View acts = view_q8x32(act, n);

@@ -36,6 +36,10 @@ void add_avx2_ternary_fp4_kernels(KernelTable& table);     // x86/dot_avx2_terna
 void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.cpp
 void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
 
+// The 16 IQ4_NL / IQ4_XS levels as integers (quant_tables.h's kValuesIq4nl holds them as
+// floats).
+inline constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 // Helpers for the kernel files, in an unnamed namespace so that each instruction set's file
 // compiles its own copy (an inline function shared across files could be linked in its AVX-512
 // build and then run on a CPU without AVX-512).

@@ -145,11 +145,7 @@ float dot_q5_1(const std::byte* w, const std::byte* act, int64_t n) {
 }
 
 // The 16 IQ4_NL / IQ4_XS levels, in both 128-bit lanes for shuffle_epi8.
-inline __m256i iq4_levels() {
-  const __m128i levels =
-      _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
-  return _mm256_broadcastsi128_si256(levels);
-}
+inline __m256i iq4_levels() { return _mm256_broadcastsi128_si256(load128(kIq4Levels)); }
 
 float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ4_NL>(w);

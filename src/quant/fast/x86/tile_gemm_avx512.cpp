@@ -1,5 +1,5 @@
 // Tile kernels on AVX-512 VNNI (tile_gemm.h) for CPUs without a matrix unit: the 256-value
-// formats (K-quants, i-quants, TQ2_0), 16 rows times up to 8 tokens per pass.
+// formats (K-quants, i-quants, TQ1_0, TQ2_0), 16 rows times up to 8 tokens per pass.
 //
 // The row kernels sum each (row, token) pair in a vector and reduce it horizontally; here one
 // int32 lane belongs to one weight row instead. 16 rows are unpacked once
@@ -25,6 +25,7 @@
 #include "quant/fast/kernels.h"
 #include "quant/fast/tile_gemm.h"
 #include "quant/fast/x86/tile_unpack_avx512.h"
+#include "util/error.h"
 
 namespace sluice::quant::fast::detail {
 namespace {
@@ -94,10 +95,10 @@ void token_pass(const UnpackedRows& u, int64_t n_blocks, const Q8x256View (&y)[k
       const __m512i scale = _mm512_loadu_si512(scales + j * kRows);
       for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], scale));
     }
-    const int32_t* coefs = u.bsum_coefs.data() + b * 8 * kRows;
+    const int32_t* coefs = u.bsum_coefs.data() + b * kBsumPairs * kRows;
     __m512i bsum_term[kTokens];
     for (__m512i& s : bsum_term) s = _mm512_setzero_si512();
-    for (int p = 0; p < 8; ++p) {
+    for (int p = 0; p < kBsumPairs; ++p) {
       const __m512i coef = _mm512_loadu_si512(coefs + p * kRows);
       for (int t = 0; t < kTokens; ++t) {
         bsum_term[t] = _mm512_dpwssd_epi32(bsum_term[t], coef, broadcast_i32(y[t].bsums + 16 * b + 2 * p));
@@ -113,23 +114,29 @@ void token_pass(const UnpackedRows& u, int64_t n_blocks, const Q8x256View (&y)[k
 template <class Format, int... kCounts>
 void token_pass_of(int count, const UnpackedRows& u, int64_t n_blocks, const Q8x256View (&y)[kTokensPerPass],
                    float* out, size_t out_stride, std::integer_sequence<int, kCounts...>) {
-  // count in 1..kTokensPerPass: the instance for count + 1 - 1 tokens.
+  // count in 1..kTokensPerPass: calls token_pass<Format, count> (kCounts runs 0..kTokensPerPass - 1).
   ((count == kCounts + 1 ? token_pass<Format, kCounts + 1>(u, n_blocks, y, out, out_stride) : void()), ...);
 }
 
 template <class Format, UnpackFn Unpack>
 void tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const TileActivations& acts, int64_t n_cols,
                float* out, size_t out_stride) {
+  SLUICE_ASSERT(n_rows % kRows == 0 && n_cols % 256 == 0);
+  // One per thread and kernel, kept between calls (16 rows of the widest matrix seen: about
+  // 20 bytes per column).
   thread_local UnpackedRows unpacked;
   const int64_t n_blocks = n_cols / 256;
   for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
     Unpack(w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_blocks, unpacked);
+    SLUICE_ASSERT(unpacked.sub_blocks == Format::kSubBlocks);
     for (int64_t t0 = 0; t0 < acts.n_tokens; t0 += kTokensPerPass) {
       const int count = static_cast<int>(std::min<int64_t>(kTokensPerPass, acts.n_tokens - t0));
       Q8x256View y[kTokensPerPass];
-      for (int t = 0; t < count; ++t) y[t] = view_q8x256(acts.rows + static_cast<size_t>(t0 + t) * acts.row_stride, n_cols);
-      token_pass_of<Format>(count, unpacked, n_blocks, y, out + static_cast<size_t>(t0) * out_stride + r0, out_stride,
-                            std::make_integer_sequence<int, kTokensPerPass>{});
+      for (int t = 0; t < count; ++t) {
+        y[t] = view_q8x256(acts.rows + static_cast<size_t>(t0 + t) * acts.row_stride, n_cols);
+      }
+      token_pass_of<Format>(count, unpacked, n_blocks, y, out + static_cast<size_t>(t0) * out_stride + r0,
+                            out_stride, std::make_integer_sequence<int, kTokensPerPass>{});
     }
   }
 }
@@ -151,6 +158,7 @@ constexpr TileKernel kIq2XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16
 constexpr TileKernel kIq2STiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<16, false>, unpack_iq2_s>};
 constexpr TileKernel kIq3XxsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq3_xxs>};
 constexpr TileKernel kIq3STiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq3_s>};
+constexpr TileKernel kTq1_0Tiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_tq1_0>};
 constexpr TileKernel kTq2_0Tiles{3, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_tq2_0>};
 constexpr TileKernel kIq4XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8, false>, unpack_iq4_xs>};
 
@@ -170,6 +178,7 @@ const TileKernel* avx512_tile_kernel(GgmlType type) {
     case GgmlType::IQ2_S: return &kIq2STiles;
     case GgmlType::IQ3_XXS: return &kIq3XxsTiles;
     case GgmlType::IQ3_S: return &kIq3STiles;
+    case GgmlType::TQ1_0: return &kTq1_0Tiles;
     case GgmlType::TQ2_0: return &kTq2_0Tiles;
     case GgmlType::IQ4_XS: return &kIq4XsTiles;
     default: return nullptr;

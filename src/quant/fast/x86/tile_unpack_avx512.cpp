@@ -88,6 +88,9 @@ void prefetch_next_tile(const Block& first, size_t w_row_bytes) {
   }
 }
 
+// IQ1's values 8 grid + delta (grid -1, 0, 1; delta +-1) are stored + 9.
+constexpr int kIq1Offset = 9;
+
 // IQ1: 8 stored values per grid row (-1, 0, 1): 8 grid + delta + 9 (delta = +-1, by
 // delta_minus), in 0..18, for the grid row at byte offset `row` of kIq1sGrid; the two groups
 // of 4.
@@ -145,27 +148,47 @@ inline __m512i signed_grid4(const uint8_t* grid, __m512i row, __m512i signs) {
   return signed_with_offset(_mm512_i32gather_epi32(row, grid, 1), signs, kGridOffset);
 }
 
-// Scales 2 s + 1 of 16 sub-blocks from 4-bit s, two per byte (low nibble first) in 8 bytes
-// (words[0], words[1]), with their bsums factors for values stored + kGridOffset.
-inline void odd_scales_of_nibbles(const __m512i (&words)[2], UnpackedRows& u, int64_t b) {
-  __m512i scale[16];
-  for (int j = 0; j < 16; ++j) {
-    const __m512i s = _mm512_and_si512(_mm512_srli_epi32(words[j / 8], 4 * (j % 8)), _mm512_set1_epi32(0x0f));
-    scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
-    _mm512_storeu_si512(u.scales_of(b, 16, j), scale[j]);
-  }
-  const __m512i minus_offset = _mm512_set1_epi32(-kGridOffset);
-  for (int p = 0; p < 8; ++p) {
+// The scales of 16 sub-blocks of 16 and their bsums factors -offset * scale, for values
+// stored + offset.
+inline void store_scales16(UnpackedRows& u, int64_t b, const __m512i (&scale)[16], int offset) {
+  const __m512i minus_offset = _mm512_set1_epi32(-offset);
+  for (int j = 0; j < 16; ++j) _mm512_storeu_si512(u.scales_of(b, j), scale[j]);
+  for (int p = 0; p < kBsumPairs; ++p) {
     _mm512_storeu_si512(u.coefs_of(b, p), pair16(_mm512_mullo_epi32(scale[2 * p], minus_offset),
                                                  _mm512_mullo_epi32(scale[2 * p + 1], minus_offset)));
   }
 }
 
-// Sub-block j's scale (8 sub-blocks of 32) and its bsums factors for values stored + offset.
+// Sub-block j's scale (8 sub-blocks of 32: both bsums of pair j) and its bsums factors.
 inline void store_scale32(UnpackedRows& u, int64_t b, int j, __m512i scale, int offset) {
-  _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
+  _mm512_storeu_si512(u.scales_of(b, j), scale);
   const __m512i coef = _mm512_mullo_epi32(scale, _mm512_set1_epi32(-offset));
   _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+}
+
+// Scales 2 s + 1 of 16 sub-blocks from 4-bit s, two per byte (low nibble first) in 8 bytes
+// (words[0], words[1]), for values stored + kGridOffset.
+inline void odd_scales_of_nibbles(const __m512i (&words)[2], UnpackedRows& u, int64_t b) {
+  __m512i scale[16];
+  for (int j = 0; j < 16; ++j) {
+    const __m512i s = _mm512_and_si512(_mm512_srli_epi32(words[j / 8], 4 * (j % 8)), _mm512_set1_epi32(0x0f));
+    scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
+  }
+  store_scales16(u, b, scale, kGridOffset);
+}
+
+// Q2_K's and TQ2_0's 2-bit quants: value 128 c + 32 s + l is bits 2s, 2s + 1 of qs[32 c + l].
+inline void store_2bit_quants(const uint8_t* qs, size_t w_row_bytes, UnpackedRows& u, int64_t b) {
+  __m512i words[16];  // dword k of qs in words[k]
+  transpose_rows(qs, w_row_bytes, words);
+  for (int c = 0; c < 2; ++c) {
+    for (int s = 0; s < 4; ++s) {
+      for (int g = 0; g < 8; ++g) {
+        _mm512_store_si512(u.group(b, 32 * c + 8 * s + g),
+                           _mm512_and_si512(_mm512_srli_epi32(words[8 * c + g], 2 * s), _mm512_set1_epi8(0x03)));
+      }
+    }
+  }
 }
 
 // The f16 d at `at` (low half of the word there, or high half) times `factor`, for 16 rows.
@@ -201,7 +224,7 @@ void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpacke
                                              _mm512_and_si512(_mm512_srli_epi32(w1, 2), bits45))};
     for (int j = 0; j < 8; ++j) {
       const __m512i min = byte_of(mins[j / 4], j % 4);
-      _mm512_storeu_si512(u.scales_of(b, 8, j), byte_of(scales[j / 4], j % 4));
+      _mm512_storeu_si512(u.scales_of(b, j), byte_of(scales[j / 4], j % 4));
       _mm512_storeu_si512(u.coefs_of(b, j), pair16(min, min));
     }
     const __m512i d_and_dmin = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
@@ -246,22 +269,17 @@ void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
   const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i bits45 = _mm512_set1_epi8(0x30);
-  const __m512i minus32 = _mm512_set1_epi32(-32);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockQ6_K& first = blocks_of<BlockQ6_K>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
+    __m512i scale[16];
     for (int word = 0; word < 4; ++word) {  // scales 4 word .. 4 word + 3
       const __m512i four = gather_rows(offsets, reinterpret_cast<const uint8_t*>(first.scales) + 4 * word);
-      __m512i scale[4];
       for (int i = 0; i < 4; ++i) {
-        scale[i] = _mm512_srai_epi32(_mm512_slli_epi32(four, 24 - 8 * i), 24);  // sign-extended byte i
-        _mm512_storeu_si512(u.scales_of(b, 16, 4 * word + i), scale[i]);
-      }
-      for (int i = 0; i < 2; ++i) {
-        _mm512_storeu_si512(u.coefs_of(b, 2 * word + i),
-                            pair16(_mm512_mullo_epi32(scale[2 * i], minus32), _mm512_mullo_epi32(scale[2 * i + 1], minus32)));
+        scale[4 * word + i] = _mm512_srai_epi32(_mm512_slli_epi32(four, 24 - 8 * i), 24);  // sign-extended byte i
       }
     }
+    store_scales16(u, b, scale, 32);
     // d is the block's last 2 bytes: the word before its end holds it in the high half.
     const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2);
     _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d, true));
@@ -294,7 +312,6 @@ void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
 void unpack_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
   u.resize(n_blocks, 16);
   const __m512i offsets = row_offsets_of(w_row_bytes);
-  const __m512i low2 = _mm512_set1_epi8(0x03);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockQ2_K& first = blocks_of<BlockQ2_K>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
@@ -303,7 +320,7 @@ void unpack_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
       __m512i min[4];
       for (int i = 0; i < 4; ++i) {
         const __m512i packed = byte_of(four, i);
-        _mm512_storeu_si512(u.scales_of(b, 16, 4 * word + i), _mm512_and_si512(packed, _mm512_set1_epi32(0x0f)));
+        _mm512_storeu_si512(u.scales_of(b, 4 * word + i), _mm512_and_si512(packed, _mm512_set1_epi32(0x0f)));
         min[i] = _mm512_srli_epi32(packed, 4);
       }
       _mm512_storeu_si512(u.coefs_of(b, 2 * word), pair16(min[0], min[1]));
@@ -312,15 +329,7 @@ void unpack_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
     const __m512i d_and_dmin = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
     _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_dmin, false));
     _mm512_storeu_ps(u.dmin.data() + b * kRows, f16_half(d_and_dmin, true));
-    __m512i qs[16];  // dword k of qs in qs[k]
-    transpose_rows(first.qs, w_row_bytes, qs);
-    for (int c = 0; c < 2; ++c) {
-      for (int s = 0; s < 4; ++s) {
-        for (int g = 0; g < 8; ++g) {
-          _mm512_store_si512(u.group(b, 32 * c + 8 * s + g), _mm512_and_si512(_mm512_srli_epi32(qs[8 * c + g], 2 * s), low2));
-        }
-      }
-    }
+    store_2bit_quants(first.qs, w_row_bytes, u, b);
   }
 }
 
@@ -333,7 +342,6 @@ void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
   const __m512i low2 = _mm512_set1_epi8(0x03);
   const __m512i bit0 = _mm512_set1_epi8(0x01);
   const __m512i low4 = _mm512_set1_epi32(0x0f);
-  const __m512i minus4 = _mm512_set1_epi32(-4);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockQ3_K& first = blocks_of<BlockQ3_K>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
@@ -345,18 +353,14 @@ void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
       const __m512i low = j < 8 ? _mm512_and_si512(packed, low4) : _mm512_srli_epi32(packed, 4);
       const __m512i high = _mm512_and_si512(_mm512_srli_epi32(byte_of(words[2], j % 4), 2 * (j / 4)), _mm512_set1_epi32(3));
       scale[j] = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32));
-      _mm512_storeu_si512(u.scales_of(b, 16, j), scale[j]);
     }
-    for (int p = 0; p < 8; ++p) {
-      _mm512_storeu_si512(u.coefs_of(b, p), pair16(_mm512_mullo_epi32(scale[2 * p], minus4),
-                                                   _mm512_mullo_epi32(scale[2 * p + 1], minus4)));
-    }
+    store_scales16(u, b, scale, 4);
     // d is the block's last 2 bytes: the word before its end holds it in the high half.
     _mm512_storeu_ps(u.d.data() + b * kRows,
                      f16_half(gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2), true));
     __m512i qs[16], hmask[16];  // dword k of qs, of hmask (k < 8)
     transpose_rows(first.qs, w_row_bytes, qs);
-    transpose_rows(first.hmask, w_row_bytes, hmask);
+    transpose_rows(first.hmask, w_row_bytes, hmask, sizeof(first.hmask));
     for (int c = 0; c < 2; ++c) {
       for (int s = 0; s < 4; ++s) {
         for (int g = 0; g < 8; ++g) {
@@ -377,10 +381,9 @@ void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
   u.resize(n_blocks, 8);
   const __m512i offsets = row_offsets_of(w_row_bytes);
   alignas(16) uint8_t levels[16];
-  for (int i = 0; i < 16; ++i) levels[i] = static_cast<uint8_t>(static_cast<int>(kValuesIq4nl[i]) + 128);
+  for (int i = 0; i < 16; ++i) levels[i] = static_cast<uint8_t>(kIq4Levels[i] + 128);
   const __m512i level_of = _mm512_broadcast_i32x4(load128(levels));
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i minus128 = _mm512_set1_epi32(-128);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockIQ4_XS& first = blocks_of<BlockIQ4_XS>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
@@ -391,10 +394,8 @@ void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
       const __m512i low = _mm512_and_si512(_mm512_srli_epi32(byte_of(scales_low, j / 2), 4 * (j % 2)),
                                            _mm512_set1_epi32(0x0f));
       const __m512i high = _mm512_and_si512(_mm512_srli_epi32(d_and_high, 16 + 2 * j), _mm512_set1_epi32(3));
-      const __m512i scale = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32));
-      _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
-      const __m512i coef = _mm512_mullo_epi32(scale, minus128);
-      _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+      store_scale32(u, b, j, _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32)),
+                    128);
     }
     __m512i qs[2][16];  // dword 16 h + k of qs in qs[h][k]
     transpose_rows(first.qs, w_row_bytes, qs[0]);
@@ -448,17 +449,14 @@ void unpack_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockIQ1_S& first = blocks_of<BlockIQ1_S>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
-    const __m512i d = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
-    _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d, false)));
+    store_d(u, b, offsets, &first.d, false, 0.125f);
     __m512i words[16];  // qs in words 0..7, qh (two per word) in 8..11
     transpose_rows(first.qs, w_row_bytes, words, sizeof(BlockIQ1_S) - offsetof(BlockIQ1_S, qs));
     for (int j = 0; j < 8; ++j) {
       const __m512i qh = _mm512_and_si512(_mm512_srli_epi32(words[8 + j / 2], 16 * (j % 2)), _mm512_set1_epi32(0xffff));
       const __m512i scale = _mm512_add_epi32(
           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 12), _mm512_set1_epi32(7)), 1), _mm512_set1_epi32(1));
-      _mm512_storeu_si512(u.scales_of(b, 8, j), scale);
-      const __m512i coef = _mm512_mullo_epi32(scale, _mm512_set1_epi32(-9));
-      _mm512_storeu_si512(u.coefs_of(b, j), pair16(coef, coef));
+      store_scale32(u, b, j, scale, kIq1Offset);
       const __mmask16 delta_minus = _mm512_test_epi32_mask(qh, _mm512_set1_epi32(0x8000));
       for (int k = 0; k < 4; ++k) {
         const __m512i high = _mm512_and_si512(_mm512_srli_epi32(qh, 3 * k), _mm512_set1_epi32(7));
@@ -494,12 +492,8 @@ void unpack_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
       const __m512i word = _mm512_srli_epi32(words[12 + j / 8], 16 * ((j / 4) % 2));
       const __m512i s = _mm512_and_si512(_mm512_srli_epi32(word, 3 * (j % 4)), _mm512_set1_epi32(7));
       scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
-      _mm512_storeu_si512(u.scales_of(b, 16, j), scale[j]);
     }
-    for (int p = 0; p < 8; ++p) {
-      _mm512_storeu_si512(u.coefs_of(b, p), pair16(_mm512_mullo_epi32(scale[2 * p], _mm512_set1_epi32(-9)),
-                                                   _mm512_mullo_epi32(scale[2 * p + 1], _mm512_set1_epi32(-9))));
-    }
+    store_scales16(u, b, scale, kIq1Offset);
     for (int m = 0; m < 32; ++m) {  // values 8m .. 8m + 7
       const __m512i nibble = _mm512_and_si512(_mm512_srli_epi32(words[8 + m / 8], 4 * (m % 8)), _mm512_set1_epi32(0x0f));
       const __m512i high = _mm512_and_si512(nibble, _mm512_set1_epi32(7));
@@ -619,19 +613,43 @@ void unpack_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
 void unpack_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
   u.resize(n_blocks, 8);
   const __m512i offsets = row_offsets_of(w_row_bytes);
-  const __m512i low2 = _mm512_set1_epi8(0x03);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockTQ2_0& first = blocks_of<BlockTQ2_0>(w)[b];
     prefetch_next_tile(first, w_row_bytes);
     store_d(u, b, offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2, true, 1.0f);
     for (int j = 0; j < 8; ++j) store_scale32(u, b, j, _mm512_set1_epi32(1), 1);
-    __m512i qs[16];
-    transpose_rows(first.qs, w_row_bytes, qs);
-    for (int c = 0; c < 2; ++c) {
-      for (int s = 0; s < 4; ++s) {
-        for (int g = 0; g < 8; ++g) {
-          _mm512_store_si512(u.group(b, 32 * c + 8 * s + g), _mm512_and_si512(_mm512_srli_epi32(qs[8 * c + g], 2 * s), low2));
-        }
+    store_2bit_quants(first.qs, w_row_bytes, u, b);
+  }
+}
+
+// TQ1_0: base-3 digits, value digit - 1. Values 32k + l: digit k of qs[l] (k < 5); 160 + 16k
+// + l: digit k of qs[32 + l]; 240 + 4k + l: digit k of qh[l] (k < 4). A byte times 3^k (mod
+// 256) has digit k on top: floor(3 r / 256), 0, 1 or 2 as r < 86, < 171 or above. One scale of
+// 1; the offset of 1 goes through the bsums.
+void unpack_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
+  u.resize(n_blocks, 8);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  const __m512i one = _mm512_set1_epi8(1);
+  const auto top_digit = [&](__m512i r) {
+    const __m512i at_least_1 = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(r, _mm512_set1_epi8(86)), one);
+    return _mm512_mask_add_epi8(at_least_1, _mm512_cmpge_epu8_mask(r, _mm512_set1_epi8(static_cast<char>(171))),
+                                at_least_1, one);
+  };
+  const auto times3 = [](__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, r)); };
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const BlockTQ1_0& first = blocks_of<BlockTQ1_0>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    store_d(u, b, offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2, true, 1.0f);
+    for (int j = 0; j < 8; ++j) store_scale32(u, b, j, _mm512_set1_epi32(1), 1);
+    __m512i words[16];  // qs in words 0..11, qh in 12
+    transpose_rows(first.qs, w_row_bytes, words, offsetof(BlockTQ1_0, d));
+    for (int word = 0; word < 13; ++word) {
+      // Groups of this word's digits k: 8k + word, 40 + 4k + (word - 8), 60 + k.
+      const int n_digits = word < 12 ? 5 : 4;
+      __m512i r = words[word];
+      for (int k = 0; k < n_digits; ++k, r = times3(r)) {
+        const int group = word < 8 ? 8 * k + word : word < 12 ? 40 + 4 * k + (word - 8) : 60 + k;
+        _mm512_store_si512(u.group(b, group), top_digit(r));
       }
     }
   }

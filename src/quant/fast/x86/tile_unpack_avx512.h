@@ -29,24 +29,28 @@ struct alignas(64) ValueGroup {
   uint8_t bytes[kTileLanes * 4];
 };
 
+inline constexpr int kBsumPairs = 8;  // the 16 bsums of a super-block, in int16 pairs
+
 struct UnpackedRows {
+  int sub_blocks = 0;               // 8 of 32 values or 16 of 16
   std::vector<ValueGroup> q;        // [block][group]: the quants, one per byte
   std::vector<int32_t> scales;      // [block][sub-block][row]
   std::vector<int32_t> bsum_coefs;  // [block][pair p][row]: int16 coef of bsums 2p | 2p + 1 << 16
   std::vector<float> d, dmin;       // [block][row]: the f32 factors of isum and msum
 
-  void resize(int64_t n_blocks, int sub_blocks) {
+  void resize(int64_t n_blocks, int n_sub_blocks) {
+    sub_blocks = n_sub_blocks;
     q.resize(static_cast<size_t>(n_blocks * kGroupsPerBlock));
     scales.resize(static_cast<size_t>(n_blocks * sub_blocks * kTileLanes));
-    bsum_coefs.resize(static_cast<size_t>(n_blocks * 8 * kTileLanes));
+    bsum_coefs.resize(static_cast<size_t>(n_blocks * kBsumPairs * kTileLanes));
     d.resize(static_cast<size_t>(n_blocks * kTileLanes));
     dmin.resize(static_cast<size_t>(n_blocks * kTileLanes));
   }
   void* group(int64_t block, int g) { return q.data() + block * kGroupsPerBlock + g; }
-  int32_t* scales_of(int64_t block, int sub_blocks, int j) {
-    return scales.data() + (block * sub_blocks + j) * kTileLanes;
+  int32_t* scales_of(int64_t block, int j) { return scales.data() + (block * sub_blocks + j) * kTileLanes; }
+  int32_t* coefs_of(int64_t block, int pair) {
+    return bsum_coefs.data() + (block * kBsumPairs + pair) * kTileLanes;
   }
-  int32_t* coefs_of(int64_t block, int pair) { return bsum_coefs.data() + (block * 8 + pair) * kTileLanes; }
 };
 
 // Unpacks 16 rows (w_row_bytes apart) of n_blocks super-blocks each.
@@ -64,6 +68,7 @@ void unpack_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
 void unpack_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
+void unpack_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u);
 
