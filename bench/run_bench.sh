@@ -72,6 +72,12 @@ echo "== (a) in RAM, warm page cache"
 cat "$model" > /dev/null
 $sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --stats-json $results/a_sluice.json >/dev/null 2>$results/a_sluice.log
 echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $results/a_sluice.json)"
+# The run above streams: its expert cache fills with O_DIRECT reads as experts are first used,
+# which the warm page cache does not serve. With --no-stream every expert is read at load time
+# and stays resident, as the peer's weights do.
+$sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --no-stream \
+  --stats-json $results/a_resident_sluice.json >/dev/null 2>$results/a_resident_sluice.log
+echo "sluice --no-stream prompt/decode tok/s: $(sluice_json $results/a_resident_sluice.json | cut -d' ' -f1,2)"
 if [ -x "$peer/llama-bench" ]; then
   "$peer/llama-bench" -m "$model" -t "$threads" -p 64 -n $n_decode "${peer_flags[@]}" -o json > $results/a_llama.json 2>/dev/null
   echo "llama.cpp pp64 / tg$n_decode tok/s: $(llama_bench_json < $results/a_llama.json)"

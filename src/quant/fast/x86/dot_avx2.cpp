@@ -397,6 +397,9 @@ float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
+// Two sub-blocks per step with their own accumulators, grid indices read as bytes: the
+// per-value work is table loads and inserts, so independent chains keep more of them in
+// flight.
 float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -406,21 +409,28 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
     const int8_t* y_qs = acts.qs + 256 * b;
     const float y_d = acts.d[b];
     prefetch_ahead<sizeof(BlockIQ2_XXS)>(&x);
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint32_t g = x.qs[4 * ib] | (uint32_t{x.qs[4 * ib + 1]} << 16);  // 4 grid indices
-      const uint32_t ss = x.qs[4 * ib + 2] | (uint32_t{x.qs[4 * ib + 3]} << 16);  // signs, scale
-      const __m256i grid =
-          _mm256_setr_epi64x(grid_row(kIq2xxsGrid, g & 0xff), grid_row(kIq2xxsGrid, (g >> 8) & 0xff),
-                             grid_row(kIq2xxsGrid, (g >> 16) & 0xff), grid_row(kIq2xxsGrid, g >> 24));
-      const auto sign_mask = [&](int k) { return static_cast<int64_t>(kIq2SignMasks.of[(ss >> (7 * k)) & 127]); };
-      const __m256i signs = _mm256_setr_epi64x(sign_mask(0), sign_mask(1), sign_mask(2), sign_mask(3));
-      const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * ib), signs);
-      const __m256i p = _mm256_maddubs_epi16(grid, a);
-      const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
+    __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int ib = 0; ib < 8; ib += 2) {
+      uint8_t indices[2][4];   // 4 grid indices per sub-block
+      uint32_t signs_and_scale[2];
+      std::memcpy(indices[0], x.qs + 4 * ib, 4);
+      std::memcpy(&signs_and_scale[0], x.qs + 4 * ib + 2, 4);
+      std::memcpy(indices[1], x.qs + 4 * ib + 4, 4);
+      std::memcpy(&signs_and_scale[1], x.qs + 4 * ib + 6, 4);
+      for (int h = 0; h < 2; ++h) {
+        const uint32_t ss = signs_and_scale[h];
+        const __m256i grid =
+            _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
+                               grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));
+        const auto sign_mask = [&](int k) { return static_cast<int64_t>(kIq2SignMasks.of[(ss >> (7 * k)) & 127]); };
+        const __m256i signs = _mm256_setr_epi64x(sign_mask(0), sign_mask(1), sign_mask(2), sign_mask(3));
+        const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), signs);
+        const __m256i p = _mm256_maddubs_epi16(grid, a);
+        const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
+        acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
+      }
     }
-    const int32_t isum = hsum_i32(acc);
+    const int32_t isum = hsum_i32(_mm256_add_epi32(acc[0], acc[1]));
     const float d = 0.125f * f16(x.d) * y_d;
     sum += d * static_cast<float>(isum);
   }
