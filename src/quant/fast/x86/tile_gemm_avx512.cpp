@@ -135,8 +135,8 @@ void tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Til
       for (int t = 0; t < count; ++t) {
         y[t] = view_q8x256(acts.rows + static_cast<size_t>(t0 + t) * acts.row_stride, n_cols);
       }
-      token_pass_of<Format>(count, unpacked, n_blocks, y, out + static_cast<size_t>(t0) * out_stride + r0,
-                            out_stride, std::make_integer_sequence<int, kTokensPerPass>{});
+      token_pass_of<Format>(count, unpacked, n_blocks, y, out + static_cast<size_t>(t0) * out_stride + r0, out_stride,
+                            std::make_integer_sequence<int, kTokensPerPass>{});
     }
   }
 }
@@ -166,22 +166,38 @@ constexpr TileKernel kIq4XsTiles{2, nullptr, nullptr, tile_rows<SuperBlockSum<8,
 
 const TileKernel* avx512_tile_kernel(GgmlType type) {
   switch (type) {
-    case GgmlType::Q2_K: return &kQ2KTiles;
-    case GgmlType::Q3_K: return &kQ3KTiles;
-    case GgmlType::Q4_K: return &kQ4KTiles;
-    case GgmlType::Q5_K: return &kQ5KTiles;
-    case GgmlType::Q6_K: return &kQ6KTiles;
-    case GgmlType::IQ1_S: return &kIq1STiles;
-    case GgmlType::IQ1_M: return &kIq1MTiles;
-    case GgmlType::IQ2_XXS: return &kIq2XxsTiles;
-    case GgmlType::IQ2_XS: return &kIq2XsTiles;
-    case GgmlType::IQ2_S: return &kIq2STiles;
-    case GgmlType::IQ3_XXS: return &kIq3XxsTiles;
-    case GgmlType::IQ3_S: return &kIq3STiles;
-    case GgmlType::TQ1_0: return &kTq1_0Tiles;
-    case GgmlType::TQ2_0: return &kTq2_0Tiles;
-    case GgmlType::IQ4_XS: return &kIq4XsTiles;
-    default: return nullptr;
+    case GgmlType::Q2_K:
+      return &kQ2KTiles;
+    case GgmlType::Q3_K:
+      return &kQ3KTiles;
+    case GgmlType::Q4_K:
+      return &kQ4KTiles;
+    case GgmlType::Q5_K:
+      return &kQ5KTiles;
+    case GgmlType::Q6_K:
+      return &kQ6KTiles;
+    case GgmlType::IQ1_S:
+      return &kIq1STiles;
+    case GgmlType::IQ1_M:
+      return &kIq1MTiles;
+    case GgmlType::IQ2_XXS:
+      return &kIq2XxsTiles;
+    case GgmlType::IQ2_XS:
+      return &kIq2XsTiles;
+    case GgmlType::IQ2_S:
+      return &kIq2STiles;
+    case GgmlType::IQ3_XXS:
+      return &kIq3XxsTiles;
+    case GgmlType::IQ3_S:
+      return &kIq3STiles;
+    case GgmlType::TQ1_0:
+      return &kTq1_0Tiles;
+    case GgmlType::TQ2_0:
+      return &kTq2_0Tiles;
+    case GgmlType::IQ4_XS:
+      return &kIq4XsTiles;
+    default:
+      return nullptr;
   }
 }
 

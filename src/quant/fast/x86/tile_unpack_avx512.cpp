@@ -88,13 +88,27 @@ void prefetch_next_tile(const Block& first, size_t w_row_bytes) {
   }
 }
 
+// Runs body(b, first, row_offsets) for each super-block b of 16 rows of Block (first: row
+// 0's block b) after sizing `u`, and asks for the next 16 rows' block b ahead.
+template <class Block, class Body>
+void unpack_blocks(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, int sub_blocks, UnpackedRows& u,
+                   Body body) {
+  u.resize(n_blocks, sub_blocks);
+  const __m512i offsets = row_offsets_of(w_row_bytes);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const Block& first = blocks_of<Block>(w)[b];
+    prefetch_next_tile(first, w_row_bytes);
+    body(b, first, offsets);
+  }
+}
+
 // IQ1's values 8 grid + delta (grid -1, 0, 1; delta +-1) are stored + 9.
 constexpr int kIq1Offset = 9;
 
-// IQ1: 8 stored values per grid row (-1, 0, 1): 8 grid + delta + 9 (delta = +-1, by
-// delta_minus), in 0..18, for the grid row at byte offset `row` of kIq1sGrid; the two groups
-// of 4.
-inline void iq1_values(__m512i row, __mmask16 delta_minus, __m512i (&groups)[2]) {
+// IQ1: the 8 values of grid row entry (values 8 entry ..; -1, 0, 1 at byte offset `row` of
+// kIq1sGrid) as 8 grid + delta + 9 (delta = +-1, by delta_minus), in 0..18: groups 2 entry
+// and 2 entry + 1.
+inline void store_iq1_row(UnpackedRows& u, int64_t b, int entry, __m512i row, __mmask16 delta_minus) {
   const auto* grid = reinterpret_cast<const uint8_t*>(&kIq1sGrid[0][0]);
   // 9 + delta per byte: 8 or 10.
   const __m512i base = _mm512_mask_blend_epi32(delta_minus, _mm512_set1_epi8(10), _mm512_set1_epi8(8));
@@ -102,7 +116,7 @@ inline void iq1_values(__m512i row, __mmask16 delta_minus, __m512i (&groups)[2])
     const __m512i g = _mm512_i32gather_epi32(row, grid + 4 * half, 1);
     // 8 g per byte: the bits shifted into the next byte land in its low 3 bits, cleared.
     const __m512i eight_g = _mm512_and_si512(_mm512_slli_epi32(g, 3), _mm512_set1_epi8(static_cast<char>(0xf8)));
-    groups[half] = _mm512_add_epi8(eight_g, base);
+    _mm512_store_si512(u.group(b, 2 * entry + half), _mm512_add_epi8(eight_g, base));
   }
 }
 
@@ -127,7 +141,8 @@ inline __m512i iq2_signs(__m512i index7) {
 // the lane's `signs` (its low 4 bits) is set, for byte i.
 inline __m512i signed_with_offset(__m512i magnitudes, __m512i signs, int offset) {
   const __m512i bit_of_byte = _mm512_set1_epi32(0x08040201);
-  const __m512i spread = _mm512_mullo_epi32(_mm512_and_si512(signs, _mm512_set1_epi32(0x0f)), _mm512_set1_epi32(0x01010101));
+  const __m512i spread =
+      _mm512_mullo_epi32(_mm512_and_si512(signs, _mm512_set1_epi32(0x0f)), _mm512_set1_epi32(0x01010101));
   const __mmask64 minus = _mm512_test_epi8_mask(spread, bit_of_byte);
   const __m512i base = _mm512_set1_epi8(static_cast<char>(offset));
   return _mm512_mask_sub_epi8(_mm512_add_epi8(base, magnitudes), minus, base, magnitudes);
@@ -136,11 +151,13 @@ inline __m512i signed_with_offset(__m512i magnitudes, __m512i signs, int offset)
 // The grid i-quants' values are signed grid magnitudes (at most 62), stored + 64.
 constexpr int kGridOffset = 64;
 
-// Values of 16 rows' grid rows of 8 (at byte offsets `row` of `grid`) with the signs in the
-// low 8 bits of each lane of `signs`: the two groups of 4.
-inline void signed_grid8(const uint8_t* grid, __m512i row, __m512i signs, __m512i (&groups)[2]) {
-  groups[0] = signed_with_offset(_mm512_i32gather_epi32(row, grid, 1), signs, kGridOffset);
-  groups[1] = signed_with_offset(_mm512_i32gather_epi32(row, grid + 4, 1), _mm512_srli_epi32(signs, 4), kGridOffset);
+// The 8 values of grid row entry (values 8 entry ..) of 16 rows, from grid rows of 8 at byte
+// offsets `row` of `grid` and the signs in the low 8 bits of each lane of `signs`: groups
+// 2 entry and 2 entry + 1.
+inline void store_grid8(UnpackedRows& u, int64_t b, int entry, const uint8_t* grid, __m512i row, __m512i signs) {
+  const __m512i low = _mm512_i32gather_epi32(row, grid, 1), high = _mm512_i32gather_epi32(row, grid + 4, 1);
+  _mm512_store_si512(u.group(b, 2 * entry), signed_with_offset(low, signs, kGridOffset));
+  _mm512_store_si512(u.group(b, 2 * entry + 1), signed_with_offset(high, _mm512_srli_epi32(signs, 4), kGridOffset));
 }
 
 // The same for grid rows of 4 and the signs in the low 4 bits.
@@ -205,20 +222,16 @@ inline void store_d(UnpackedRows& u, int64_t b, __m512i offsets, const void* at,
 template <class Block>
 void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
   constexpr bool kHasHighBit = std::is_same_v<Block, BlockQ5_K>;
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i low6 = _mm512_set1_epi8(0x3f);
   const __m512i bits45 = _mm512_set1_epi8(0x30);
   const __m512i bit0 = _mm512_set1_epi8(0x01);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const Block& first = blocks_of<Block>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<Block>(w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const Block& first, __m512i offsets) {
     const __m512i w0 = gather_rows(offsets, first.scales), w1 = gather_rows(offsets, first.scales + 4),
                   w2 = gather_rows(offsets, first.scales + 8);
-    const __m512i scales[2] = {_mm512_and_si512(w0, low6),
-                               _mm512_or_si512(_mm512_and_si512(w2, low4),
-                                               _mm512_and_si512(_mm512_srli_epi32(w0, 2), bits45))};
+    const __m512i scales[2] = {
+        _mm512_and_si512(w0, low6),
+        _mm512_or_si512(_mm512_and_si512(w2, low4), _mm512_and_si512(_mm512_srli_epi32(w0, 2), bits45))};
     const __m512i mins[2] = {_mm512_and_si512(w1, low6),
                              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), low4),
                                              _mm512_and_si512(_mm512_srli_epi32(w1, 2), bits45))};
@@ -242,13 +255,14 @@ void unpack_k4(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpacke
         __m512i hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), low4);
         if constexpr (kHasHighBit) {
           lo = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c), bit0), 4));
-          hi = _mm512_or_si512(hi, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c + 1), bit0), 4));
+          hi = _mm512_or_si512(hi,
+                               _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high_bits, 2 * c + 1), bit0), 4));
         }
         _mm512_store_si512(u.group(b, 8 * (2 * c) + g), lo);
         _mm512_store_si512(u.group(b, 8 * (2 * c + 1) + g), hi);
       }
     }
-  }
+  });
 }
 
 // Q6_K: 16 sub-blocks of 16 with int8 scales; stored quants q + 32 in 0..63. Per half of 128
@@ -265,13 +279,9 @@ void unpack_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
 }
 
 void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 16);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i bits45 = _mm512_set1_epi8(0x30);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockQ6_K& first = blocks_of<BlockQ6_K>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockQ6_K>(w, w_row_bytes, n_blocks, 16, u, [&](int64_t b, const BlockQ6_K& first, __m512i offsets) {
     __m512i scale[16];
     for (int word = 0; word < 4; ++word) {  // scales 4 word .. 4 word + 3
       const __m512i four = gather_rows(offsets, reinterpret_cast<const uint8_t*>(first.scales) + 4 * word);
@@ -303,18 +313,13 @@ void unpack_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
                                                                 _mm512_and_si512(_mm512_srli_epi32(h, 2), bits45)));
       }
     }
-  }
+  });
 }
-
 
 // Q2_K: 16 sub-blocks of 16, 4-bit scale (low nibble of scales[j]) and minimum (high). Value
 // 128 c + 32 s + l is bits 2s, 2s + 1 of qs[32 c + l].
 void unpack_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 16);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockQ2_K& first = blocks_of<BlockQ2_K>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockQ2_K>(w, w_row_bytes, n_blocks, 16, u, [&](int64_t b, const BlockQ2_K& first, __m512i offsets) {
     for (int word = 0; word < 4; ++word) {  // sub-blocks 4 word .. 4 word + 3
       const __m512i four = gather_rows(offsets, first.scales + 4 * word);
       __m512i min[4];
@@ -330,28 +335,25 @@ void unpack_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
     _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_dmin, false));
     _mm512_storeu_ps(u.dmin.data() + b * kRows, f16_half(d_and_dmin, true));
     store_2bit_quants(first.qs, w_row_bytes, u, b);
-  }
+  });
 }
 
 // Q3_K: Q2_K's 2-bit layout plus a third bit, bit 4c + s of hmask[l], stored as q + 4; 16
 // signed 6-bit scales (bias 32): low 4 bits in scales[j] (j < 8) or scales[j - 8] >> 4, high 2
 // bits at 2 (j / 4) in scales[8 + j % 4]. The offset of 4 goes into the bsums factors.
 void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 16);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i low2 = _mm512_set1_epi8(0x03);
   const __m512i bit0 = _mm512_set1_epi8(0x01);
   const __m512i low4 = _mm512_set1_epi32(0x0f);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockQ3_K& first = blocks_of<BlockQ3_K>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockQ3_K>(w, w_row_bytes, n_blocks, 16, u, [&](int64_t b, const BlockQ3_K& first, __m512i offsets) {
     const __m512i words[3] = {gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4),
                               gather_rows(offsets, first.scales + 8)};
     __m512i scale[16];
     for (int j = 0; j < 16; ++j) {
       const __m512i packed = byte_of(words[(j / 4) % 2], j % 4);
       const __m512i low = j < 8 ? _mm512_and_si512(packed, low4) : _mm512_srli_epi32(packed, 4);
-      const __m512i high = _mm512_and_si512(_mm512_srli_epi32(byte_of(words[2], j % 4), 2 * (j / 4)), _mm512_set1_epi32(3));
+      const __m512i high =
+          _mm512_and_si512(_mm512_srli_epi32(byte_of(words[2], j % 4), 2 * (j / 4)), _mm512_set1_epi32(3));
       scale[j] = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32));
     }
     store_scales16(u, b, scale, 4);
@@ -370,7 +372,7 @@ void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
         }
       }
     }
-  }
+  });
 }
 
 // IQ4_XS: 8 sub-blocks of 32 values from the 16 IQ4_NL levels, stored as level + 128 (a
@@ -378,21 +380,17 @@ void unpack_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpac
 // j's values 0..15 are the low nibbles of qs[16 j ..], 16..31 the high ones. The offset of 128
 // goes into the bsums factors.
 void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
   alignas(16) uint8_t levels[16];
   for (int i = 0; i < 16; ++i) levels[i] = static_cast<uint8_t>(kIq4Levels[i] + 128);
   const __m512i level_of = _mm512_broadcast_i32x4(load128(levels));
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ4_XS& first = blocks_of<BlockIQ4_XS>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockIQ4_XS>(w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockIQ4_XS& first, __m512i offsets) {
     const __m512i d_and_high = gather_rows(offsets, reinterpret_cast<const uint8_t*>(&first.d));
     const __m512i scales_low = gather_rows(offsets, first.scales_l);
     _mm512_storeu_ps(u.d.data() + b * kRows, f16_half(d_and_high, false));
     for (int j = 0; j < 8; ++j) {
-      const __m512i low = _mm512_and_si512(_mm512_srli_epi32(byte_of(scales_low, j / 2), 4 * (j % 2)),
-                                           _mm512_set1_epi32(0x0f));
+      const __m512i low =
+          _mm512_and_si512(_mm512_srli_epi32(byte_of(scales_low, j / 2), 4 * (j % 2)), _mm512_set1_epi32(0x0f));
       const __m512i high = _mm512_and_si512(_mm512_srli_epi32(d_and_high, 16 + 2 * j), _mm512_set1_epi32(3));
       store_scale32(u, b, j, _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32)),
                     128);
@@ -408,7 +406,7 @@ void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
         _mm512_store_si512(u.group(b, 8 * j + g), _mm512_shuffle_epi8(level_of, nibbles));
       }
     }
-  }
+  });
 }
 
 // IQ2_XXS: 8 sub-blocks of 32. Sub-block j is two 32-bit words: four grid indices (8 values
@@ -416,127 +414,105 @@ void unpack_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unp
 // and the f32 factor d / 8. Values (grid magnitudes 8..43 with signs) are stored + 64; the
 // offset goes into the bsums factors.
 void unpack_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ2_XXS& first = blocks_of<BlockIQ2_XXS>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
-    store_d(u, b, offsets, &first.d, false, 0.125f);
-    __m512i words[16];  // sub-block j: grid indices words[2j], signs and scale words[2j + 1]
-    transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, words);
-    for (int j = 0; j < 8; ++j) {
-      const __m512i indices = words[2 * j], signs_and_scale = words[2 * j + 1];
-      store_scale32(u, b, j, _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(signs_and_scale, 28), 1), _mm512_set1_epi32(1)),
-                    kGridOffset);
-      for (int k = 0; k < 4; ++k) {  // values 8k .. 8k + 7: grid row k, signs k
-        const __m512i row = _mm512_slli_epi32(byte_of(indices, k), 3);  // byte offset in the grid
-        const __m512i signs = iq2_signs(_mm512_and_si512(_mm512_srli_epi32(signs_and_scale, 7 * k), _mm512_set1_epi32(127)));
-        __m512i groups[2];
-        signed_grid8(&kIq2xxsGrid[0][0], row, signs, groups);
-        _mm512_store_si512(u.group(b, 8 * j + 2 * k), groups[0]);
-        _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), groups[1]);
-      }
-    }
-  }
+  unpack_blocks<BlockIQ2_XXS>(
+      w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockIQ2_XXS& first, __m512i offsets) {
+        store_d(u, b, offsets, &first.d, false, 0.125f);
+        __m512i words[16];  // sub-block j: grid indices words[2j], signs and scale words[2j + 1]
+        transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, words);
+        for (int j = 0; j < 8; ++j) {
+          const __m512i indices = words[2 * j], signs_and_scale = words[2 * j + 1];
+          store_scale32(
+              u, b, j,
+              _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(signs_and_scale, 28), 1), _mm512_set1_epi32(1)),
+              kGridOffset);
+          for (int k = 0; k < 4; ++k) {                                     // values 8k .. 8k + 7: grid row k, signs k
+            const __m512i row = _mm512_slli_epi32(byte_of(indices, k), 3);  // byte offset in the grid
+            const __m512i signs =
+                iq2_signs(_mm512_and_si512(_mm512_srli_epi32(signs_and_scale, 7 * k), _mm512_set1_epi32(127)));
+            store_grid8(u, b, 4 * j + k, &kIq2xxsGrid[0][0], row, signs);
+          }
+        }
+      });
 }
 
 // IQ1_S: 8 sub-blocks of 32, each 4 grid rows of 8 values with 11-bit indices (qs[4 j + k]
 // and bits 3k .. 3k + 2 of qh[j]), a 3-bit scale s (bits 12..14; integer scale 2s + 1) and a
 // delta sign (bit 15). Values 8 grid +- 1 are stored + 9 (iq1_values); the f32 factor is d / 8.
 void unpack_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ1_S& first = blocks_of<BlockIQ1_S>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockIQ1_S>(w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockIQ1_S& first, __m512i offsets) {
     store_d(u, b, offsets, &first.d, false, 0.125f);
     __m512i words[16];  // qs in words 0..7, qh (two per word) in 8..11
     transpose_rows(first.qs, w_row_bytes, words, sizeof(BlockIQ1_S) - offsetof(BlockIQ1_S, qs));
     for (int j = 0; j < 8; ++j) {
       const __m512i qh = _mm512_and_si512(_mm512_srli_epi32(words[8 + j / 2], 16 * (j % 2)), _mm512_set1_epi32(0xffff));
-      const __m512i scale = _mm512_add_epi32(
-          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 12), _mm512_set1_epi32(7)), 1), _mm512_set1_epi32(1));
+      const __m512i scale =
+          _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 12), _mm512_set1_epi32(7)), 1),
+                           _mm512_set1_epi32(1));
       store_scale32(u, b, j, scale, kIq1Offset);
       const __mmask16 delta_minus = _mm512_test_epi32_mask(qh, _mm512_set1_epi32(0x8000));
       for (int k = 0; k < 4; ++k) {
         const __m512i high = _mm512_and_si512(_mm512_srli_epi32(qh, 3 * k), _mm512_set1_epi32(7));
         const __m512i index = _mm512_or_si512(byte_of(words[j], k), _mm512_slli_epi32(high, 8));
-        __m512i groups[2];
-        iq1_values(_mm512_slli_epi32(index, 3), delta_minus, groups);
-        _mm512_store_si512(u.group(b, 8 * j + 2 * k), groups[0]);
-        _mm512_store_si512(u.group(b, 8 * j + 2 * k + 1), groups[1]);
+        store_iq1_row(u, b, 4 * j + k, _mm512_slli_epi32(index, 3), delta_minus);
       }
     }
-  }
+  });
 }
 
 // IQ1_M: 32 grid rows of 8 values, index qs[m] | (nibble m of qh & 7) << 8, delta sign bit 3 of
 // that nibble; 16 sub-blocks of 16 with 3-bit scales (bits 3i .. 3i + 2 of scales[j / 4], i = j
 // % 4); the f16 d spread over the top nibbles of the four scale words (iq1_m_scale_bits).
 void unpack_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 16);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ1_M& first = blocks_of<BlockIQ1_M>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
-    __m512i words[16];  // qs in words 0..7, qh in 8..11, scales (two per word) in 12, 13
-    transpose_rows(first.qs, w_row_bytes, words, sizeof(BlockIQ1_M));
-    const __m512i top_nibbles = _mm512_set1_epi32(0xf000);
-    const __m512i d_bits = _mm512_or_si512(
-        _mm512_or_si512(_mm512_srli_epi32(_mm512_and_si512(words[12], top_nibbles), 12),
-                        _mm512_srli_epi32(_mm512_and_si512(_mm512_srli_epi32(words[12], 16), top_nibbles), 8)),
-        _mm512_or_si512(_mm512_srli_epi32(_mm512_and_si512(words[13], top_nibbles), 4),
-                        _mm512_and_si512(_mm512_srli_epi32(words[13], 16), top_nibbles)));
-    _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d_bits, false)));
-    __m512i scale[16];
-    for (int j = 0; j < 16; ++j) {
-      const __m512i word = _mm512_srli_epi32(words[12 + j / 8], 16 * ((j / 4) % 2));
-      const __m512i s = _mm512_and_si512(_mm512_srli_epi32(word, 3 * (j % 4)), _mm512_set1_epi32(7));
-      scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
-    }
-    store_scales16(u, b, scale, kIq1Offset);
-    for (int m = 0; m < 32; ++m) {  // values 8m .. 8m + 7
-      const __m512i nibble = _mm512_and_si512(_mm512_srli_epi32(words[8 + m / 8], 4 * (m % 8)), _mm512_set1_epi32(0x0f));
-      const __m512i high = _mm512_and_si512(nibble, _mm512_set1_epi32(7));
-      const __m512i index = _mm512_or_si512(byte_of(words[m / 4], m % 4), _mm512_slli_epi32(high, 8));
-      __m512i groups[2];
-      iq1_values(_mm512_slli_epi32(index, 3), _mm512_test_epi32_mask(nibble, _mm512_set1_epi32(8)), groups);
-      _mm512_store_si512(u.group(b, 2 * m), groups[0]);
-      _mm512_store_si512(u.group(b, 2 * m + 1), groups[1]);
-    }
-  }
+  unpack_blocks<BlockIQ1_M>(
+      w, w_row_bytes, n_blocks, 16, u, [&](int64_t b, const BlockIQ1_M& first, __m512i /*offsets*/) {
+        __m512i words[16];  // qs in words 0..7, qh in 8..11, scales (two per word) in 12, 13
+        transpose_rows(first.qs, w_row_bytes, words, sizeof(BlockIQ1_M));
+        const __m512i top_nibbles = _mm512_set1_epi32(0xf000);
+        const __m512i d_bits = _mm512_or_si512(
+            _mm512_or_si512(_mm512_srli_epi32(_mm512_and_si512(words[12], top_nibbles), 12),
+                            _mm512_srli_epi32(_mm512_and_si512(_mm512_srli_epi32(words[12], 16), top_nibbles), 8)),
+            _mm512_or_si512(_mm512_srli_epi32(_mm512_and_si512(words[13], top_nibbles), 4),
+                            _mm512_and_si512(_mm512_srli_epi32(words[13], 16), top_nibbles)));
+        _mm512_storeu_ps(u.d.data() + b * kRows, _mm512_mul_ps(_mm512_set1_ps(0.125f), f16_half(d_bits, false)));
+        __m512i scale[16];
+        for (int j = 0; j < 16; ++j) {
+          const __m512i word = _mm512_srli_epi32(words[12 + j / 8], 16 * ((j / 4) % 2));
+          const __m512i s = _mm512_and_si512(_mm512_srli_epi32(word, 3 * (j % 4)), _mm512_set1_epi32(7));
+          scale[j] = _mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1));
+        }
+        store_scales16(u, b, scale, kIq1Offset);
+        for (int m = 0; m < 32; ++m) {  // values 8m .. 8m + 7
+          const __m512i nibble =
+              _mm512_and_si512(_mm512_srli_epi32(words[8 + m / 8], 4 * (m % 8)), _mm512_set1_epi32(0x0f));
+          const __m512i high = _mm512_and_si512(nibble, _mm512_set1_epi32(7));
+          const __m512i index = _mm512_or_si512(byte_of(words[m / 4], m % 4), _mm512_slli_epi32(high, 8));
+          store_iq1_row(u, b, m, _mm512_slli_epi32(index, 3), _mm512_test_epi32_mask(nibble, _mm512_set1_epi32(8)));
+        }
+      });
 }
 
 // IQ2_XS: 32 grid rows of 8, entry k = 9-bit index | 7-bit sign index << 9 (qs[k]); 16
 // sub-blocks of 16 (two entries) with scales 2s + 1 from nibbles; f32 factor d / 8.
 void unpack_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 16);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ2_XS& first = blocks_of<BlockIQ2_XS>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
-    store_d(u, b, offsets, &first.d, false, 0.125f);
-    odd_scales_of_nibbles({gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4)}, u, b);
-    __m512i entries[16];  // entries 2i, 2i + 1 in entries[i]
-    transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, entries);
-    for (int k = 0; k < 32; ++k) {
-      const __m512i entry = _mm512_and_si512(_mm512_srli_epi32(entries[k / 2], 16 * (k % 2)), _mm512_set1_epi32(0xffff));
-      const __m512i row = _mm512_slli_epi32(_mm512_and_si512(entry, _mm512_set1_epi32(511)), 3);
-      __m512i groups[2];
-      signed_grid8(&kIq2xsGrid[0][0], row, iq2_signs(_mm512_srli_epi32(entry, 9)), groups);
-      _mm512_store_si512(u.group(b, 2 * k), groups[0]);
-      _mm512_store_si512(u.group(b, 2 * k + 1), groups[1]);
-    }
-  }
+  unpack_blocks<BlockIQ2_XS>(
+      w, w_row_bytes, n_blocks, 16, u, [&](int64_t b, const BlockIQ2_XS& first, __m512i offsets) {
+        store_d(u, b, offsets, &first.d, false, 0.125f);
+        odd_scales_of_nibbles({gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4)}, u, b);
+        __m512i entries[16];  // entries 2i, 2i + 1 in entries[i]
+        transpose_rows(reinterpret_cast<const uint8_t*>(first.qs), w_row_bytes, entries);
+        for (int k = 0; k < 32; ++k) {
+          const __m512i entry =
+              _mm512_and_si512(_mm512_srli_epi32(entries[k / 2], 16 * (k % 2)), _mm512_set1_epi32(0xffff));
+          const __m512i row = _mm512_slli_epi32(_mm512_and_si512(entry, _mm512_set1_epi32(511)), 3);
+          store_grid8(u, b, k, &kIq2xsGrid[0][0], row, iq2_signs(_mm512_srli_epi32(entry, 9)));
+        }
+      });
 }
 
 // IQ2_S: as IQ2_XS with 10-bit indices (qs[k], high 2 bits at 2 (k % 4) in qh[k / 4]) and
 // explicit sign bytes.
 void unpack_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 16);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ2_S& first = blocks_of<BlockIQ2_S>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockIQ2_S>(w, w_row_bytes, n_blocks, 16, u, [&](int64_t b, const BlockIQ2_S& first, __m512i offsets) {
     store_d(u, b, offsets, &first.d, false, 0.125f);
     odd_scales_of_nibbles({gather_rows(offsets, first.scales), gather_rows(offsets, first.scales + 4)}, u, b);
     const __m512i qh[2] = {gather_rows(offsets, first.qh), gather_rows(offsets, first.qh + 4)};
@@ -545,51 +521,42 @@ void unpack_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
     for (int k = 0; k < 32; ++k) {
       const __m512i high = _mm512_and_si512(_mm512_srli_epi32(qh[k / 16], 2 * (k % 16)), _mm512_set1_epi32(3));
       const __m512i index = _mm512_or_si512(byte_of(words[k / 4], k % 4), _mm512_slli_epi32(high, 8));
-      __m512i groups[2];
-      signed_grid8(&kIq2sGrid[0][0], _mm512_slli_epi32(index, 3), byte_of(words[8 + k / 4], k % 4), groups);
-      _mm512_store_si512(u.group(b, 2 * k), groups[0]);
-      _mm512_store_si512(u.group(b, 2 * k + 1), groups[1]);
+      store_grid8(u, b, k, &kIq2sGrid[0][0], _mm512_slli_epi32(index, 3), byte_of(words[8 + k / 4], k % 4));
     }
-  }
+  });
 }
 
 // IQ3_XXS: 64 grid rows of 4 (qs); per sub-block of 32 a word of four 7-bit sign indices (one
 // per 8 values) and a 4-bit scale s on top (2s + 1); f32 factor d / 4.
 void unpack_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ3_XXS& first = blocks_of<BlockIQ3_XXS>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
-    store_d(u, b, offsets, &first.d, false, 0.25f);
-    __m512i qs[16], signs_and_scales[16];  // words of qs; of scales_and_signs (0..7)
-    transpose_rows(first.qs, w_row_bytes, qs);
-    transpose_rows(first.scales_and_signs, w_row_bytes, signs_and_scales, sizeof(first.scales_and_signs));
-    for (int j = 0; j < 8; ++j) {
-      const __m512i word = signs_and_scales[j];
-      store_scale32(u, b, j, _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(word, 28), 1), _mm512_set1_epi32(1)),
-                    kGridOffset);
-      for (int k = 0; k < 4; ++k) {  // values 8k .. 8k + 7: grid rows qs[8j + 2k], qs[8j + 2k + 1]
-        const __m512i signs = iq2_signs(_mm512_and_si512(_mm512_srli_epi32(word, 7 * k), _mm512_set1_epi32(127)));
-        const __m512i rows = qs[2 * j + k / 2];
-        for (int half = 0; half < 2; ++half) {
-          const __m512i row = _mm512_slli_epi32(byte_of(rows, 2 * (k % 2) + half), 2);
-          _mm512_store_si512(u.group(b, 8 * j + 2 * k + half),
-                             signed_grid4(&kIq3xxsGrid[0][0], row, _mm512_srli_epi32(signs, 4 * half)));
+  unpack_blocks<BlockIQ3_XXS>(
+      w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockIQ3_XXS& first, __m512i offsets) {
+        store_d(u, b, offsets, &first.d, false, 0.25f);
+        __m512i qs[16], signs_and_scales[16];  // words of qs; of scales_and_signs (0..7)
+        transpose_rows(first.qs, w_row_bytes, qs);
+        transpose_rows(first.scales_and_signs, w_row_bytes, signs_and_scales, sizeof(first.scales_and_signs));
+        for (int j = 0; j < 8; ++j) {
+          const __m512i word = signs_and_scales[j];
+          store_scale32(u, b, j,
+                        _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(word, 28), 1), _mm512_set1_epi32(1)),
+                        kGridOffset);
+          for (int k = 0; k < 4; ++k) {  // values 8k .. 8k + 7: grid rows qs[8j + 2k], qs[8j + 2k + 1]
+            const __m512i signs = iq2_signs(_mm512_and_si512(_mm512_srli_epi32(word, 7 * k), _mm512_set1_epi32(127)));
+            const __m512i rows = qs[2 * j + k / 2];
+            for (int half = 0; half < 2; ++half) {
+              const __m512i row = _mm512_slli_epi32(byte_of(rows, 2 * (k % 2) + half), 2);
+              _mm512_store_si512(u.group(b, 8 * j + 2 * k + half),
+                                 signed_grid4(&kIq3xxsGrid[0][0], row, _mm512_srli_epi32(signs, 4 * half)));
+            }
+          }
         }
-      }
-    }
-  }
+      });
 }
 
 // IQ3_S: 64 grid rows of 4 with 9-bit indices (qs[8j + g], bit g of qh[j]) and explicit signs
 // (4 bits per row); 8 sub-blocks of 32 with scales 2s + 1 from nibbles of scales[4].
 void unpack_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockIQ3_S& first = blocks_of<BlockIQ3_S>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockIQ3_S>(w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockIQ3_S& first, __m512i offsets) {
     store_d(u, b, offsets, &first.d, false, 1.0f);
     __m512i qs[16], rest[16];  // words of qs; of qh (0, 1), signs (2..9) and scales (10)
     transpose_rows(first.qs, w_row_bytes, qs);
@@ -605,21 +572,17 @@ void unpack_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
         _mm512_store_si512(u.group(b, 8 * j + g), signed_grid4(&kIq3sGrid[0][0], _mm512_slli_epi32(index, 2), signs));
       }
     }
-  }
+  });
 }
 
 // TQ2_0: Q2_K's 2-bit layout, value q - 1: one scale of 1 for the whole block and the offset
 // of 1 through the bsums.
 void unpack_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockTQ2_0& first = blocks_of<BlockTQ2_0>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockTQ2_0>(w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockTQ2_0& first, __m512i offsets) {
     store_d(u, b, offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2, true, 1.0f);
     for (int j = 0; j < 8; ++j) store_scale32(u, b, j, _mm512_set1_epi32(1), 1);
     store_2bit_quants(first.qs, w_row_bytes, u, b);
-  }
+  });
 }
 
 // TQ1_0: base-3 digits, value digit - 1. Values 32k + l: digit k of qs[l] (k < 5); 160 + 16k
@@ -627,8 +590,6 @@ void unpack_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
 // 256) has digit k on top: floor(3 r / 256), 0, 1 or 2 as r < 86, < 171 or above. One scale of
 // 1; the offset of 1 goes through the bsums.
 void unpack_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, UnpackedRows& u) {
-  u.resize(n_blocks, 8);
-  const __m512i offsets = row_offsets_of(w_row_bytes);
   const __m512i one = _mm512_set1_epi8(1);
   const auto top_digit = [&](__m512i r) {
     const __m512i at_least_1 = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(r, _mm512_set1_epi8(86)), one);
@@ -636,9 +597,7 @@ void unpack_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
                                 at_least_1, one);
   };
   const auto times3 = [](__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, r)); };
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const BlockTQ1_0& first = blocks_of<BlockTQ1_0>(w)[b];
-    prefetch_next_tile(first, w_row_bytes);
+  unpack_blocks<BlockTQ1_0>(w, w_row_bytes, n_blocks, 8, u, [&](int64_t b, const BlockTQ1_0& first, __m512i offsets) {
     store_d(u, b, offsets, reinterpret_cast<const uint8_t*>(&first.d) - 2, true, 1.0f);
     for (int j = 0; j < 8; ++j) store_scale32(u, b, j, _mm512_set1_epi32(1), 1);
     __m512i words[16];  // qs in words 0..11, qh in 12
@@ -652,7 +611,7 @@ void unpack_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_blocks, Unpa
         _mm512_store_si512(u.group(b, group), top_digit(r));
       }
     }
-  }
+  });
 }
 
 }  // namespace sluice::quant::fast::detail

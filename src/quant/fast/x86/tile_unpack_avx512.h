@@ -48,9 +48,7 @@ struct UnpackedRows {
   }
   void* group(int64_t block, int g) { return q.data() + block * kGroupsPerBlock + g; }
   int32_t* scales_of(int64_t block, int j) { return scales.data() + (block * sub_blocks + j) * kTileLanes; }
-  int32_t* coefs_of(int64_t block, int pair) {
-    return bsum_coefs.data() + (block * kBsumPairs + pair) * kTileLanes;
-  }
+  int32_t* coefs_of(int64_t block, int pair) { return bsum_coefs.data() + (block * kBsumPairs + pair) * kTileLanes; }
 };
 
 // Unpacks 16 rows (w_row_bytes apart) of n_blocks super-blocks each.
