@@ -102,6 +102,7 @@ ExpertCache::ExpertCache(const gguf::GgufFile& file, std::span<const ExpertTenso
     }
   }
   pin_experts(config.pinned_experts);
+  if (config.read_all_that_fit) read_every_expert();
 }
 
 void ExpertCache::pin_experts(std::span<const int32_t> keys) {
@@ -118,6 +119,26 @@ void ExpertCache::pin_experts(std::span<const int32_t> keys) {
     slots_[s].pins = 1;  // never released: never evicted
     ++stats_.pinned;
   }
+  finish_loads();
+}
+
+// A model whose routed experts all fit the budget would otherwise spend its first tokens on
+// misses, each layer waiting for its own reads; read in one batch, the experts arrive at the
+// disk's full bandwidth and the model then runs as if resident.
+void ExpertCache::read_every_expert() {
+  std::vector<ExpertKey> routed;
+  for (ExpertKey key = 0; static_cast<size_t>(key) < slot_of_key_.size(); ++key) {
+    if (layers_[key / n_expert_].parts[0] != nullptr) routed.push_back(key);
+  }
+  if (routed.size() > slots_.size()) return;
+  for (const ExpertKey key : routed) {
+    if (find_slot(key) >= 0) continue;
+    start_load(claim_slot(false), key);
+  }
+  finish_loads();
+}
+
+void ExpertCache::finish_loads() {
   flush_requests();
   for (const Slot& slot : slots_) {
     while (slot.state == SlotState::kLoading) pump(true);

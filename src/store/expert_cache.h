@@ -96,6 +96,8 @@ class ExpertCache : public ExpertProvider {
   SlicePlacement place(const LayerTensors& layer, int part, int32_t expert) const;
   int find_slot(ExpertKey key) const;
   void pin_experts(std::span<const int32_t> keys);
+  void read_every_expert();  // if each has a slot
+  void finish_loads();       // waits for every read in flight; throws on a failed one
   int claim_slot(bool allow_reserved);  // a free or evictable slot, or -1
   void start_load(int slot, ExpertKey key);
   void flush_requests();  // submits the reads start_load queued, all at once

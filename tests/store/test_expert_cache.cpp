@@ -88,6 +88,34 @@ INSTANTIATE_TEST_SUITE_P(
       return info.param.policy + (info.param.io == IoEngineKind::kThreads ? "_threads" : "_auto");
     });
 
+// A budget with a slot for every routed expert reads them all when the cache starts (one
+// batch at the queue's depth); the run then reads nothing more and stays exact.
+TEST(ExpertCacheFill, ASlotPerExpertReadsEveryExpertAtStart) {
+  gguf::GgufFile file(fixture_path(kTrainedModel));
+  const auto prompt = trained_prompt();
+  auto resident = model::load_model(file);
+  const std::vector<float> expected = run_model(*resident, prompt, 4);
+
+  const int64_t n_layer = resident->info().n_layer;
+  const auto n_expert = static_cast<int32_t>(file.get_uint("qwen3moe.expert_count"));
+  auto streamed = model::load_model(file, streaming(static_cast<uint64_t>(n_layer * n_expert), file));
+  const auto* cache = dynamic_cast<const ExpertCache*>(streamed->experts());
+  ASSERT_NE(cache, nullptr);
+  for (int32_t layer = 0; layer < n_layer; ++layer) {
+    for (int32_t expert = 0; expert < n_expert; ++expert) {
+      ASSERT_TRUE(cache->is_ready(layer, expert)) << "layer " << layer << " expert " << expert;
+    }
+  }
+  EXPECT_EQ(cache->stats().reads, static_cast<uint64_t>(3 * n_layer * n_expert));
+  const uint64_t read_at_start = cache->stats().bytes_read;
+  EXPECT_EQ(run_model(*streamed, prompt, 4), expected);
+  EXPECT_EQ(cache->stats().bytes_read, read_at_start);
+
+  // One slot fewer than the experts: nothing is read before the model asks.
+  auto tight = model::load_model(file, streaming(static_cast<uint64_t>(n_layer * n_expert - 1), file));
+  EXPECT_EQ(dynamic_cast<const ExpertCache*>(tight->experts())->stats().reads, 0u);
+}
+
 class ExpertReadFaults : public ::testing::TestWithParam<IoEngineKind> {};
 
 TEST_P(ExpertReadFaults, ReadErrorEndsTheRequestWithFileOffsetAndErrno) {
