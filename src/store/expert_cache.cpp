@@ -102,7 +102,7 @@ ExpertCache::ExpertCache(const gguf::GgufFile& file, std::span<const ExpertTenso
     }
   }
   pin_experts(config.pinned_experts);
-  if (config.read_all_that_fit) read_every_expert();
+  read_every_expert();
 }
 
 void ExpertCache::pin_experts(std::span<const int32_t> keys) {

@@ -55,9 +55,6 @@ struct StoreConfig {
   // Experts (layer * n_expert + expert) loaded at start and never evicted, most valuable
   // first; those beyond half of the slots are ignored so the cache can still adapt.
   std::vector<int32_t> pinned_experts;
-  // A cache with a slot for every routed expert reads them all when it starts, in one batch at
-  // the queue's depth, instead of one miss at a time during the first tokens.
-  bool read_all_that_fit = true;
 };
 
 // The provider `config` asks for, over the stacked expert tensors named in `layers`.

@@ -411,14 +411,11 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
     prefetch_ahead<sizeof(BlockIQ2_XXS)>(&x);
     __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int ib = 0; ib < 8; ib += 2) {
-      uint8_t indices[2][4];   // 4 grid indices per sub-block
-      uint32_t signs_and_scale[2];
+      uint8_t indices[2][4];  // 4 grid indices per sub-block
       std::memcpy(indices[0], x.qs + 4 * ib, 4);
-      std::memcpy(&signs_and_scale[0], x.qs + 4 * ib + 2, 4);
       std::memcpy(indices[1], x.qs + 4 * ib + 4, 4);
-      std::memcpy(&signs_and_scale[1], x.qs + 4 * ib + 6, 4);
       for (int h = 0; h < 2; ++h) {
-        const uint32_t ss = signs_and_scale[h];
+        const uint32_t ss = load_u32(reinterpret_cast<const uint8_t*>(x.qs + 4 * (ib + h) + 2));  // signs, scale
         const __m256i grid =
             _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
                                grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));

@@ -19,11 +19,11 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <utility>
 
 #include "quant/fast/kernels.h"
 #include "quant/fast/tile_gemm.h"
+#include "quant/fast/x86/avx512_common.h"
 #include "quant/fast/x86/tile_unpack_avx512.h"
 #include "util/error.h"
 
@@ -39,9 +39,7 @@ static_assert(kRows == kTileRows);
 // ---- products ---------------------------------------------------------------------------------
 
 inline __m512i broadcast_i32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return _mm512_set1_epi32(v);
+  return _mm512_set1_epi32(static_cast<int>(load_u32(static_cast<const uint8_t*>(p))));
 }
 
 // acc + dpbusd(u8, the 4 signed bytes at s8x4 in every lane), the bytes read by the
