@@ -1,6 +1,6 @@
 // Matrix-vector products (one token, as in decoding) per weight format and instruction set,
 // reported as GB/s of weight bytes and as a fraction of the machine's measured memory read
-// bandwidth: ops::matmul on 2 threads over three shapes (n_cols x n_rows), 4096 x 14336 (a
+// bandwidth: ops::matmul on 2 threads (THREADS=N for another count) over three shapes (n_cols x n_rows), 4096 x 14336 (a
 // dense FFN up projection) and one Qwen3-30B-A3B expert, 2048 x 768 (gate, up) and
 // 768 x 2048 (down).
 //
@@ -8,7 +8,7 @@
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
 // fits). Paths: the fast path on each instruction set the CPU has, and the exact path.
 //
-// Memory bandwidth is measured once at start-up (2 threads summing a 1 GiB buffer, best of 5)
+// Memory bandwidth is measured once at start-up (the same threads summing a 1 GiB buffer, best of 5)
 // and printed; every matvec reports `of_mem_bw`, its GB/s over that figure.
 //
 //   build/bin/matvec_bench [--benchmark_filter='Q4_K/.*/cold/fast_avx512']
@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <span>
@@ -34,7 +35,14 @@ using sluice::ops::ComputePath;
 using sluice::quant::GgmlType;
 namespace fast = sluice::quant::fast;
 
-constexpr int kThreads = 2;
+// Threads of every matvec: 2, or THREADS from the environment.
+int bench_threads() {
+  static const int n = [] {
+    const char* env = std::getenv("THREADS");
+    return env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 2;
+  }();
+  return n;
+}
 constexpr size_t kColdBytes = size_t{1} << 30;
 
 struct Shape {
@@ -42,7 +50,7 @@ struct Shape {
   int64_t n_rows;
 };
 
-// 2 threads reading a buffer far larger than the caches, summing 64-bit words (vectorized
+// The threads reading a buffer far larger than the caches, summing 64-bit words (vectorized
 // by the compiler): the bandwidth a streaming matvec can at best reach. Bytes per second.
 double measure_memory_read_bandwidth(sluice::ops::ThreadPool& pool, std::span<const uint64_t> words) {
   double best = 0.0;
@@ -81,7 +89,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   for (float& v : x) v = normal(rng);
 
   fast::set_isa(isa);
-  sluice::ops::ThreadPool pool(kThreads);
+  sluice::ops::ThreadPool pool(bench_threads());
   const ComputePath path = exact ? ComputePath::kExact : ComputePath::kFast;
   size_t copy = 0;
   for (auto _ : state) {
@@ -138,10 +146,11 @@ void register_all() {
 int main(int argc, char** argv) {
   {
     std::vector<uint64_t> words(kColdBytes / sizeof(uint64_t), 1);
-    sluice::ops::ThreadPool pool(kThreads);
+    sluice::ops::ThreadPool pool(bench_threads());
     memory_bandwidth() = measure_memory_read_bandwidth(pool, words);
   }
-  std::printf("memory read bandwidth (2 threads, best of 5 over 1 GiB): %.2f GB/s\n", memory_bandwidth() / 1e9);
+  std::printf("memory read bandwidth (%d threads, best of 5 over 1 GiB): %.2f GB/s\n", bench_threads(),
+              memory_bandwidth() / 1e9);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

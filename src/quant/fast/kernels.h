@@ -35,6 +35,7 @@ void add_avx2_iq_kernels(KernelTable& table);              // x86/dot_avx2_iq.cp
 void add_avx2_ternary_fp4_kernels(KernelTable& table);     // x86/dot_avx2_ternary_fp4.cpp
 void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.cpp
 void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
+void add_avx512_vbmi_kernels(KernelTable& table);          // x86/dot_avx512_vbmi.cpp (CPUs with VBMI)
 
 // The 16 IQ4_NL / IQ4_XS levels as integers (quant_tables.h's kValuesIq4nl holds them as
 // floats).
