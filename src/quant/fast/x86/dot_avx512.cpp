@@ -214,7 +214,7 @@ void add_avx512_kernels(KernelTable& table) {
              in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, for_each_token<dot_q6_k>>);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
-  if (__builtin_cpu_supports("avx512vbmi")) add_avx512_vbmi_kernels(table);
+  if (__builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2")) add_avx512_vbmi_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -1,22 +1,27 @@
-// AVX-512 VBMI kernels (byte permutes across a whole vector, vpmultishiftqb), added on top of
-// the AVX-512 table where the CPU has VBMI; dot_scalar.cpp is their reference, reproduced bit
+// AVX-512 VBMI kernels (byte permutes across a whole vector, vpmultishiftqb) of the grid
+// i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S, added on top of the AVX-512 table where
+// the CPU has VBMI; dot_scalar.cpp and dot_scalar_iq.cpp are their reference, reproduced bit
 // for bit.
 //
-// IQ2_XXS without table loads. The AVX2 kernel loads a grid row and a sign mask from memory
-// for every 8 values and inserts them into vectors one by one, which leaves decoding bound by
-// loads and inserts at well under memory speed. Here the tables live in registers:
-//   - Each grid row (8 values, each 8, 25 or 43) becomes a 16-bit code of 2 bits per value.
-//     The codes' low and high bytes are two 256-byte tables, 8 registers in all; a super-
-//     block's 32 grid indices look up both bytes with 4 two-register permutes (vpermi2b
-//     covers 128 entries; bit 7 of the index picks the pair).
-//   - Per 64 values, one permute puts each of 8 codes in its own 64-bit lane, vpmultishiftqb
-//     moves value j's 2 bits to byte j, and a 64-entry permute maps codes to levels.
-//   - vpmultishiftqb also pulls each sub-block's four 7-bit sign indices and its scale into
-//     bytes; one permute maps the indices to kSignsIq2 bytes, and per 64 values a spread and
-//     a bit test make them the mask of values to negate.
-//   - dpbusd sums 4 products per int32 lane (at most 4 * 43 * 127, so the sum fits an int16),
-//     and dpwssd multiplies each lane by its sub-block's scale 2 s + 1 and accumulates.
+// The other kernels load a grid row (and for some formats a sign mask) from memory for every
+// 4 or 8 values and insert or gather them into vectors, which leaves these formats bound by
+// loads and inserts at a fraction of memory speed. Here the tables live in registers:
+//   - Each grid row (8 values of 3 levels, or 4 values of 8 levels) becomes a code of 2 or 3
+//     bits per value, at most 16 bits. The codes' low and high bytes are two tables of 256
+//     bytes per 256 rows; a super-block's grid indices look up both bytes with two-register
+//     permutes (vpermi2b covers 128 entries; index bits 7, 8, 9 pick among the pairs).
+//   - Per 64 values, one permute puts each 64-bit lane's codes (one row of 8 values or two of
+//     4) in its low bytes, vpmultishiftqb moves value j's code to the low bits of byte j, and a
+//     64-entry permute maps codes to levels.
+//   - Signs become the mask of values to negate: explicit sign bytes are that mask already;
+//     7-bit sign indices are pulled into bytes by vpmultishiftqb (or a shift), mapped to
+//     kSignsIq2 bytes by one permute, and per 64 values spread to their lanes and bit-tested.
+//   - Scales are pulled into bytes by vpmultishiftqb. dpbusd sums 4 products per int32 lane (at
+//     most 4 * 62 * 127, so the sum fits an int16), and dpwssd multiplies each lane by its
+//     scale 2 s + 1 and accumulates.
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
@@ -26,107 +31,253 @@
 namespace sluice::quant::fast::detail {
 namespace {
 
-constexpr uint8_t kIq2xxsLevels[3] = {8, 25, 43};
+// ---- Grid rows as codes --------------------------------------------------------------------
 
-constexpr int iq2xxs_level_code(uint8_t value) {
-  for (int c = 0; c < 3; ++c) {
-    if (kIq2xxsLevels[c] == value) return c;
+constexpr int level_code(uint8_t value, const uint8_t* levels, int n_levels) {
+  for (int c = 0; c < n_levels; ++c) {
+    if (levels[c] == value) return c;
   }
   return -1;
 }
 
-constexpr bool iq2xxs_grid_uses_three_levels() {
-  for (const auto& row : kIq2xxsGrid) {
-    for (uint8_t v : row) {
-      if (iq2xxs_level_code(v) < 0) return false;
-    }
-  }
-  return true;
-}
-static_assert(iq2xxs_grid_uses_three_levels(), "IQ2_XXS grid values outside 8, 25, 43");
-
-// The IQ2_XXS grid as 16-bit codes (value j in bits 2 j, 2 j + 1), split into low and high bytes.
-struct Iq2xxsCodes {
-  alignas(64) uint8_t low[256];
-  alignas(64) uint8_t high[256];
+// A grid of kRows rows of kWidth values, each one of kLevels levels, as codes of kBits per
+// value (value j in bits kBits * j), split into a table of low bytes and one of high bytes.
+template <int kRows, int kWidth, int kLevels>
+struct GridCodes {
+  static constexpr int kBits = kLevels <= 4 ? 2 : 3;
+  static_assert(kWidth * kBits <= 16);
+  alignas(64) uint8_t low[kRows];
+  alignas(64) uint8_t high[kRows];
+  alignas(64) uint8_t level_of[64];  // byte i: the level of code i % 2^kBits (a permute table)
+  bool valid;                       // every grid value is one of the levels
 };
-constexpr Iq2xxsCodes make_iq2xxs_codes() {
-  Iq2xxsCodes codes{};
-  for (int i = 0; i < 256; ++i) {
+template <int kRows, int kWidth, int kLevels>
+constexpr GridCodes<kRows, kWidth, kLevels> make_grid_codes(const uint8_t (&grid)[kRows][kWidth],
+                                                            const uint8_t (&levels)[kLevels]) {
+  using Codes = GridCodes<kRows, kWidth, kLevels>;
+  Codes codes{};
+  codes.valid = true;
+  for (int i = 0; i < kRows; ++i) {
     unsigned code = 0;
-    for (int j = 0; j < 8; ++j) code |= static_cast<unsigned>(iq2xxs_level_code(kIq2xxsGrid[i][j])) << (2 * j);
+    for (int j = 0; j < kWidth; ++j) {
+      const int c = level_code(grid[i][j], levels, kLevels);
+      codes.valid = codes.valid && c >= 0;
+      code |= static_cast<unsigned>(c < 0 ? 0 : c) << (Codes::kBits * j);
+    }
     codes.low[i] = static_cast<uint8_t>(code & 0xff);
     codes.high[i] = static_cast<uint8_t>(code >> 8);
   }
+  for (int i = 0; i < 64; ++i) {
+    const int c = i % (1 << Codes::kBits);
+    codes.level_of[i] = c < kLevels ? levels[c] : 0;
+  }
   return codes;
 }
-constexpr Iq2xxsCodes kIq2xxsCodes = make_iq2xxs_codes();
 
-// Permute controls and constants, per 64-bit lane unless said otherwise. A super-block's 64
-// bytes of qs hold, per sub-block ib of 32 values, 4 grid indices (bytes 8 ib .. 8 ib + 3) and
-// a 32-bit word of four 7-bit sign indices and a 4-bit scale (bits 32-63 of lane ib).
-struct Iq2xxsControls {
-  // Per 64 values m: lane k gets grid entry 8 m + k's code bytes (low at byte 0, high at 1)
-  // from the low-table result (indices 0..63) and the high-table one (64..127).
-  alignas(64) uint8_t spread_codes[4][64];
-  // Per 64 values m: lane k gets the sign byte of entry 8 m + k in all 8 bytes.
-  alignas(64) uint8_t spread_signs[4][64];
-  // Per 64 values m: int32 lane l gets the scale byte of sub-block 2 m + l / 8 in its low byte.
-  alignas(64) uint8_t spread_scales[4][64];
-  alignas(64) uint8_t code_shifts[64];  // byte j: bit 2 j (value j's code)
-  alignas(64) uint8_t sign_shifts[64];  // bytes 0-3: the sign indices, byte 4: the scale
-  alignas(64) uint8_t levels[64];       // byte i: the level of code i & 3
-  alignas(64) uint8_t value_bits[64];   // byte j: 1 << j
+constexpr uint8_t kIq2Levels[3] = {8, 25, 43};
+constexpr uint8_t kIq3xxsLevels[8] = {4, 12, 20, 28, 36, 44, 52, 62};
+constexpr uint8_t kIq3sLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
+constexpr auto kIq2xxsCodes = make_grid_codes(kIq2xxsGrid, kIq2Levels);
+constexpr auto kIq2xsCodes = make_grid_codes(kIq2xsGrid, kIq2Levels);
+constexpr auto kIq2sCodes = make_grid_codes(kIq2sGrid, kIq2Levels);
+constexpr auto kIq3xxsCodes = make_grid_codes(kIq3xxsGrid, kIq3xxsLevels);
+constexpr auto kIq3sCodes = make_grid_codes(kIq3sGrid, kIq3sLevels);
+static_assert(kIq2xxsCodes.valid && kIq2xsCodes.valid && kIq2sCodes.valid, "IQ2 grid values outside 8, 25, 43");
+static_assert(kIq3xxsCodes.valid && kIq3sCodes.valid, "IQ3 grid values outside their levels");
+
+// A table of 256 * kParts bytes in registers.
+template <int kParts>
+struct Table {
+  __m512i part[4 * kParts];
 };
-constexpr Iq2xxsControls make_iq2xxs_controls() {
-  Iq2xxsControls c{};
-  for (int m = 0; m < 4; ++m) {
-    for (int k = 0; k < 8; ++k) {
-      const int entry = 8 * m + k;
-      const auto index_byte = static_cast<uint8_t>(8 * (entry / 4) + entry % 4);
-      for (int j = 0; j < 8; ++j) {
-        c.spread_codes[m][8 * k + j] = j == 1 ? static_cast<uint8_t>(64 + index_byte) : index_byte;
-        c.spread_signs[m][8 * k + j] = index_byte;
-      }
-    }
-    for (int l = 0; l < 16; ++l) {
-      for (int j = 0; j < 4; ++j) c.spread_scales[m][4 * l + j] = static_cast<uint8_t>(8 * (2 * m + l / 8) + 4);
-    }
-  }
-  for (int lane = 0; lane < 8; ++lane) {
-    for (int j = 0; j < 8; ++j) {
-      c.code_shifts[8 * lane + j] = static_cast<uint8_t>(2 * j);
-      c.sign_shifts[8 * lane + j] = static_cast<uint8_t>(j < 4 ? 32 + 7 * j : 60);
-      c.value_bits[8 * lane + j] = static_cast<uint8_t>(1u << j);
-    }
-  }
-  for (int i = 0; i < 64; ++i) c.levels[i] = (i & 3) < 3 ? kIq2xxsLevels[i & 3] : 0;
-  return c;
+template <int kParts>
+inline Table<kParts> load_table(const uint8_t* bytes) {
+  Table<kParts> t;
+  for (int i = 0; i < 4 * kParts; ++i) t.part[i] = load512(bytes + 64 * i);
+  return t;
 }
-constexpr Iq2xxsControls kIq2xxsControls = make_iq2xxs_controls();
 
-// Bytes of a 256-entry table at the indices' bytes (all 8 bits).
-inline __m512i lookup256(__m512i indices, __mmask64 index_bit7, const __m512i (&table)[4]) {
-  return _mm512_mask_blend_epi8(index_bit7, _mm512_permutex2var_epi8(table[0], indices, table[1]),
-                                _mm512_permutex2var_epi8(table[2], indices, table[3]));
+// The table's bytes at the 8-bit indices of 256 entries from `first` (index_bit7: the
+// indices' top bits as a mask).
+template <int kParts>
+inline __m512i lookup256(__m512i indices, __mmask64 index_bit7, const Table<kParts>& table, int first = 0) {
+  const __m512i* p = table.part + first / 64;
+  return _mm512_mask_blend_epi8(index_bit7, _mm512_permutex2var_epi8(p[0], indices, p[1]),
+                                _mm512_permutex2var_epi8(p[2], indices, p[3]));
 }
+
+// Masks of index bits 7, 8 and 9 for lookups of up to 1024 entries.
+struct IndexHighBits {
+  __mmask64 bit7;
+  __mmask64 bit8 = 0;
+  __mmask64 bit9 = 0;
+};
+
+template <int kParts>
+inline __m512i lookup(__m512i indices, const IndexHighBits& high, const Table<kParts>& table) {
+  if constexpr (kParts == 1) {
+    return lookup256(indices, high.bit7, table);
+  } else if constexpr (kParts == 2) {
+    return _mm512_mask_blend_epi8(high.bit8, lookup256(indices, high.bit7, table),
+                                  lookup256(indices, high.bit7, table, 256));
+  } else {
+    static_assert(kParts == 4);
+    const __m512i low = _mm512_mask_blend_epi8(high.bit8, lookup256(indices, high.bit7, table),
+                                               lookup256(indices, high.bit7, table, 256));
+    const __m512i high_half = _mm512_mask_blend_epi8(high.bit8, lookup256(indices, high.bit7, table, 512),
+                                                     lookup256(indices, high.bit7, table, 768));
+    return _mm512_mask_blend_epi8(high.bit9, low, high_half);
+  }
+}
+
+// The levels of 64 values: `spread` gathers each 64-bit lane's codes (bytes 0-63: code_low,
+// 64-127: code_high), vpmultishiftqb moves value j's code to the low bits of byte j, and a
+// permute maps codes to levels (the bits above a code do not matter to level_of).
+inline __m512i grid_levels(__m512i code_low, __m512i code_high, const uint8_t* spread, __m512i code_shifts,
+                           __m512i level_of) {
+  const __m512i codes = _mm512_permutex2var_epi8(code_low, load512(spread), code_high);
+  return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(code_shifts, codes), level_of);
+}
+
+// The mask of values to negate among 64: `spread` copies each 64-bit lane's sign byte to all of
+// its bytes, and byte j keeps bit j.
+inline __mmask64 sign_mask(__m512i sign_bytes, const uint8_t* spread, __m512i value_bits) {
+  return _mm512_test_epi8_mask(_mm512_permutexvar_epi8(load512(spread), sign_bytes), value_bits);
+}
+
+// 2 s + 1 of the 4-bit scales s in bytes' low bits.
+inline __m512i odd_scales(__m512i scale_bytes) {
+  const __m512i s = _mm512_and_si512(scale_bytes, _mm512_set1_epi8(0x0f));
+  return _mm512_or_si512(_mm512_add_epi8(s, s), _mm512_set1_epi8(1));
+}
+
+// acc + sum over 64 values of grid * (+-a) * scale, with the scale of each int32 lane of
+// 4 values in its low byte (`spread` picks them from scale_bytes). dpbusd's sums of 4
+// products fit in an int16 (at most 4 * 62 * 127), so dpwssd can scale and accumulate them.
+inline __m512i add_scaled_dot(__m512i acc, __m512i grid, __mmask64 negate, const int8_t* a, __m512i scale_bytes,
+                              const uint8_t* spread) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), grid, negate_where(load512(a), negate));
+  const __m512i lane_scales = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, load512(spread), scale_bytes);
+  return _mm512_dpwssd_epi32(acc, sums, lane_scales);
+}
+
+// ---- Permute controls ----------------------------------------------------------------------
+
+// Per 64 values m of a super-block, one control vector.
+struct Spread {
+  alignas(64) uint8_t of[4][64];
+};
+
+// Rows of 8 values: lane k gets row 8 m + k's code bytes (low, high) at bytes 0, 1, from the
+// byte where row_byte puts the row's grid index.
+constexpr Spread spread_rows8(int (*row_byte)(int)) {
+  Spread s{};
+  for (int m = 0; m < 4; ++m) {
+    for (int i = 0; i < 64; ++i) {
+      const int at = row_byte(8 * m + i / 8);
+      s.of[m][i] = static_cast<uint8_t>(i % 8 == 1 ? 64 + at : at);
+    }
+  }
+  return s;
+}
+
+// Rows of 4 values: lane k gets the code bytes of rows 16 m + 2 k and + 1 at bytes 0-3, the
+// grid index of row r being byte r.
+constexpr Spread spread_rows4() {
+  Spread s{};
+  for (int m = 0; m < 4; ++m) {
+    for (int i = 0; i < 64; ++i) {
+      const int row = 16 * m + 2 * (i / 8) + (i % 8 >= 2 ? 1 : 0);
+      s.of[m][i] = static_cast<uint8_t>(i % 2 == 1 ? 64 + row : row);
+    }
+  }
+  return s;
+}
+
+// Lane k gets byte lane_byte(8 m + k) in all its bytes (the sign byte of its 8 values).
+constexpr Spread spread_lanes(int (*lane_byte)(int)) {
+  Spread s{};
+  for (int m = 0; m < 4; ++m) {
+    for (int i = 0; i < 64; ++i) s.of[m][i] = static_cast<uint8_t>(lane_byte(8 * m + i / 8));
+  }
+  return s;
+}
+
+// Int32 lane l gets, in its low byte, byte scale_byte(g) for the group g of values_per_scale
+// values holding values 64 m + 4 l .. + 3.
+constexpr Spread spread_scales(int values_per_scale, int (*scale_byte)(int)) {
+  Spread s{};
+  for (int m = 0; m < 4; ++m) {
+    for (int i = 0; i < 64; ++i) s.of[m][i] = static_cast<uint8_t>(scale_byte((64 * m + 4 * (i / 4)) / values_per_scale));
+  }
+  return s;
+}
+
+// A vector given per byte j of 64-bit lane q; as a vpmultishiftqb control, byte j of lane q
+// gets the 8 bits from bit value(q, j) on.
+struct LaneBytes {
+  alignas(64) uint8_t of[64];
+};
+constexpr LaneBytes lane_bytes(int (*value)(int lane, int byte)) {
+  LaneBytes s{};
+  for (int i = 0; i < 64; ++i) s.of[i] = static_cast<uint8_t>(value(i / 8, i % 8));
+  return s;
+}
+
+constexpr int identity(int i) { return i; }
+constexpr LaneBytes kCodeShifts2 = lane_bytes([](int, int j) { return 2 * j; });  // one row of 8 values
+constexpr LaneBytes kCodeShifts3 = lane_bytes([](int, int j) { return j < 4 ? 3 * j : 16 + 3 * (j - 4); });  // two of 4
+// 16 4-bit scales from a 64-bit word broadcast to every lane: scale g in byte g's low bits.
+constexpr LaneBytes kNibbleShifts = lane_bytes([](int q, int j) { return 4 * (8 * (q % 2) + j); });
+constexpr LaneBytes kValueBits = lane_bytes([](int, int j) { return 1 << j; });
+
+// Constants every kernel loads once per call.
+struct Common {
+  __m512i value_bits = load512(kValueBits.of);
+  __m512i sign_table[2] = {load512(kSignsIq2), load512(kSignsIq2 + 64)};
+};
+
+// kSignsIq2 bytes of 7-bit indices in bytes' low bits.
+inline __m512i iq2_signs(const Common& c, __m512i indices) {
+  return _mm512_permutex2var_epi8(c.sign_table[0], indices, c.sign_table[1]);
+}
+
+inline uint64_t load_u64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// The 32 explicit sign bytes of a super-block as the masks of its four runs of 64 values.
+inline __mmask64 explicit_signs(const uint8_t* signs, int m) { return load_u64(signs + 8 * m); }
+
+// The 4-bit scales of n_bytes (8 or 4) bytes, low nibble first, as 2 s + 1 in bytes 0-15 (0-7).
+inline __m512i nibble_scales(const uint8_t* scales, __m512i nibble_shifts, int n_bytes) {
+  const uint64_t word = n_bytes == 8 ? load_u64(scales) : load_u32(scales);
+  return odd_scales(_mm512_multishift_epi64_epi8(nibble_shifts, _mm512_set1_epi64(static_cast<int64_t>(word))));
+}
+
+// ---- IQ2_XXS -------------------------------------------------------------------------------
+// qs holds, per sub-block ib of 32 values, 4 grid indices (bytes 8 ib .. 8 ib + 3) and a
+// 32-bit word of four 7-bit sign indices and a 4-bit scale (bits 32-63 of 64-bit lane ib).
+
+constexpr int iq2xxs_row_byte(int row) { return 8 * (row / 4) + row % 4; }
+constexpr Spread kIq2xxsCodeSpread = spread_rows8(iq2xxs_row_byte);
+constexpr Spread kIq2xxsSignSpread = spread_lanes(iq2xxs_row_byte);
+constexpr Spread kIq2xxsScaleSpread = spread_scales(32, [](int s) { return 8 * s + 4; });
+// Per lane: bytes 0-3 the sign indices, byte 4 the scale.
+constexpr LaneBytes kIq2xxsFieldShifts = lane_bytes([](int, int j) { return j < 4 ? 32 + 7 * j : 60; });
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar.cpp's dot_iq2_xxs.
 float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const Iq2xxsControls& c = kIq2xxsControls;
-  const __m512i low_table[4] = {load512(kIq2xxsCodes.low), load512(kIq2xxsCodes.low + 64),
-                                load512(kIq2xxsCodes.low + 128), load512(kIq2xxsCodes.low + 192)};
-  const __m512i high_table[4] = {load512(kIq2xxsCodes.high), load512(kIq2xxsCodes.high + 64),
-                                 load512(kIq2xxsCodes.high + 128), load512(kIq2xxsCodes.high + 192)};
-  const __m512i sign_table[2] = {load512(kSignsIq2), load512(kSignsIq2 + 64)};
-  const __m512i code_shifts = load512(c.code_shifts);
-  const __m512i sign_shifts = load512(c.sign_shifts);
-  const __m512i levels = load512(c.levels);
-  const __m512i value_bits = load512(c.value_bits);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i one = _mm512_set1_epi8(1);
+  const Common c;
+  const auto low_table = load_table<1>(kIq2xxsCodes.low);
+  const auto high_table = load_table<1>(kIq2xxsCodes.high);
+  const __m512i code_shifts = load512(kCodeShifts2.of);
+  const __m512i level_of = load512(kIq2xxsCodes.level_of);
+  const __m512i field_shifts = load512(kIq2xxsFieldShifts.of);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
     const BlockIQ2_XXS& x = wb[b];
@@ -134,26 +285,193 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
     const float y_d = acts.d[b];
     prefetch_ahead<sizeof(BlockIQ2_XXS)>(&x);
     const __m512i qs = load512(x.qs);
-    const __mmask64 index_bit7 = _mm512_movepi8_mask(qs);
-    const __m512i code_low = lookup256(qs, index_bit7, low_table);
-    const __m512i code_high = lookup256(qs, index_bit7, high_table);
-    const __m512i fields = _mm512_multishift_epi64_epi8(sign_shifts, qs);
-    const __m512i sign_bytes = _mm512_permutex2var_epi8(sign_table[0], fields, sign_table[1]);
-    const __m512i scale_bytes = _mm512_and_si512(fields, low4);
-    const __m512i scales = _mm512_or_si512(_mm512_add_epi8(scale_bytes, scale_bytes), one);  // 2 s + 1
+    const IndexHighBits high{_mm512_movepi8_mask(qs)};
+    const __m512i code_low = lookup(qs, high, low_table);
+    const __m512i code_high = lookup(qs, high, high_table);
+    const __m512i fields = _mm512_multishift_epi64_epi8(field_shifts, qs);
+    const __m512i sign_bytes = iq2_signs(c, fields);
+    const __m512i scales = odd_scales(fields);
     __m512i acc = _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
-      const __m512i codes = _mm512_permutex2var_epi8(code_low, load512(c.spread_codes[m]), code_high);
-      const __m512i grid = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(code_shifts, codes), levels);
-      const __mmask64 negate =
-          _mm512_test_epi8_mask(_mm512_permutexvar_epi8(load512(c.spread_signs[m]), sign_bytes), value_bits);
-      const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), grid, negate_where(load512(y_qs + 64 * m), negate));
-      const __m512i lane_scales =
-          _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, load512(c.spread_scales[m]), scales);
-      acc = _mm512_dpwssd_epi32(acc, sums, lane_scales);
+      const __m512i grid = grid_levels(code_low, code_high, kIq2xxsCodeSpread.of[m], code_shifts, level_of);
+      const __mmask64 negate = sign_mask(sign_bytes, kIq2xxsSignSpread.of[m], c.value_bits);
+      acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq2xxsScaleSpread.of[m]);
     }
     const int32_t isum = _mm512_reduce_add_epi32(acc);
     const float d = 0.125f * f16(x.d) * y_d;
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// ---- IQ2_XS --------------------------------------------------------------------------------
+// qs holds 32 16-bit entries of a 9-bit grid index and a 7-bit sign index; scales 16 4-bit
+// scales, one per 16 values.
+
+constexpr int iq2xs_row_byte(int row) { return 2 * row; }
+constexpr Spread kIq2xsCodeSpread = spread_rows8(iq2xs_row_byte);
+constexpr Spread kIq2xsSignSpread = spread_lanes(iq2xs_row_byte);
+constexpr Spread kScaleSpread16 = spread_scales(16, identity);
+
+// value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_xs.
+float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockIQ2_XS>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const Common c;
+  const auto low_table = load_table<2>(kIq2xsCodes.low);
+  const auto high_table = load_table<2>(kIq2xsCodes.high);
+  const __m512i code_shifts = load512(kCodeShifts2.of);
+  const __m512i level_of = load512(kIq2xsCodes.level_of);
+  const __m512i nibble_shifts = load512(kNibbleShifts.of);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockIQ2_XS& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
+    const __m512i qs = load512(x.qs);
+    const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
+    const __m512i code_low = lookup(qs, high, low_table);
+    const __m512i code_high = lookup(qs, high, high_table);
+    const __m512i sign_bytes = iq2_signs(c, _mm512_srli_epi16(qs, 9));
+    const __m512i scales = nibble_scales(x.scales, nibble_shifts, sizeof(x.scales));
+    __m512i acc = _mm512_setzero_si512();
+    for (int m = 0; m < 4; ++m) {
+      const __m512i grid = grid_levels(code_low, code_high, kIq2xsCodeSpread.of[m], code_shifts, level_of);
+      const __mmask64 negate = sign_mask(sign_bytes, kIq2xsSignSpread.of[m], c.value_bits);
+      acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kScaleSpread16.of[m]);
+    }
+    const int32_t isum = _mm512_reduce_add_epi32(acc);
+    const float d = 0.125f * f16(x.d) * y_d;
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// ---- IQ2_S ---------------------------------------------------------------------------------
+// qs holds the low 8 bits of 32 10-bit grid indices, qh their high 2 bits (bits 2 e, 2 e + 1 of
+// the 64-bit word for entry e), signs one explicit sign byte per 8 values; scales as IQ2_XS.
+
+constexpr Spread kIq2sCodeSpread = spread_rows8(identity);
+
+// value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_s.
+float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockIQ2_S>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const auto low_table = load_table<4>(kIq2sCodes.low);
+  const auto high_table = load_table<4>(kIq2sCodes.high);
+  const __m512i code_shifts = load512(kCodeShifts2.of);
+  const __m512i level_of = load512(kIq2sCodes.level_of);
+  const __m512i nibble_shifts = load512(kNibbleShifts.of);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockIQ2_S& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockIQ2_S)>(&x);
+    const __m512i qs = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
+    const uint64_t qh = load_u64(x.qh);
+    const IndexHighBits high{_mm512_movepi8_mask(qs), _pext_u64(qh, 0x5555555555555555ull),
+                             _pext_u64(qh, 0xaaaaaaaaaaaaaaaaull)};
+    const __m512i code_low = lookup(qs, high, low_table);
+    const __m512i code_high = lookup(qs, high, high_table);
+    const __m512i scales = nibble_scales(x.scales, nibble_shifts, sizeof(x.scales));
+    __m512i acc = _mm512_setzero_si512();
+    for (int m = 0; m < 4; ++m) {
+      const __m512i grid = grid_levels(code_low, code_high, kIq2sCodeSpread.of[m], code_shifts, level_of);
+      acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread16.of[m]);
+    }
+    const int32_t isum = _mm512_reduce_add_epi32(acc);
+    const float d = 0.125f * f16(x.d) * y_d;
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// ---- IQ3_XXS -------------------------------------------------------------------------------
+// qs holds 64 grid indices of 4 values each; scales_and_signs, per sub-block ib of 32 values,
+// a 32-bit word of four 7-bit sign indices (8 values each) and a 4-bit scale. Read as 64-bit
+// lanes, lane q holds sub-blocks 2 q and 2 q + 1, so sign group g's index lands in byte g.
+
+constexpr Spread kRows4CodeSpread = spread_rows4();
+constexpr Spread kLaneSpread = spread_lanes(identity);
+// Sub-block s's scale lands in byte 8 (s / 2) + s % 2.
+constexpr Spread kIq3xxsScaleSpread = spread_scales(32, [](int s) { return 8 * (s / 2) + s % 2; });
+constexpr LaneBytes kIq3xxsSignShifts = lane_bytes([](int, int j) { return 32 * (j / 4) + 7 * (j % 4); });
+constexpr LaneBytes kIq3xxsScaleShifts = lane_bytes([](int, int j) { return j < 2 ? 28 + 32 * j : 0; });
+
+// value = d / 4 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq3_xxs.
+float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockIQ3_XXS>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const Common c;
+  const auto low_table = load_table<1>(kIq3xxsCodes.low);
+  const auto high_table = load_table<1>(kIq3xxsCodes.high);
+  const __m512i code_shifts = load512(kCodeShifts3.of);
+  const __m512i level_of = load512(kIq3xxsCodes.level_of);
+  const __m512i sign_shifts = load512(kIq3xxsSignShifts.of);
+  const __m512i scale_shifts = load512(kIq3xxsScaleShifts.of);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockIQ3_XXS& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockIQ3_XXS)>(&x);
+    const __m512i qs = load512(x.qs);
+    const IndexHighBits high{_mm512_movepi8_mask(qs)};
+    const __m512i code_low = lookup(qs, high, low_table);
+    const __m512i code_high = lookup(qs, high, high_table);
+    const __m512i words =
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.scales_and_signs)));
+    const __m512i sign_bytes = iq2_signs(c, _mm512_multishift_epi64_epi8(sign_shifts, words));
+    const __m512i scales = odd_scales(_mm512_multishift_epi64_epi8(scale_shifts, words));
+    __m512i acc = _mm512_setzero_si512();
+    for (int m = 0; m < 4; ++m) {
+      const __m512i grid = grid_levels(code_low, code_high, kRows4CodeSpread.of[m], code_shifts, level_of);
+      const __mmask64 negate = sign_mask(sign_bytes, kLaneSpread.of[m], c.value_bits);
+      acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq3xxsScaleSpread.of[m]);
+    }
+    const int32_t isum = _mm512_reduce_add_epi32(acc);
+    const float d = 0.25f * f16(x.d) * y_d;
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// ---- IQ3_S ---------------------------------------------------------------------------------
+// qs holds the low 8 bits of 64 9-bit grid indices of 4 values, qh their 9th bits (bit e of
+// the 64-bit word for row e), signs one explicit sign byte per 8 values, scales 8 4-bit scales
+// (one per 32 values).
+
+constexpr Spread kScaleSpread32 = spread_scales(32, identity);
+
+// value = d * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq3_s.
+float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockIQ3_S>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const auto low_table = load_table<2>(kIq3sCodes.low);
+  const auto high_table = load_table<2>(kIq3sCodes.high);
+  const __m512i code_shifts = load512(kCodeShifts3.of);
+  const __m512i level_of = load512(kIq3sCodes.level_of);
+  const __m512i nibble_shifts = load512(kNibbleShifts.of);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockIQ3_S& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockIQ3_S)>(&x);
+    const __m512i qs = load512(x.qs);
+    const IndexHighBits high{_mm512_movepi8_mask(qs), load_u64(x.qh)};
+    const __m512i code_low = lookup(qs, high, low_table);
+    const __m512i code_high = lookup(qs, high, high_table);
+    const __m512i scales = nibble_scales(x.scales, nibble_shifts, sizeof(x.scales));
+    __m512i acc = _mm512_setzero_si512();
+    for (int m = 0; m < 4; ++m) {
+      const __m512i grid = grid_levels(code_low, code_high, kRows4CodeSpread.of[m], code_shifts, level_of);
+      acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread32.of[m]);
+    }
+    const int32_t isum = _mm512_reduce_add_epi32(acc);
+    const float d = f16(x.d) * y_d;
     sum += d * static_cast<float>(isum);
   }
   return sum;
@@ -163,6 +481,10 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
 
 void add_avx512_vbmi_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_XXS, for_each_token<dot_iq2_xxs>);
+  set_kernel(table, GgmlType::IQ2_XS, for_each_token<dot_iq2_xs>);
+  set_kernel(table, GgmlType::IQ2_S, for_each_token<dot_iq2_s>);
+  set_kernel(table, GgmlType::IQ3_XXS, for_each_token<dot_iq3_xxs>);
+  set_kernel(table, GgmlType::IQ3_S, for_each_token<dot_iq3_s>);
 }
 
 }  // namespace sluice::quant::fast::detail
