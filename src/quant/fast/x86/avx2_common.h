@@ -143,6 +143,22 @@ inline __m128i unpack_k4_scales(const uint8_t* packed) {
   return _mm_or_si128(low, high);
 }
 
+// Q3_K's 16 signed 6-bit scales (decode_k.cpp), from 32-bit words of the 12 packed bytes.
+inline __m128i unpack_q3_scales(const uint8_t* packed) {
+  // Lanes 1..3 of the 16 bytes ending with the scales are w0, w1, w2 (lane 0: the end of qs,
+  // read so as not to read past the block). Scale bytes 0..3: (w0 & 15) | (w2 & 3) << 4,
+  // 4..7: (w1 & 15) | (w2 >> 2 & 3) << 4, 8..11: (w0 >> 4 & 15) | (w2 >> 4 & 3) << 4,
+  // 12..15: (w1 >> 4 & 15) | (w2 >> 6 & 3) << 4.
+  const __m128i words = load128(packed - 4);
+  const __m128i low = _mm_and_si128(
+      _mm_srlv_epi32(_mm_shuffle_epi32(words, _MM_SHUFFLE(2, 1, 2, 1)), _mm_setr_epi32(0, 0, 4, 4)),
+      _mm_set1_epi8(0x0f));
+  const __m128i high = _mm_and_si128(
+      _mm_srlv_epi32(_mm_shuffle_epi32(words, _MM_SHUFFLE(3, 3, 3, 3)), _mm_setr_epi32(0, 2, 4, 6)),
+      _mm_set1_epi8(3));
+  return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(high, 4)), _mm_set1_epi8(32));
+}
+
 // Broadcast of int16 element j of an 8 x int16 vector (both lanes hold it) to all 16 lanes.
 inline __m256i broadcast_i16(__m256i v8x2, int j) {
   const __m256i index = _mm256_set1_epi16(static_cast<short>((2 * j + 1) << 8 | (2 * j)));

@@ -170,6 +170,83 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
+// int16 lanes 0-7 take scale 2 k, lanes 8-15 scale 2 k + 1 (the halves of maddubs' result
+// over 32 values) from 16 int16 scales.
+inline __m256i pair_index(int k) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(2 * k + 1)), _mm_set1_epi16(static_cast<short>(2 * k)));
+}
+
+// Q2_K: value = d * scale * q - dmin * min per 16 values, the minimums through the bsums. As
+// dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit version, 64
+// values per step, ran no faster on Zen 4, where 512-bit operations take two 256-bit slots).
+float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockQ2_K>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockQ2_K& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const int16_t* y_bsums = acts.bsums + 16 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockQ2_K)>(&x);
+    const __m128i packed = load128(x.scales);
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
+    const int32_t msum = hsum_i32(_mm256_madd_epi16(mins, load256(y_bsums)));
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      const __m256i raw = load256(x.qs + 32 * c);
+      for (int s = 0; s < 4; ++s) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
+        const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
+        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(pair_index(4 * c + s), sc16));
+      }
+    }
+    const int32_t isum = hsum_i32(acc);
+    const float d = f16(x.d) * y_d;
+    const float dmin = f16(x.dmin) * y_d;
+    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
+  }
+  return sum;
+}
+
+// Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 s + l at bit s of
+// hmask[l]. Fed as q2 | hbit << 2 in 0..7; 4 * sum_s scale_s * bsums_s comes off at the end.
+// As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
+// version ran slower on Zen 4).
+float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
+  const auto* wb = blocks_of<BlockQ3_K>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  const __m256i low2 = _mm256_set1_epi8(3);
+  const __m256i bit2 = _mm256_set1_epi8(4);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockQ3_K& x = wb[b];
+    const int8_t* y_qs = acts.qs + 256 * b;
+    const int16_t* y_bsums = acts.bsums + 16 * b;
+    const float y_d = acts.d[b];
+    prefetch_ahead<sizeof(BlockQ3_K)>(&x);
+    const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
+    __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      const __m256i raw = load256(x.qs + 32 * c);
+      for (int s = 0; s < 4; ++s) {
+        const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2),
+                                          _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
+        high_bits = _mm256_srli_epi16(high_bits, 1);
+        const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
+        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(pair_index(4 * c + s), scales));
+      }
+    }
+    const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, offset));
+    const float d = f16(x.d) * y_d;
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
 // Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the bsums.
 float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockQ6_K>(w);
@@ -212,6 +289,8 @@ void add_avx512_kernels(KernelTable& table) {
              in_token_groups<kAvx512TokenGroup, q5_k_token_group_avx512, for_each_token<dot_q5_k>>);
   set_kernel(table, GgmlType::Q6_K,
              in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, for_each_token<dot_q6_k>>);
+  set_kernel(table, GgmlType::Q2_K, for_each_token<dot_q2_k>);
+  set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
   if (__builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2")) add_avx512_vbmi_kernels(table);
