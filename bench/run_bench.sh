@@ -76,8 +76,8 @@ echo "sluice  prompt/decode tok/s, hit rate, ceiling, peak RSS: $(sluice_json $r
 # which the warm page cache does not serve. With --no-stream every expert is read at load time
 # and stays resident, as the peer's weights do.
 $sluice run -m "$model" -p "$prompt" -n $n_decode --temp 0 -t "$threads" --no-stream \
-  --stats-json $results/a_resident_sluice.json >/dev/null 2>$results/a_resident_sluice.log
-echo "sluice --no-stream prompt/decode tok/s: $(sluice_json $results/a_resident_sluice.json | cut -d' ' -f1,2)"
+  >/dev/null 2>$results/a_resident_sluice.log
+echo "sluice --no-stream prompt/decode tok/s: $(sed -n 's/^\(prompt\|decode\): .*(\(.*\) tok\/s)/\2/p' $results/a_resident_sluice.log | xargs)"
 if [ -x "$peer/llama-bench" ]; then
   "$peer/llama-bench" -m "$model" -t "$threads" -p 64 -n $n_decode "${peer_flags[@]}" -o json > $results/a_llama.json 2>/dev/null
   echo "llama.cpp pp64 / tg$n_decode tok/s: $(llama_bench_json < $results/a_llama.json)"

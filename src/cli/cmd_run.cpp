@@ -84,6 +84,10 @@ int run_generation(RunOptions& options) {
   model::Model& model = *loaded.model;
   const store::ExpertCache* cache_store = loaded.expert_cache();
   const bool want_stats = cache_store && (!options.stats.empty() || !options.stats_json.empty());
+  if (!cache_store && (!options.stats.empty() || !options.stats_json.empty())) {
+    fmt::print(stderr, "sluice: --stats and --stats-json report on the expert cache, which --no-stream does not use "
+                       "(every weight stays resident); nothing will be written\n");
+  }
 
   RunReport report;
   if (want_stats) {

@@ -22,6 +22,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/matmul.h"
@@ -252,6 +253,8 @@ class FastKernel : public ::testing::TestWithParam<KernelCase> {
     return out;
   }
 
+  void expect_simd_matches_scalar() const;
+
   static constexpr int64_t kRows = 3;
   static constexpr int64_t kTokens = 7;  // a group of 4 and 3 more
   GgmlType type_{};
@@ -284,7 +287,9 @@ TEST_P(FastKernel, ScalarMatchesExactDecodeTimesDequantizedActivations) {
   }
 }
 
-TEST_P(FastKernel, SimdMatchesScalar) {
+// Every SIMD kernel of this CPU for the format (AVX-512's without VBMI too, which CPUs without
+// VBMI run) against the scalar one on the fixture's weights and activations.
+void FastKernel::expect_simd_matches_scalar() const {
   const std::vector<float> reference = run(row_dot_of(Isa::kScalar, type_));
   // Sum of |products| per (row, token), the scale of the rounding differences.
   std::vector<double> magnitude(reference.size());
@@ -297,25 +302,42 @@ TEST_P(FastKernel, SimdMatchesScalar) {
       for (int64_t c = 0; c < n_cols_; ++c) magnitude[t * kRows + r] += std::fabs(decoded[c] * a[c]);
     }
   }
+  std::vector<std::pair<std::string, RowDotFn>> kernels;
+  for (Isa isa : simd_isas()) kernels.emplace_back(isa_name(isa), row_dot_of(isa, type_));
+  if (cpu_supports(Isa::kAvx512) && row_dot_of_avx512_without_vbmi(type_) != row_dot_of(Isa::kAvx512, type_)) {
+    kernels.emplace_back("avx512 without VBMI", row_dot_of_avx512_without_vbmi(type_));
+  }
   int n_checked = 0;
-  for (Isa isa : simd_isas()) {
-    const RowDotFn dot = row_dot_of(isa, type_);
+  for (const auto& [name, dot] : kernels) {
     if (dot == nullptr) continue;  // this set falls back to a lower one for this format
     ++n_checked;
     const std::vector<float> got = run(dot);
     for (size_t i = 0; i < got.size(); ++i) {
       if (integer_exact(type_)) {
         EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(reference[i]))
-            << isa_name(isa) << " " << type_name(type_) << " at " << i << ": " << got[i] << " vs scalar "
-            << reference[i];
+            << name << " " << type_name(type_) << " at " << i << ": " << got[i] << " vs scalar " << reference[i];
       } else {
         EXPECT_LE(std::fabs(got[i] - reference[i]), 1e-6 * magnitude[i] + 1e-30)
-            << isa_name(isa) << " " << type_name(type_) << " at " << i << ": " << got[i] << " vs scalar "
-            << reference[i];
+            << name << " " << type_name(type_) << " at " << i << ": " << got[i] << " vs scalar " << reference[i];
       }
     }
   }
   if (n_checked == 0) GTEST_SKIP() << "no SIMD kernel for " << type_name(type_) << " on this CPU";
+}
+
+TEST_P(FastKernel, SimdMatchesScalar) { expect_simd_matches_scalar(); }
+
+// Activations at full scale (every quant +-127), where the kernels' integer sums are largest:
+// a kernel keeping partial sums in 16 bits would overflow here first.
+TEST_P(FastKernel, SimdMatchesScalarAtFullScaleActivations) {
+  for (int64_t t = 0; t < kTokens; ++t) {
+    for (int64_t c = 0; c < n_cols_; ++c) {
+      const bool negative = t == 1 || (t >= 2 && (c * 7 + t) % (t + 1) == 0);  // all +, all -, mixed
+      x_[static_cast<size_t>(t * n_cols_ + c)] = negative ? -1.0f : 1.0f;
+    }
+    quantize_activations(type_, x_.data() + t * n_cols_, n_cols_, act_.data() + t * act_bytes_);
+  }
+  expect_simd_matches_scalar();
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, FastKernel, ::testing::ValuesIn(kernel_cases()), case_name);

@@ -24,57 +24,87 @@ RowDotFn kernel_of(const KernelTable& table, GgmlType type) {
   return id < detail::kTypeSlots ? table.dot[id] : nullptr;
 }
 
-// The table of `isa` with every missing entry taken from the next lower set.
-KernelTable build_table(Isa isa) {
-  KernelTable table;
-  detail::add_scalar_kernels(table);
+// Whether this CPU runs the kernels of x86/dot_avx512_vbmi.cpp (byte permutes, pext), which
+// replace some AVX-512 ones.
+bool cpu_has_vbmi() {
 #if defined(SLUICE_X86_KERNELS)
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) detail::add_avx2_kernels(table);
-  if (isa == Isa::kAvx512) detail::add_avx512_kernels(table);
+  return cpu_supports(Isa::kAvx512) && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2");
+#else
+  return false;
 #endif
+}
+
+// The kernels `isa` adds itself, without VBMI's where with_vbmi is false.
+KernelTable own_kernels(Isa isa, bool with_vbmi) {
+  KernelTable table;
+  switch (isa) {
+    case Isa::kScalar: detail::add_scalar_kernels(table); break;
+#if defined(SLUICE_X86_KERNELS)
+    case Isa::kAvx2: detail::add_avx2_kernels(table); break;
+    case Isa::kAvx512: detail::add_avx512_kernels(table, with_vbmi); break;
+#else
+    default: break;
+#endif
+  }
   return table;
 }
 
-// One table per set, built on first use (each is a few hundred bytes).
-const KernelTable& table_of(Isa isa) {
-  static const KernelTable scalar = build_table(Isa::kScalar);
-  static const KernelTable avx2 = build_table(Isa::kAvx2);
-  static const KernelTable avx512 = build_table(Isa::kAvx512);
-  switch (isa) {
-    case Isa::kScalar: return scalar;
-    case Isa::kAvx2: return avx2;
-    case Isa::kAvx512: return avx512;
-  }
-  return scalar;
+// The table of `isa` with every missing entry taken from the next lower set.
+KernelTable build_table(Isa isa) {
+  KernelTable table = own_kernels(Isa::kScalar, false);
+  const auto add = [&table](const KernelTable& more) {
+    for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
+      if (more.dot[id]) table.dot[id] = more.dot[id];
+    }
+  };
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) add(own_kernels(Isa::kAvx2, false));
+  if (isa == Isa::kAvx512) add(own_kernels(Isa::kAvx512, cpu_has_vbmi()));
+  return table;
 }
 
-// Only the kernels a set adds itself, for tests.
-const KernelTable& own_table_of(Isa isa) {
-  static const KernelTable scalar = [] {
-    KernelTable t;
-    detail::add_scalar_kernels(t);
-    return t;
-  }();
-  static const KernelTable avx2 = [] {
-    KernelTable t;
-#if defined(SLUICE_X86_KERNELS)
-    detail::add_avx2_kernels(t);
-#endif
-    return t;
-  }();
-  static const KernelTable avx512 = [] {
-    KernelTable t;
-#if defined(SLUICE_X86_KERNELS)
-    detail::add_avx512_kernels(t);
-#endif
-    return t;
-  }();
+// One table per set, built on its first use (each is a few hundred bytes) and only for a set
+// the CPU has: building one runs code compiled for that set.
+const KernelTable& table_of(Isa isa) {
+  SLUICE_ASSERT(cpu_supports(isa));
   switch (isa) {
-    case Isa::kScalar: return scalar;
-    case Isa::kAvx2: return avx2;
-    case Isa::kAvx512: return avx512;
+    case Isa::kScalar: {
+      static const KernelTable scalar = build_table(Isa::kScalar);
+      return scalar;
+    }
+    case Isa::kAvx2: {
+      static const KernelTable avx2 = build_table(Isa::kAvx2);
+      return avx2;
+    }
+    case Isa::kAvx512: {
+      static const KernelTable avx512 = build_table(Isa::kAvx512);
+      return avx512;
+    }
   }
-  return scalar;
+  __builtin_unreachable();  // every Isa is a case above
+}
+
+// Only the kernels a set adds itself, for tests; the same conditions as table_of.
+const KernelTable& own_table_of(Isa isa, bool with_vbmi) {
+  SLUICE_ASSERT(cpu_supports(isa));
+  switch (isa) {
+    case Isa::kScalar: {
+      static const KernelTable scalar = own_kernels(Isa::kScalar, false);
+      return scalar;
+    }
+    case Isa::kAvx2: {
+      static const KernelTable avx2 = own_kernels(Isa::kAvx2, false);
+      return avx2;
+    }
+    case Isa::kAvx512: {
+      if (!with_vbmi) {
+        static const KernelTable avx512_base = own_kernels(Isa::kAvx512, false);
+        return avx512_base;
+      }
+      static const KernelTable avx512 = own_kernels(Isa::kAvx512, cpu_has_vbmi());
+      return avx512;
+    }
+  }
+  __builtin_unreachable();  // every Isa is a case above
 }
 
 Isa best_supported_isa() {
@@ -269,6 +299,10 @@ RowDotFn row_dot(GgmlType weight_type) {
   return kernel_of(*active().table.load(std::memory_order_acquire), weight_type);
 }
 
-RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa), weight_type); }
+RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa, true), weight_type); }
+
+RowDotFn row_dot_of_avx512_without_vbmi(GgmlType weight_type) {
+  return kernel_of(own_table_of(Isa::kAvx512, false), weight_type);
+}
 
 }  // namespace sluice::quant::fast

@@ -79,4 +79,8 @@ RowDotFn row_dot(GgmlType weight_type);
 // nullptr if it has none. For tests comparing instruction sets.
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type);
 
+// As row_dot_of(Isa::kAvx512, weight_type) without the kernels that need AVX-512 VBMI, which
+// replace some on CPUs that have it: what CPUs without VBMI run. For tests; needs AVX-512.
+RowDotFn row_dot_of_avx512_without_vbmi(GgmlType weight_type);
+
 }  // namespace sluice::quant::fast

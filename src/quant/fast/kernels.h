@@ -27,7 +27,7 @@ struct KernelTable {
 // files; add_<set>_kernels (in the set's main file) calls the family ones.
 void add_scalar_kernels(KernelTable& table);
 void add_avx2_kernels(KernelTable& table);
-void add_avx512_kernels(KernelTable& table);
+void add_avx512_kernels(KernelTable& table, bool with_vbmi);  // with_vbmi: add the VBMI file's too
 
 void add_scalar_iq_kernels(KernelTable& table);            // dot_scalar_iq.cpp
 void add_scalar_ternary_fp4_kernels(KernelTable& table);   // dot_scalar_ternary_fp4.cpp

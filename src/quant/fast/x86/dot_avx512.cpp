@@ -1,5 +1,7 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels of the fast path; dot_scalar.cpp is their reference.
-// Formats missing here use the AVX2 kernels (dispatch.cpp).
+// Formats missing here use the AVX2 kernels (dispatch.cpp). On CPUs with AVX-512 VBMI (and
+// BMI2), dot_avx512_vbmi.cpp's kernels replace the grid i-quants' (IQ2_XXS, IQ2_XS, IQ2_S,
+// IQ3_XXS, IQ3_S).
 //
 // Compiled with the AVX-512 flags whatever the project's -march and called only on CPUs
 // that have them. Internal linkage and intrinsics only, as in dot_avx2.cpp.
@@ -172,7 +174,7 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
 
 // int16 lanes 0-7 take scale 2 k, lanes 8-15 scale 2 k + 1 (the halves of maddubs' result
 // over 32 values) from 16 int16 scales.
-inline __m256i pair_index(int k) {
+inline __m256i sub_block_pair_index(int k) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(2 * k + 1)), _mm_set1_epi16(static_cast<short>(2 * k)));
 }
 
@@ -199,7 +201,7 @@ float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
       for (int s = 0; s < 4; ++s) {
         const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
         const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(pair_index(4 * c + s), sc16));
+        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
       }
     }
     const int32_t isum = hsum_i32(acc);
@@ -210,7 +212,7 @@ float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
-// Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 s + l at bit s of
+// Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 j + l at bit j of
 // hmask[l]. Fed as q2 | hbit << 2 in 0..7; 4 * sum_s scale_s * bsums_s comes off at the end.
 // As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
 // version ran slower on Zen 4).
@@ -237,7 +239,7 @@ float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
                                           _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
         high_bits = _mm256_srli_epi16(high_bits, 1);
         const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(pair_index(4 * c + s), scales));
+        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
       }
     }
     const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, offset));
@@ -278,7 +280,7 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
 
 }  // namespace
 
-void add_avx512_kernels(KernelTable& table) {
+void add_avx512_kernels(KernelTable& table, bool with_vbmi) {
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load16_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16>>);
@@ -293,7 +295,7 @@ void add_avx512_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
-  if (__builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2")) add_avx512_vbmi_kernels(table);
+  if (with_vbmi) add_avx512_vbmi_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -37,12 +37,6 @@ inline __mmask64 iq2_sign_mask(IndexOf index_of) {
   return mask;
 }
 
-inline uint64_t load_u64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
 // Index vectors for permutexvar_epi16 that spread a super-block's scales over the 32 int16
 // lanes of maddubs' result for values 64 t .. 64 t + 63. by16: 16 int16 scales, one per 16
 // values (lane l gets 4 t + l / 8); by32: 8 int32 scales, one per 32 values, read as their

@@ -5,7 +5,9 @@
 //
 // The other kernels load a grid row (and for some formats a sign mask) from memory for every
 // 4 or 8 values and insert or gather them into vectors, which leaves these formats bound by
-// loads and inserts at a fraction of memory speed. Here the tables live in registers:
+// loads and inserts at a fraction of memory speed. Here the tables are permuted, not loaded
+// from: they stay in registers (IQ2_S's 1024-row tables fill more than the register file, so
+// half of its permutes read their second table from L1):
 //   - Each grid row (8 values of 3 levels, or 4 values of 8 levels) becomes a code of 2 or 3
 //     bits per value, at most 16 bits. The codes' low and high bytes are two tables of 256
 //     bytes per 256 rows; a super-block's grid indices look up both bytes with two-register
@@ -97,8 +99,8 @@ inline Table<kParts> load_table(const uint8_t* bytes) {
   return t;
 }
 
-// The table's bytes at the 8-bit indices of 256 entries from `first` (index_bit7: the
-// indices' top bits as a mask).
+// table[first + index] for each byte's 8-bit index: vpermi2b uses index bits 0-6 to pick one
+// of 128 bytes of a register pair, and bit 7 (index_bit7, as a mask) picks the pair.
 template <int kParts>
 inline __m512i lookup256(__m512i indices, __mmask64 index_bit7, const Table<kParts>& table, int first = 0) {
   const __m512i* p = table.part + first / 64;
@@ -130,14 +132,35 @@ inline __m512i lookup(__m512i indices, const IndexHighBits& high, const Table<kP
   }
 }
 
-// The levels of 64 values: `spread` gathers each 64-bit lane's codes (bytes 0-63: code_low,
-// 64-127: code_high), vpmultishiftqb moves value j's code to the low bits of byte j, and a
-// permute maps codes to levels (the bits above a code do not matter to level_of).
-inline __m512i grid_levels(__m512i code_low, __m512i code_high, const uint8_t* spread, __m512i code_shifts,
-                           __m512i level_of) {
-  const __m512i codes = _mm512_permutex2var_epi8(code_low, load512(spread), code_high);
-  return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(code_shifts, codes), level_of);
-}
+// A grid's code tables, the code shifts for its row width and its levels, in registers.
+template <int kParts>
+struct GridDecoder {
+  struct Codes {
+    __m512i low, high;  // the code bytes of each byte's grid index
+  };
+
+  template <class GridCodes>
+  GridDecoder(const GridCodes& codes, const uint8_t* shifts)
+      : low(load_table<kParts>(codes.low)),
+        high(load_table<kParts>(codes.high)),
+        code_shifts(load512(shifts)),
+        level_of(load512(codes.level_of)) {}
+
+  Codes lookup_codes(__m512i indices, const IndexHighBits& bits) const {
+    return {lookup(indices, bits, low), lookup(indices, bits, high)};
+  }
+
+  // The levels of 64 values: `spread` gathers each 64-bit lane's codes (bytes 0-63: codes.low,
+  // 64-127: codes.high), vpmultishiftqb moves value j's code to the low bits of byte j, and a
+  // permute maps codes to levels (the bits above a code do not matter to level_of).
+  __m512i levels(const Codes& codes, const uint8_t* spread) const {
+    const __m512i lanes = _mm512_permutex2var_epi8(codes.low, load512(spread), codes.high);
+    return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(code_shifts, lanes), level_of);
+  }
+
+  Table<kParts> low, high;
+  __m512i code_shifts, level_of;
+};
 
 // The mask of values to negate among 64: `spread` copies each 64-bit lane's sign byte to all of
 // its bytes, and byte j keeps bit j.
@@ -152,8 +175,10 @@ inline __m512i odd_scales(__m512i scale_bytes) {
 }
 
 // acc + sum over 64 values of grid * (+-a) * scale, with the scale of each int32 lane of
-// 4 values in its low byte (`spread` picks them from scale_bytes). dpbusd's sums of 4
-// products fit in an int16 (at most 4 * 62 * 127), so dpwssd can scale and accumulate them.
+// 4 values in its low byte (`spread` picks them from scale_bytes, zeroing the other bytes).
+// dpbusd sums 4 products per int32 lane, at most 4 * 62 * 127 in magnitude, so each sum equals
+// its low int16 and its high int16 is the sign extension. dpwssd multiplies int16 pairs: the
+// low half by the scale, the high half by the scale lane's zero high half.
 inline __m512i add_scaled_dot(__m512i acc, __m512i grid, __mmask64 negate, const int8_t* a, __m512i scale_bytes,
                               const uint8_t* spread) {
   const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), grid, negate_where(load512(a), negate));
@@ -208,13 +233,15 @@ constexpr Spread spread_lanes(int (*lane_byte)(int)) {
 constexpr Spread spread_scales(int values_per_scale, int (*scale_byte)(int)) {
   Spread s{};
   for (int m = 0; m < 4; ++m) {
-    for (int i = 0; i < 64; ++i) s.of[m][i] = static_cast<uint8_t>(scale_byte((64 * m + 4 * (i / 4)) / values_per_scale));
+    for (int i = 0; i < 64; ++i) {
+      s.of[m][i] = static_cast<uint8_t>(scale_byte((64 * m + 4 * (i / 4)) / values_per_scale));
+    }
   }
   return s;
 }
 
-// A vector given per byte j of 64-bit lane q; as a vpmultishiftqb control, byte j of lane q
-// gets the 8 bits from bit value(q, j) on.
+// A vector given per byte j of 64-bit lane q: a vpmultishiftqb control (byte j of lane q gets
+// the lane's 8 bits from bit value(q, j) on) or a constant such as kValueBits.
 struct LaneBytes {
   alignas(64) uint8_t of[64];
 };
@@ -231,30 +258,23 @@ constexpr LaneBytes kCodeShifts3 = lane_bytes([](int, int j) { return j < 4 ? 3 
 constexpr LaneBytes kNibbleShifts = lane_bytes([](int q, int j) { return 4 * (8 * (q % 2) + j); });
 constexpr LaneBytes kValueBits = lane_bytes([](int, int j) { return 1 << j; });
 
-// Constants every kernel loads once per call.
-struct Common {
+// kSignsIq2 in two registers, and the bit of each value in its lane's sign byte.
+struct SignTables {
   __m512i value_bits = load512(kValueBits.of);
   __m512i sign_table[2] = {load512(kSignsIq2), load512(kSignsIq2 + 64)};
 };
 
 // kSignsIq2 bytes of 7-bit indices in bytes' low bits.
-inline __m512i iq2_signs(const Common& c, __m512i indices) {
+inline __m512i iq2_signs(const SignTables& c, __m512i indices) {
   return _mm512_permutex2var_epi8(c.sign_table[0], indices, c.sign_table[1]);
-}
-
-inline uint64_t load_u64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
 }
 
 // The 32 explicit sign bytes of a super-block as the masks of its four runs of 64 values.
 inline __mmask64 explicit_signs(const uint8_t* signs, int m) { return load_u64(signs + 8 * m); }
 
-// The 4-bit scales of n_bytes (8 or 4) bytes, low nibble first, as 2 s + 1 in bytes 0-15 (0-7).
-inline __m512i nibble_scales(const uint8_t* scales, __m512i nibble_shifts, int n_bytes) {
-  const uint64_t word = n_bytes == 8 ? load_u64(scales) : load_u32(scales);
-  return odd_scales(_mm512_multishift_epi64_epi8(nibble_shifts, _mm512_set1_epi64(static_cast<int64_t>(word))));
+// The 4-bit scales s of a word, low nibble first, as 2 s + 1 in bytes 0-15.
+inline __m512i nibble_scales(uint64_t scales, __m512i nibble_shifts) {
+  return odd_scales(_mm512_multishift_epi64_epi8(nibble_shifts, _mm512_set1_epi64(static_cast<int64_t>(scales))));
 }
 
 // ---- IQ2_XXS -------------------------------------------------------------------------------
@@ -272,11 +292,8 @@ constexpr LaneBytes kIq2xxsFieldShifts = lane_bytes([](int, int j) { return j < 
 float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const Common c;
-  const auto low_table = load_table<1>(kIq2xxsCodes.low);
-  const auto high_table = load_table<1>(kIq2xxsCodes.high);
-  const __m512i code_shifts = load512(kCodeShifts2.of);
-  const __m512i level_of = load512(kIq2xxsCodes.level_of);
+  const SignTables c;
+  const GridDecoder<1> decoder(kIq2xxsCodes, kCodeShifts2.of);
   const __m512i field_shifts = load512(kIq2xxsFieldShifts.of);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
@@ -286,14 +303,13 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
     prefetch_ahead<sizeof(BlockIQ2_XXS)>(&x);
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs)};
-    const __m512i code_low = lookup(qs, high, low_table);
-    const __m512i code_high = lookup(qs, high, high_table);
+    const auto codes = decoder.lookup_codes(qs, high);
     const __m512i fields = _mm512_multishift_epi64_epi8(field_shifts, qs);
     const __m512i sign_bytes = iq2_signs(c, fields);
     const __m512i scales = odd_scales(fields);
     __m512i acc = _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
-      const __m512i grid = grid_levels(code_low, code_high, kIq2xxsCodeSpread.of[m], code_shifts, level_of);
+      const __m512i grid = decoder.levels(codes, kIq2xxsCodeSpread.of[m]);
       const __mmask64 negate = sign_mask(sign_bytes, kIq2xxsSignSpread.of[m], c.value_bits);
       acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq2xxsScaleSpread.of[m]);
     }
@@ -317,11 +333,8 @@ constexpr Spread kScaleSpread16 = spread_scales(16, identity);
 float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_XS>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const Common c;
-  const auto low_table = load_table<2>(kIq2xsCodes.low);
-  const auto high_table = load_table<2>(kIq2xsCodes.high);
-  const __m512i code_shifts = load512(kCodeShifts2.of);
-  const __m512i level_of = load512(kIq2xsCodes.level_of);
+  const SignTables c;
+  const GridDecoder<2> decoder(kIq2xsCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
@@ -331,13 +344,12 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
     prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
-    const __m512i code_low = lookup(qs, high, low_table);
-    const __m512i code_high = lookup(qs, high, high_table);
+    const auto codes = decoder.lookup_codes(qs, high);
     const __m512i sign_bytes = iq2_signs(c, _mm512_srli_epi16(qs, 9));
-    const __m512i scales = nibble_scales(x.scales, nibble_shifts, sizeof(x.scales));
+    const __m512i scales = nibble_scales(load_u64(x.scales), nibble_shifts);
     __m512i acc = _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
-      const __m512i grid = grid_levels(code_low, code_high, kIq2xsCodeSpread.of[m], code_shifts, level_of);
+      const __m512i grid = decoder.levels(codes, kIq2xsCodeSpread.of[m]);
       const __mmask64 negate = sign_mask(sign_bytes, kIq2xsSignSpread.of[m], c.value_bits);
       acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kScaleSpread16.of[m]);
     }
@@ -358,10 +370,7 @@ constexpr Spread kIq2sCodeSpread = spread_rows8(identity);
 float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ2_S>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const auto low_table = load_table<4>(kIq2sCodes.low);
-  const auto high_table = load_table<4>(kIq2sCodes.high);
-  const __m512i code_shifts = load512(kCodeShifts2.of);
-  const __m512i level_of = load512(kIq2sCodes.level_of);
+  const GridDecoder<4> decoder(kIq2sCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
@@ -369,16 +378,15 @@ float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
     const int8_t* y_qs = acts.qs + 256 * b;
     const float y_d = acts.d[b];
     prefetch_ahead<sizeof(BlockIQ2_S)>(&x);
-    const __m512i qs = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
+    const __m512i qs = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
     const uint64_t qh = load_u64(x.qh);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _pext_u64(qh, 0x5555555555555555ull),
                              _pext_u64(qh, 0xaaaaaaaaaaaaaaaaull)};
-    const __m512i code_low = lookup(qs, high, low_table);
-    const __m512i code_high = lookup(qs, high, high_table);
-    const __m512i scales = nibble_scales(x.scales, nibble_shifts, sizeof(x.scales));
+    const auto codes = decoder.lookup_codes(qs, high);
+    const __m512i scales = nibble_scales(load_u64(x.scales), nibble_shifts);
     __m512i acc = _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
-      const __m512i grid = grid_levels(code_low, code_high, kIq2sCodeSpread.of[m], code_shifts, level_of);
+      const __m512i grid = decoder.levels(codes, kIq2sCodeSpread.of[m]);
       acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread16.of[m]);
     }
     const int32_t isum = _mm512_reduce_add_epi32(acc);
@@ -394,7 +402,7 @@ float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
 // lanes, lane q holds sub-blocks 2 q and 2 q + 1, so sign group g's index lands in byte g.
 
 constexpr Spread kRows4CodeSpread = spread_rows4();
-constexpr Spread kLaneSpread = spread_lanes(identity);
+constexpr Spread kIq3xxsSignSpread = spread_lanes(identity);
 // Sub-block s's scale lands in byte 8 (s / 2) + s % 2.
 constexpr Spread kIq3xxsScaleSpread = spread_scales(32, [](int s) { return 8 * (s / 2) + s % 2; });
 constexpr LaneBytes kIq3xxsSignShifts = lane_bytes([](int, int j) { return 32 * (j / 4) + 7 * (j % 4); });
@@ -404,11 +412,8 @@ constexpr LaneBytes kIq3xxsScaleShifts = lane_bytes([](int, int j) { return j < 
 float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ3_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const Common c;
-  const auto low_table = load_table<1>(kIq3xxsCodes.low);
-  const auto high_table = load_table<1>(kIq3xxsCodes.high);
-  const __m512i code_shifts = load512(kCodeShifts3.of);
-  const __m512i level_of = load512(kIq3xxsCodes.level_of);
+  const SignTables c;
+  const GridDecoder<1> decoder(kIq3xxsCodes, kCodeShifts3.of);
   const __m512i sign_shifts = load512(kIq3xxsSignShifts.of);
   const __m512i scale_shifts = load512(kIq3xxsScaleShifts.of);
   float sum = 0.0f;
@@ -419,16 +424,15 @@ float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
     prefetch_ahead<sizeof(BlockIQ3_XXS)>(&x);
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs)};
-    const __m512i code_low = lookup(qs, high, low_table);
-    const __m512i code_high = lookup(qs, high, high_table);
+    const auto codes = decoder.lookup_codes(qs, high);
     const __m512i words =
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.scales_and_signs)));
+        _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.scales_and_signs)));
     const __m512i sign_bytes = iq2_signs(c, _mm512_multishift_epi64_epi8(sign_shifts, words));
     const __m512i scales = odd_scales(_mm512_multishift_epi64_epi8(scale_shifts, words));
     __m512i acc = _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
-      const __m512i grid = grid_levels(code_low, code_high, kRows4CodeSpread.of[m], code_shifts, level_of);
-      const __mmask64 negate = sign_mask(sign_bytes, kLaneSpread.of[m], c.value_bits);
+      const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
+      const __mmask64 negate = sign_mask(sign_bytes, kIq3xxsSignSpread.of[m], c.value_bits);
       acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq3xxsScaleSpread.of[m]);
     }
     const int32_t isum = _mm512_reduce_add_epi32(acc);
@@ -449,10 +453,7 @@ constexpr Spread kScaleSpread32 = spread_scales(32, identity);
 float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ3_S>(w);
   const Q8x256View acts = view_q8x256(act, n);
-  const auto low_table = load_table<2>(kIq3sCodes.low);
-  const auto high_table = load_table<2>(kIq3sCodes.high);
-  const __m512i code_shifts = load512(kCodeShifts3.of);
-  const __m512i level_of = load512(kIq3sCodes.level_of);
+  const GridDecoder<2> decoder(kIq3sCodes, kCodeShifts3.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b) {
@@ -462,12 +463,11 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
     prefetch_ahead<sizeof(BlockIQ3_S)>(&x);
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs), load_u64(x.qh)};
-    const __m512i code_low = lookup(qs, high, low_table);
-    const __m512i code_high = lookup(qs, high, high_table);
-    const __m512i scales = nibble_scales(x.scales, nibble_shifts, sizeof(x.scales));
+    const auto codes = decoder.lookup_codes(qs, high);
+    const __m512i scales = nibble_scales(load_u32(x.scales), nibble_shifts);
     __m512i acc = _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
-      const __m512i grid = grid_levels(code_low, code_high, kRows4CodeSpread.of[m], code_shifts, level_of);
+      const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
       acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread32.of[m]);
     }
     const int32_t isum = _mm512_reduce_add_epi32(acc);
