@@ -271,7 +271,7 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
       const __m512i p = _mm512_maddubs_epi16(q[c], load512(y_qs + 64 * c));
       acc = _mm512_dpwssd_epi32(acc, p, _mm512_permutexvar_epi16(index[c], sc16));
     }
-    const int32_t isum = hsum_i32(acc) - hsum_i32(offset);
+    const int32_t isum = hsum_i32(_mm512_sub_epi32(acc, _mm512_zextsi256_si512(offset)));
     const float d = f16(x.d) * y_d;
     sum += d * static_cast<float>(isum);
   }

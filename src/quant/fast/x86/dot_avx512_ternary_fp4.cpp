@@ -20,11 +20,6 @@ inline __m512i times3(__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, 
 inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
 inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
 
-// Sum of the 16 bsums of a super-block: the sum of its 256 activation quants.
-inline int32_t activation_sum(const int16_t* bsums) {
-  return hsum_i32(_mm256_madd_epi16(load256(bsums), _mm256_set1_epi16(1)));
-}
-
 float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockTQ1_0>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -81,7 +76,9 @@ float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
     const BlockTQ2_0& x = wb[b];
     const int8_t* y_qs = acts.qs + 256 * b;
     prefetch_ahead<sizeof(BlockTQ2_0)>(&x);
-    __m512i acc = _mm512_setzero_si512();
+    // The -1 of value = q - 1: the accumulator starts at minus the sum of the activations.
+    __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(acts.bsums + 16 * b)),
+                                      _mm512_set1_epi16(-1));
     for (int c = 0; c < 2; ++c) {  // values 128c + 32s + l: bits 2s of qs[32c + l]
       const __m512i raw = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
       const __m512i q01 = _mm512_and_si512(_mm512_srlv_epi16(raw, shift_01), low2);
@@ -89,7 +86,7 @@ float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
       acc = _mm512_dpbusd_epi32(acc, q01, load512(y_qs + 128 * c));
       acc = _mm512_dpbusd_epi32(acc, q23, load512(y_qs + 128 * c + 64));
     }
-    const int32_t isum = hsum_i32(acc) - activation_sum(acts.bsums + 16 * b);
+    const int32_t isum = hsum_i32(acc);
     const float d = f16(x.d) * acts.d[b];
     sum += d * static_cast<float>(isum);
   }
