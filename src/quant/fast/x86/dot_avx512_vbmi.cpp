@@ -51,7 +51,7 @@ struct GridCodes {
   alignas(64) uint8_t low[kRows];
   alignas(64) uint8_t high[kRows];
   alignas(64) uint8_t level_of[64];  // byte i: the level of code i % 2^kBits (a permute table)
-  bool valid;                       // every grid value is one of the levels
+  bool valid;                        // every grid value is one of the levels
 };
 template <int kRows, int kWidth, int kLevels>
 constexpr GridCodes<kRows, kWidth, kLevels> make_grid_codes(const uint8_t (&grid)[kRows][kWidth],
@@ -277,6 +277,24 @@ inline __m512i nibble_scales(uint64_t scales, __m512i nibble_shifts) {
   return odd_scales(_mm512_multishift_epi64_epi8(nibble_shifts, _mm512_set1_epi64(static_cast<int64_t>(scales))));
 }
 
+// The sum over super-blocks of d_factor * d * d_y * isum, isum being the total of the int32
+// lanes block_sums(block, activation quants) returns: each block's f32 step is the scalar
+// kernel's expression, added in the same order.
+template <class Block, class BlockSums>
+float sum_super_blocks(const std::byte* w, const std::byte* act, int64_t n, float d_factor, BlockSums block_sums) {
+  const auto* wb = blocks_of<Block>(w);
+  const Q8x256View acts = view_q8x256(act, n);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const Block& x = wb[b];
+    prefetch_ahead<sizeof(Block)>(&x);
+    const int32_t isum = _mm512_reduce_add_epi32(block_sums(x, acts.qs + 256 * b));
+    const float d = d_factor * f16(x.d) * acts.d[b];
+    sum += d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
 // ---- IQ2_XXS -------------------------------------------------------------------------------
 // qs holds, per sub-block ib of 32 values, 4 grid indices (bytes 8 ib .. 8 ib + 3) and a
 // 32-bit word of four 7-bit sign indices and a 4-bit scale (bits 32-63 of 64-bit lane ib).
@@ -290,17 +308,10 @@ constexpr LaneBytes kIq2xxsFieldShifts = lane_bytes([](int, int j) { return j < 
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar.cpp's dot_iq2_xxs.
 float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_XXS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const SignTables c;
   const GridDecoder<1> decoder(kIq2xxsCodes, kCodeShifts2.of);
   const __m512i field_shifts = load512(kIq2xxsFieldShifts.of);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_XXS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ2_XXS)>(&x);
+  return sum_super_blocks<BlockIQ2_XXS>(w, act, n, 0.125f, [&](const BlockIQ2_XXS& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs)};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -313,11 +324,8 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
       const __mmask64 negate = sign_mask(sign_bytes, kIq2xxsSignSpread.of[m], c.value_bits);
       acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq2xxsScaleSpread.of[m]);
     }
-    const int32_t isum = _mm512_reduce_add_epi32(acc);
-    const float d = 0.125f * f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return acc;
+  });
 }
 
 // ---- IQ2_XS --------------------------------------------------------------------------------
@@ -331,17 +339,10 @@ constexpr Spread kScaleSpread16 = spread_scales(16, identity);
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_xs.
 float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_XS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const SignTables c;
   const GridDecoder<2> decoder(kIq2xsCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_XS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
+  return sum_super_blocks<BlockIQ2_XS>(w, act, n, 0.125f, [&](const BlockIQ2_XS& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -353,11 +354,8 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
       const __mmask64 negate = sign_mask(sign_bytes, kIq2xsSignSpread.of[m], c.value_bits);
       acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kScaleSpread16.of[m]);
     }
-    const int32_t isum = _mm512_reduce_add_epi32(acc);
-    const float d = 0.125f * f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return acc;
+  });
 }
 
 // ---- IQ2_S ---------------------------------------------------------------------------------
@@ -368,16 +366,9 @@ constexpr Spread kIq2sCodeSpread = spread_rows8(identity);
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_s.
 float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const GridDecoder<4> decoder(kIq2sCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ2_S)>(&x);
+  return sum_super_blocks<BlockIQ2_S>(w, act, n, 0.125f, [&](const BlockIQ2_S& x, const int8_t* y_qs) {
     const __m512i qs = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
     const uint64_t qh = load_u64(x.qh);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _pext_u64(qh, 0x5555555555555555ull),
@@ -389,11 +380,8 @@ float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
       const __m512i grid = decoder.levels(codes, kIq2sCodeSpread.of[m]);
       acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread16.of[m]);
     }
-    const int32_t isum = _mm512_reduce_add_epi32(acc);
-    const float d = 0.125f * f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return acc;
+  });
 }
 
 // ---- IQ3_XXS -------------------------------------------------------------------------------
@@ -410,18 +398,11 @@ constexpr LaneBytes kIq3xxsScaleShifts = lane_bytes([](int, int j) { return j < 
 
 // value = d / 4 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq3_xxs.
 float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ3_XXS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const SignTables c;
   const GridDecoder<1> decoder(kIq3xxsCodes, kCodeShifts3.of);
   const __m512i sign_shifts = load512(kIq3xxsSignShifts.of);
   const __m512i scale_shifts = load512(kIq3xxsScaleShifts.of);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ3_XXS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ3_XXS)>(&x);
+  return sum_super_blocks<BlockIQ3_XXS>(w, act, n, 0.25f, [&](const BlockIQ3_XXS& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs)};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -435,11 +416,8 @@ float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
       const __mmask64 negate = sign_mask(sign_bytes, kIq3xxsSignSpread.of[m], c.value_bits);
       acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq3xxsScaleSpread.of[m]);
     }
-    const int32_t isum = _mm512_reduce_add_epi32(acc);
-    const float d = 0.25f * f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return acc;
+  });
 }
 
 // ---- IQ3_S ---------------------------------------------------------------------------------
@@ -451,16 +429,9 @@ constexpr Spread kScaleSpread32 = spread_scales(32, identity);
 
 // value = d * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq3_s.
 float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ3_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const GridDecoder<2> decoder(kIq3sCodes, kCodeShifts3.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ3_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ3_S)>(&x);
+  return sum_super_blocks<BlockIQ3_S>(w, act, n, 1.0f, [&](const BlockIQ3_S& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs), load_u64(x.qh)};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -470,11 +441,8 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
       const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
       acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread32.of[m]);
     }
-    const int32_t isum = _mm512_reduce_add_epi32(acc);
-    const float d = f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return acc;
+  });
 }
 
 }  // namespace
