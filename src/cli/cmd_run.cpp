@@ -83,8 +83,9 @@ int run_generation(RunOptions& options) {
   const tokenizer::Tokenizer tok(tokenizer::vocabulary_from_gguf(*loaded.file));
   model::Model& model = *loaded.model;
   const store::ExpertCache* cache_store = loaded.expert_cache();
-  const bool want_stats = cache_store && (!options.stats.empty() || !options.stats_json.empty());
-  if (!cache_store && (!options.stats.empty() || !options.stats_json.empty())) {
+  const bool stats_asked = !options.stats.empty() || !options.stats_json.empty();
+  const bool want_stats = cache_store && stats_asked;
+  if (stats_asked && !cache_store) {
     fmt::print(stderr, "sluice: --stats and --stats-json report on the expert cache, which --no-stream does not use "
                        "(every weight stays resident); nothing will be written\n");
   }
