@@ -171,11 +171,11 @@ inline __m256i broadcast_i16(__m256i v8x2, int j) {
   return _mm256_shuffle_epi8(v8x2, index);
 }
 
-// sum over j of minimum_j * (bsums[2j] + bsums[2j + 1]).
-inline int32_t k4_min_sum(__m128i scales_and_mins, const int16_t* bsums) {
+// Lane j: minimum_j * (bsums[2j] + bsums[2j + 1]).
+inline __m256i k4_min_lanes(__m128i scales_and_mins, const int16_t* bsums) {
   const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_and_mins, each_twice));
-  return hsum_i32(_mm256_madd_epi16(mins, load256(bsums)));
+  return _mm256_madd_epi16(mins, load256(bsums));
 }
 
 }  // namespace

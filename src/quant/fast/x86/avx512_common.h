@@ -20,6 +20,11 @@ inline __m512i join256(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
+// The two 256-bit halves added: 8 int32 lanes with v's total.
+inline __m256i fold_to_256(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
 inline int32_t hsum_i32(__m512i v) {
   return hsum_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
 }

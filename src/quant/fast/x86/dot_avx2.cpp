@@ -18,6 +18,7 @@
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -162,21 +163,13 @@ float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
 }
 
 // ---- 256-value formats ---------------------------------------------------------------------
-// Integer sums per super-block, then the f32 expression of dot_scalar.cpp.
+// Integer sums per super-block as int32 lanes; super_blocks.h does the f32 step of
+// dot_scalar.cpp.
 
 float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ4_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ4_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ4_K)>(&x);
+  return sum_super_blocks<BlockQ4_K>(w, act, n, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
     __m256i acc = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
@@ -188,28 +181,15 @@ float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
       acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
       acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
     }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * y_d;
-    const float dmin = f16(x.dmin) * y_d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+    return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
+  });
 }
 
 float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ5_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ5_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ5_K)>(&x);
+  return sum_super_blocks<BlockQ5_K>(w, act, n, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
     __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
     __m256i acc = _mm256_setzero_si256();
@@ -225,12 +205,8 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
       acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
       acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
     }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * y_d;
-    const float dmin = f16(x.dmin) * y_d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+    return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
+  });
 }
 
 // Scales of 16-value sub-blocks s and s + 1 as int16: 8 lanes of s, then 8 lanes of s + 1
@@ -244,17 +220,9 @@ inline __m256i sub_block_pair_scales(const int16_t* sc16, int s) {
 }
 
 float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ6_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ6_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ6_K)>(&x);
+  return sum_super_blocks<BlockQ6_K>(w, act, n, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     alignas(32) int16_t sc16[16];
     const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
     _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
@@ -277,27 +245,15 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * half + 2 * t)));
       }
     }
-    const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, offset));
-    const float d = f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
+  });
 }
 
 float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ2_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low2 = _mm256_set1_epi8(3);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ2_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ2_K)>(&x);
+  return sum_super_blocks<BlockQ2_K>(w, act, n, [&](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i packed = load128(x.scales);
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
-    const int32_t msum = hsum_i32(_mm256_madd_epi16(mins, load256(y_bsums)));
     alignas(32) int16_t sc16[16];
     _mm256_store_si256(reinterpret_cast<__m256i*>(sc16),
                        _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f))));
@@ -310,26 +266,14 @@ float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
       }
     }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * y_d;
-    const float dmin = f16(x.dmin) * y_d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+    return SuperBlockLanes{acc, _mm256_madd_epi16(mins, load256(y_bsums))};
+  });
 }
 
 float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ3_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i bit2 = _mm256_set1_epi8(4);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ3_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ3_K)>(&x);
+  return sum_super_blocks<BlockQ3_K>(w, act, n, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
     alignas(32) int16_t sc16[16];
     _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
@@ -347,23 +291,13 @@ float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
       }
     }
-    const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, offset));
-    const float d = f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
+  });
 }
 
 float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ4_XS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i levels = iq4_levels();
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ4_XS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ4_XS)>(&x);
+  return sum_super_blocks<BlockIQ4_XS>(w, act, n, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ++ib) {
       const int low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;
@@ -374,11 +308,8 @@ float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
       const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
       acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
     }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{acc};
+  });
 }
 
 // Two sub-blocks per step with their own accumulators, grid indices read as bytes: the

@@ -16,6 +16,7 @@
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/fast/x86/token_groups_avx512.h"
 
 namespace sluice::quant::fast::detail {
@@ -97,24 +98,14 @@ float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
 
 // ---- K-quants -----------------------------------------------------------------------------
 
-// Q4_K and Q5_K stay in 256 bits: on the development machine (AVX-512 with VNNI), 512-bit
-// versions (a 32-byte chunk broadcast to both halves, the upper shifted by 4) ran at 15.6 GB/s
-// against 19.5 GB/s for these, which are dot_avx2.cpp's with VNNI's dpwssd in place of
-// madd + add. The per-super-block work (scales, minimums, the f32 step) dominates either way.
-
+// Q4_K and Q5_K stay in 256 bits: 512-bit versions (a 32-byte chunk broadcast to both halves,
+// the upper shifted by 4) were slower, on an Intel machine with AVX-512 VNNI (15.6 against
+// 19.5 GB/s) and on Zen 4 (19.6 against 21.0). These are dot_avx2.cpp's with VNNI's dpwssd in
+// place of madd + add; super_blocks.h does the f32 step.
 float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ4_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ4_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ4_K)>(&x);
+  return sum_super_blocks<BlockQ4_K>(w, act, n, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
     __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
@@ -126,29 +117,16 @@ float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
       acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
       acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
     }
-    const int32_t isum = hsum_i32(_mm256_add_epi32(acc_lo, acc_hi));
-    const float d = f16(x.d) * y_d;
-    const float dmin = f16(x.dmin) * y_d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+    return SuperBlockLanes{_mm256_add_epi32(acc_lo, acc_hi), k4_min_lanes(scales_and_mins, y_bsums)};
+  });
 }
 
 // Q5_K: as Q4_K, with bit 4 from qh (bit j of qh[l] for sub-block j).
 float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ5_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ5_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ5_K)>(&x);
+  return sum_super_blocks<BlockQ5_K>(w, act, n, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const int32_t msum = k4_min_sum(scales_and_mins, y_bsums);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
     __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
     __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
@@ -164,12 +142,8 @@ float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
       acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
       acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
     }
-    const int32_t isum = hsum_i32(_mm256_add_epi32(acc_lo, acc_hi));
-    const float d = f16(x.d) * y_d;
-    const float dmin = f16(x.dmin) * y_d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+    return SuperBlockLanes{_mm256_add_epi32(acc_lo, acc_hi), k4_min_lanes(scales_and_mins, y_bsums)};
+  });
 }
 
 // int16 lanes 0-7 take scale 2 k, lanes 8-15 scale 2 k + 1 (the halves of maddubs' result
@@ -182,18 +156,9 @@ inline __m256i sub_block_pair_index(int k) {
 // dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit version, 64
 // values per step, ran no faster on Zen 4, where 512-bit operations take two 256-bit slots).
 float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ2_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ2_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ2_K)>(&x);
+  return sum_super_blocks<BlockQ2_K>(w, act, n, [](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i packed = load128(x.scales);
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
-    const int32_t msum = hsum_i32(_mm256_madd_epi16(mins, load256(y_bsums)));
     const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
     __m256i acc = _mm256_setzero_si256();
     for (int c = 0; c < 2; ++c) {
@@ -204,12 +169,8 @@ float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
         acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
       }
     }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * y_d;
-    const float dmin = f16(x.dmin) * y_d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+    return SuperBlockLanes{acc, _mm256_madd_epi16(mins, load256(y_bsums))};
+  });
 }
 
 // Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 j + l at bit j of
@@ -217,17 +178,9 @@ float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
 // As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
 // version ran slower on Zen 4).
 float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ3_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i bit2 = _mm256_set1_epi8(4);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ3_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ3_K)>(&x);
+  return sum_super_blocks<BlockQ3_K>(w, act, n, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
     __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
@@ -242,25 +195,14 @@ float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
         acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
       }
     }
-    const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, offset));
-    const float d = f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
+  });
 }
 
 // Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the bsums.
 float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ6_K>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m512i index[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockQ6_K& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const int16_t* y_bsums = acts.bsums + 16 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockQ6_K)>(&x);
+  return sum_super_blocks<BlockQ6_K>(w, act, n, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
     const __m512i sc16 = _mm512_castsi256_si512(scales);
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
@@ -271,11 +213,8 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
       const __m512i p = _mm512_maddubs_epi16(q[c], load512(y_qs + 64 * c));
       acc = _mm512_dpwssd_epi32(acc, p, _mm512_permutexvar_epi16(index[c], sc16));
     }
-    const int32_t isum = hsum_i32(_mm512_sub_epi32(acc, _mm512_zextsi256_si512(offset)));
-    const float d = f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(acc), offset)};
+  });
 }
 
 }  // namespace

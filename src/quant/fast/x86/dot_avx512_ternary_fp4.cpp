@@ -6,6 +6,7 @@
 #include "quant/blocks_ternary_fp4.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -21,13 +22,7 @@ inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, 
 inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
 
 float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockTQ1_0>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockTQ1_0& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockTQ1_0)>(&x);
+  return sum_super_blocks<BlockTQ1_0>(w, act, n, [](const BlockTQ1_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
     // Values 32k + l: digit k of qs[l] (k < 5); values 160 + 16k + l: digit k of qs[32 + l];
     // values 240 + 4k + l: digit k of qh[l]. Four vectors of 64 consecutive values.
     const __m256i a0 = load256(x.qs);
@@ -48,7 +43,7 @@ float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
     // sum digit * a = (3 sum r a - sum r' a) / 256, exactly. The 256 sum a of the -1 rides on
     // the r' sums through the bsums.
     __m512i acc_r = _mm512_setzero_si512();
-    __m512i acc_next = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(acts.bsums + 16 * b)),
+    __m512i acc_next = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y_bsums)),
                                            _mm512_set1_epi16(256));
     for (int i = 0; i < 4; ++i) {
       const __m512i a = load512(y_qs + 64 * i);
@@ -57,27 +52,18 @@ float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
     }
     // Every int32 lane sums whole products 256 (digit - 1) a, so the shift is exact.
     const __m512i lanes = _mm512_sub_epi32(_mm512_add_epi32(acc_r, _mm512_add_epi32(acc_r, acc_r)), acc_next);
-    const int32_t isum = hsum_i32(_mm512_srai_epi32(lanes, 8));
-    const float d = f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{fold_to_256(_mm512_srai_epi32(lanes, 8))};
+  });
 }
 
 float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockTQ2_0>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   const __m512i low2 = _mm512_set1_epi8(3);
   // Shifts of the 2-bit fields for the two 32-value halves of a 64-value step.
   const __m512i shift_01 = join256(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
   const __m512i shift_23 = join256(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockTQ2_0& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockTQ2_0)>(&x);
+  return sum_super_blocks<BlockTQ2_0>(w, act, n, [&](const BlockTQ2_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
     // The -1 of value = q - 1: the accumulator starts at minus the sum of the activations.
-    __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(acts.bsums + 16 * b)),
+    __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y_bsums)),
                                       _mm512_set1_epi16(-1));
     for (int c = 0; c < 2; ++c) {  // values 128c + 32s + l: bits 2s of qs[32c + l]
       const __m512i raw = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
@@ -86,11 +72,8 @@ float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
       acc = _mm512_dpbusd_epi32(acc, q01, load512(y_qs + 128 * c));
       acc = _mm512_dpbusd_epi32(acc, q23, load512(y_qs + 128 * c + 64));
     }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+    return SuperBlockLanes{fold_to_256(acc)};
+  });
 }
 
 // ---- MXFP4, NVFP4 ------------------------------------------------------------------------

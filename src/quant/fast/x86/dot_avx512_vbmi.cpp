@@ -28,6 +28,7 @@
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -278,21 +279,13 @@ inline __m512i nibble_scales(uint64_t scales, __m512i nibble_shifts) {
 }
 
 // The sum over super-blocks of d_factor * d * d_y * isum, isum being the total of the int32
-// lanes block_sums(block, activation quants) returns: each block's f32 step is the scalar
-// kernel's expression, added in the same order.
+// lanes block_sums(block, activation quants) returns; super_blocks.h does the f32 step.
 template <class Block, class BlockSums>
-float sum_super_blocks(const std::byte* w, const std::byte* act, int64_t n, float d_factor, BlockSums block_sums) {
-  const auto* wb = blocks_of<Block>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const Block& x = wb[b];
-    prefetch_ahead<sizeof(Block)>(&x);
-    const int32_t isum = _mm512_reduce_add_epi32(block_sums(x, acts.qs + 256 * b));
-    const float d = d_factor * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+float sum_grid_super_blocks(const std::byte* w, const std::byte* act, int64_t n, float d_factor, BlockSums block_sums) {
+  const auto lanes = [&](const Block& x, const int8_t* y_qs, const int16_t*) {
+    return SuperBlockLanes{fold_to_256(block_sums(x, y_qs))};
+  };
+  return sum_super_blocks<Block>(w, act, n, lanes, d_factor);
 }
 
 // ---- IQ2_XXS -------------------------------------------------------------------------------
@@ -311,7 +304,7 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const SignTables c;
   const GridDecoder<1> decoder(kIq2xxsCodes, kCodeShifts2.of);
   const __m512i field_shifts = load512(kIq2xxsFieldShifts.of);
-  return sum_super_blocks<BlockIQ2_XXS>(w, act, n, 0.125f, [&](const BlockIQ2_XXS& x, const int8_t* y_qs) {
+  return sum_grid_super_blocks<BlockIQ2_XXS>(w, act, n, 0.125f, [&](const BlockIQ2_XXS& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs)};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -342,7 +335,7 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
   const SignTables c;
   const GridDecoder<2> decoder(kIq2xsCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  return sum_super_blocks<BlockIQ2_XS>(w, act, n, 0.125f, [&](const BlockIQ2_XS& x, const int8_t* y_qs) {
+  return sum_grid_super_blocks<BlockIQ2_XS>(w, act, n, 0.125f, [&](const BlockIQ2_XS& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -368,7 +361,7 @@ constexpr Spread kIq2sCodeSpread = spread_rows8(identity);
 float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
   const GridDecoder<4> decoder(kIq2sCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  return sum_super_blocks<BlockIQ2_S>(w, act, n, 0.125f, [&](const BlockIQ2_S& x, const int8_t* y_qs) {
+  return sum_grid_super_blocks<BlockIQ2_S>(w, act, n, 0.125f, [&](const BlockIQ2_S& x, const int8_t* y_qs) {
     const __m512i qs = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
     const uint64_t qh = load_u64(x.qh);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _pext_u64(qh, 0x5555555555555555ull),
@@ -402,7 +395,7 @@ float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const GridDecoder<1> decoder(kIq3xxsCodes, kCodeShifts3.of);
   const __m512i sign_shifts = load512(kIq3xxsSignShifts.of);
   const __m512i scale_shifts = load512(kIq3xxsScaleShifts.of);
-  return sum_super_blocks<BlockIQ3_XXS>(w, act, n, 0.25f, [&](const BlockIQ3_XXS& x, const int8_t* y_qs) {
+  return sum_grid_super_blocks<BlockIQ3_XXS>(w, act, n, 0.25f, [&](const BlockIQ3_XXS& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs)};
     const auto codes = decoder.lookup_codes(qs, high);
@@ -431,7 +424,7 @@ constexpr Spread kScaleSpread32 = spread_scales(32, identity);
 float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
   const GridDecoder<2> decoder(kIq3sCodes, kCodeShifts3.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  return sum_super_blocks<BlockIQ3_S>(w, act, n, 1.0f, [&](const BlockIQ3_S& x, const int8_t* y_qs) {
+  return sum_grid_super_blocks<BlockIQ3_S>(w, act, n, 1.0f, [&](const BlockIQ3_S& x, const int8_t* y_qs) {
     const __m512i qs = load512(x.qs);
     const IndexHighBits high{_mm512_movepi8_mask(qs), load_u64(x.qh)};
     const auto codes = decoder.lookup_codes(qs, high);
