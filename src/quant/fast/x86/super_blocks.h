@@ -58,9 +58,8 @@ uint32_t f16_scale_pair(const Block& x) {
 // sum plus the terms of four super-blocks, in block order, as the scalar kernels compute
 // them. totals: [isum0..3, msum0..3]; scale_pairs: f16_scale_pair of each; d_factor: f; y_d:
 // their four activation scales.
-inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pairs, float d_factor, const float* y_d) {
-  const __m256 y =
-      _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(y_d)), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pairs, float d_factor, __m128 y_d) {
+  const __m256 y = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(y_d), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
   const __m256 factors = _mm256_setr_ps(d_factor, 1.0f, d_factor, 1.0f, d_factor, 1.0f, d_factor, 1.0f);
   const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(factors, _mm256_cvtph_ps(scale_pairs)), y);  // d0 dmin0 d1 ...
   const __m256 sums =
@@ -76,6 +75,38 @@ inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pair
   return sum;
 }
 
+// sum plus the terms of kCount (1..4) super-blocks from block b on. A group of fewer than
+// four is padded with zero lanes, scales and activation scales: its padding terms are +0, and
+// adding +0 leaves the sum as it is (the sum starts at +0 and so is never -0).
+//
+// GCC 12 reports -Wuninitialized on the undefined pass-through operand of AVX-512 intrinsics
+// (_mm512_undefined_epi32) once some kernels are inlined here for kCount < 4; the operand is
+// never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+template <int kCount, class Block, class BlockLanes>
+float add_super_block_group(float sum, const Block* wb, const Q8x256View& acts, int64_t b,
+                            const BlockLanes& block_lanes, float d_factor) {
+  __m256i lanes[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    if (i < kCount) {
+      prefetch_ahead<sizeof(Block)>(wb + b + i);
+      const SuperBlockLanes s = block_lanes(wb[b + i], acts.qs + 256 * (b + i), acts.bsums + 16 * (b + i));
+      lanes[i] = s.isum;
+      lanes[4 + i] = s.msum;
+    } else {
+      lanes[i] = lanes[4 + i] = _mm256_setzero_si256();
+    }
+  }
+  const auto pair = [&](int i) { return i < kCount ? static_cast<int>(f16_scale_pair(wb[b + i])) : 0; };
+  const auto y = [&](int i) { return i < kCount ? acts.d[b + i] : 0.0f; };
+  const __m128 y_d = kCount == 4 ? _mm_loadu_ps(acts.d + b) : _mm_setr_ps(y(0), y(1), y(2), y(3));
+  return add_four_super_blocks(sum, lane_totals(lanes), _mm_setr_epi32(pair(0), pair(1), pair(2), pair(3)), d_factor,
+                               y_d);
+}
+#pragma GCC diagnostic pop
+
 // A one-token dot product: block_lanes(block, activation quants, activation bsums) returns a
 // super-block's SuperBlockLanes; d_factor is f.
 template <class Block, class BlockLanes>
@@ -86,28 +117,17 @@ float sum_super_blocks(const std::byte* w, const std::byte* act, int64_t n, Bloc
   const int64_t n_blocks = n / 256;
   float sum = 0.0f;
   int64_t b = 0;
-  for (; b + 4 <= n_blocks; b += 4) {
-    __m256i lanes[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      prefetch_ahead<sizeof(Block)>(wb + b + i);
-      const SuperBlockLanes s = block_lanes(wb[b + i], acts.qs + 256 * (b + i), acts.bsums + 16 * (b + i));
-      lanes[i] = s.isum;
-      lanes[4 + i] = s.msum;
-    }
-    const __m128i scale_pairs =
-        _mm_setr_epi32(static_cast<int>(f16_scale_pair(wb[b])), static_cast<int>(f16_scale_pair(wb[b + 1])),
-                       static_cast<int>(f16_scale_pair(wb[b + 2])), static_cast<int>(f16_scale_pair(wb[b + 3])));
-    sum = add_four_super_blocks(sum, lane_totals(lanes), scale_pairs, d_factor, acts.d + b);
+  for (; b + 4 <= n_blocks; b += 4) sum = add_super_block_group<4>(sum, wb, acts, b, block_lanes, d_factor);
+  switch (n_blocks - b) {  // the last 1..3
+    case 3:
+      return add_super_block_group<3>(sum, wb, acts, b, block_lanes, d_factor);
+    case 2:
+      return add_super_block_group<2>(sum, wb, acts, b, block_lanes, d_factor);
+    case 1:
+      return add_super_block_group<1>(sum, wb, acts, b, block_lanes, d_factor);
+    default:
+      return sum;
   }
-  for (; b < n_blocks; ++b) {  // the last 1..3 one at a time, with the same expression
-    const SuperBlockLanes s = block_lanes(wb[b], acts.qs + 256 * b, acts.bsums + 16 * b);
-    const uint32_t pair = f16_scale_pair(wb[b]);
-    const float d = d_factor * f16(static_cast<uint16_t>(pair)) * acts.d[b];
-    const float dmin = f16(static_cast<uint16_t>(pair >> 16)) * acts.d[b];
-    sum += d * static_cast<float>(hsum_i32(s.isum)) - dmin * static_cast<float>(hsum_i32(s.msum));
-  }
-  return sum;
 }
 
 }  // namespace
