@@ -69,10 +69,8 @@ void row_kernel_rows(const PreparedTask& task, int64_t begin, int64_t end) {
       const int64_t n_tile = std::min(kTokenTile, task.n_tokens - t0);
       const std::byte* act = task.act + static_cast<size_t>(t0) * task.act_bytes;
       float* out = task.y + t0 * w.n_rows;
-      for (int64_t r = r0; r < r1; ++r) {
-        task.dot(w.row(r), act, task.act_bytes, n_tile, w.n_cols, out + r,
-                 static_cast<size_t>(w.n_rows));
-      }
+      task.dot(w.row(r0), w.row_bytes, r1 - r0, act, task.act_bytes, n_tile, w.n_cols, out + r0,
+               static_cast<size_t>(w.n_rows));
     }
   }
 }

@@ -247,9 +247,7 @@ class FastKernel : public ::testing::TestWithParam<KernelCase> {
   std::vector<float> run(RowDotFn dot) const {
     std::vector<float> out(kRows * kTokens);
     const size_t w_bytes = row_bytes(type_, static_cast<uint64_t>(n_cols_));
-    for (int64_t r = 0; r < kRows; ++r) {
-      dot(weights_.data() + r * w_bytes, act_.data(), act_bytes_, kTokens, n_cols_, out.data() + r, kRows);
-    }
+    dot(weights_.data(), w_bytes, kRows, act_.data(), act_bytes_, kTokens, n_cols_, out.data(), kRows);
     return out;
   }
 
@@ -531,9 +529,8 @@ TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
       const size_t out_stride = static_cast<size_t>(n_rows) + 3;
       std::vector<float> got(out_stride * static_cast<size_t>(n_tokens)), want(static_cast<size_t>(n_rows * n_tokens));
       tiles->rows(guarded.data(), w_bytes, n_rows, acts, n_cols, got.data() + 1, out_stride);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        scalar(weights.data() + r * w_bytes, act.data(), act_bytes, n_tokens, n_cols, want.data() + r, n_rows);
-      }
+      scalar(weights.data(), w_bytes, n_rows, act.data(), act_bytes, n_tokens, n_cols, want.data(),
+             static_cast<size_t>(n_rows));
       for (int64_t t = 0; t < n_tokens; ++t) {
         for (int64_t r = 0; r < n_rows; ++r) {
           const float g = got[static_cast<size_t>(t) * out_stride + 1 + static_cast<size_t>(r)];

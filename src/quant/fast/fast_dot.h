@@ -66,11 +66,14 @@ size_t activation_row_bytes(GgmlType weight_type, int64_t n_cols);
 // instruction set, so kernels of different sets see identical inputs.
 void quantize_activations(GgmlType weight_type, const float* x, int64_t n_cols, std::byte* out);
 
-// out[t * out_stride] = dot(weight row, activation row t) for t in [0, n_tokens), where
-// activation row t starts at act + t * act_stride. n_cols is the row length in values.
-// Allocates nothing; the arithmetic per token does not depend on n_tokens.
-using RowDotFn = void (*)(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                          int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
+// out[t * out_stride + r] = dot(weight row r, activation row t) for r in [0, n_rows) and t in
+// [0, n_tokens), where weight row r starts at w + r * w_row_bytes and activation row t at
+// act + t * act_stride. n_cols is the row length in values. Allocates nothing; the arithmetic
+// per row and token does not depend on n_rows or n_tokens. Taking a range of rows lets a
+// kernel keep its constants in registers across rows, which matters for short rows (an
+// expert's down projection has 768 values).
+using RowDotFn = void (*)(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act,
+                          size_t act_stride, int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
 
 // The kernel of the active instruction set for `weight_type`, or nullptr (no fast kernel).
 RowDotFn row_dot(GgmlType weight_type);

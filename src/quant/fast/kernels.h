@@ -79,13 +79,19 @@ inline Q8x256View view_q8x256(const std::byte* row, int64_t n) {
 
 }  // namespace
 
-// A RowDotFn from a one-token dot product: the same arithmetic for every token.
-template <float (*Dot)(const std::byte* w_row, const std::byte* act, int64_t n_cols)>
-void for_each_token(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                    int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    out[static_cast<size_t>(t) * out_stride] =
-        Dot(w_row, act + static_cast<size_t>(t) * act_stride, n_cols);
+// A one-token dot product of one weight row.
+using DotFn = float (*)(const std::byte* w_row, const std::byte* act, int64_t n_cols);
+
+// A RowDotFn from a one-token dot product: the same arithmetic for every row and token.
+template <DotFn Dot>
+void for_each_token(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act,
+                    size_t act_stride, int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const std::byte* w_row = w + static_cast<size_t>(r) * w_row_bytes;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] =
+          Dot(w_row, act + static_cast<size_t>(t) * act_stride, n_cols);
+    }
   }
 }
 
@@ -93,19 +99,33 @@ void for_each_token(const std::byte* w_row, const std::byte* act, size_t act_str
 // is unpacked once and its scales applied to all of the group's tokens, where a one-token
 // kernel repeats that work for every token. The arithmetic per token is the one-token
 // kernel's (the same integer sums per block, the same f32 expression), so results stay
-// bit-identical and do not depend on how tokens fall into groups. A TokenGroupFn takes
-// 1..kGroup tokens (fewer cost as much as a full group) with RowDotFn's arguments.
-using TokenGroupFn = RowDotFn;
+// bit-identical and do not depend on how tokens fall into groups. A TokenGroupFn takes one
+// weight row and 1..kGroup tokens (fewer cost as much as a full group):
+// out[t * out_stride] = dot(w_row, activation row t).
+using TokenGroupFn = void (*)(const std::byte* w_row, const std::byte* act, size_t act_stride, int64_t n_tokens,
+                              int64_t n_cols, float* out, size_t out_stride);
 
-// A RowDotFn running tokens through Group, kGroup at a time, except a last single token
-// (decoding's case), which goes through Single.
-template <int kGroup, TokenGroupFn Group, RowDotFn Single>
-void in_token_groups(const std::byte* w_row, const std::byte* act, size_t act_stride,
-                     int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
-  for (int64_t t = 0; t < n_tokens; t += kGroup) {
-    const int64_t n = std::min<int64_t>(kGroup, n_tokens - t);
-    (n == 1 ? Single : Group)(w_row, act + static_cast<size_t>(t) * act_stride, act_stride, n, n_cols,
-                              out + static_cast<size_t>(t) * out_stride, out_stride);
+// A RowDotFn running each row's tokens through Group, kGroup at a time, except a last single
+// token (decoding's case), which goes through Single.
+template <int kGroup, TokenGroupFn Group, DotFn Single>
+void in_token_groups(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act,
+                     size_t act_stride, int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+  if (n_tokens == 1) {
+    for_each_token<Single>(w, w_row_bytes, n_rows, act, act_stride, n_tokens, n_cols, out, out_stride);
+    return;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const std::byte* w_row = w + static_cast<size_t>(r) * w_row_bytes;
+    for (int64_t t = 0; t < n_tokens; t += kGroup) {
+      const int64_t n = std::min<int64_t>(kGroup, n_tokens - t);
+      float* row_out = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r);
+      const std::byte* group_act = act + static_cast<size_t>(t) * act_stride;
+      if (n == 1) {
+        *row_out = Single(w_row, group_act, n_cols);
+      } else {
+        Group(w_row, group_act, act_stride, n, n_cols, row_out, out_stride);
+      }
+    }
   }
 }
 

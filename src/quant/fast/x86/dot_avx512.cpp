@@ -225,11 +225,11 @@ void add_avx512_kernels(KernelTable& table, bool with_vbmi) {
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16>>);
   set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
   set_kernel(table, GgmlType::Q4_K,
-             in_token_groups<kAvx512TokenGroup, q4_k_token_group_avx512, for_each_token<dot_q4_k>>);
+             in_token_groups<kAvx512TokenGroup, q4_k_token_group_avx512, dot_q4_k>);
   set_kernel(table, GgmlType::Q5_K,
-             in_token_groups<kAvx512TokenGroup, q5_k_token_group_avx512, for_each_token<dot_q5_k>>);
+             in_token_groups<kAvx512TokenGroup, q5_k_token_group_avx512, dot_q5_k>);
   set_kernel(table, GgmlType::Q6_K,
-             in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, for_each_token<dot_q6_k>>);
+             in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, dot_q6_k>);
   set_kernel(table, GgmlType::Q2_K, for_each_token<dot_q2_k>);
   set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
   add_avx512_iq_kernels(table);
