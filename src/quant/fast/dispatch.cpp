@@ -12,6 +12,7 @@
 
 #include "quant/fast/fast_dot.h"
 #include "quant/fast/kernels.h"
+#include "quant/float_formats.h"
 #include "util/error.h"
 
 namespace sluice::quant::fast {
@@ -24,24 +25,26 @@ RowDotFn kernel_of(const KernelTable& table, GgmlType type) {
   return id < detail::kTypeSlots ? table.dot[id] : nullptr;
 }
 
-// Whether this CPU runs the kernels of x86/dot_avx512_vbmi.cpp (byte permutes, pext), which
-// replace some AVX-512 ones.
-bool cpu_has_vbmi() {
+// The AVX-512 extensions this CPU has kernels for (x86/dot_avx512_vbmi.cpp: byte permutes and
+// pext; x86/dot_avx512_bf16.cpp: bf16 dot products), which replace some AVX-512 kernels.
+detail::Avx512Extensions cpu_avx512_extensions() {
 #if defined(SLUICE_X86_KERNELS)
-  return cpu_supports(Isa::kAvx512) && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2");
+  if (!cpu_supports(Isa::kAvx512)) return {};
+  return {.vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2"),
+          .bf16 = __builtin_cpu_supports("avx512bf16") != 0};
 #else
-  return false;
+  return {};
 #endif
 }
 
-// The kernels `isa` adds itself, without VBMI's where with_vbmi is false.
-KernelTable own_kernels(Isa isa, bool with_vbmi) {
+// The kernels `isa` adds itself, with those of the extensions in `extensions`.
+KernelTable own_kernels(Isa isa, detail::Avx512Extensions extensions) {
   KernelTable table;
   switch (isa) {
     case Isa::kScalar: detail::add_scalar_kernels(table); break;
 #if defined(SLUICE_X86_KERNELS)
     case Isa::kAvx2: detail::add_avx2_kernels(table); break;
-    case Isa::kAvx512: detail::add_avx512_kernels(table, with_vbmi); break;
+    case Isa::kAvx512: detail::add_avx512_kernels(table, extensions); break;
 #else
     default: break;
 #endif
@@ -51,14 +54,14 @@ KernelTable own_kernels(Isa isa, bool with_vbmi) {
 
 // The table of `isa` with every missing entry taken from the next lower set.
 KernelTable build_table(Isa isa) {
-  KernelTable table = own_kernels(Isa::kScalar, false);
+  KernelTable table = own_kernels(Isa::kScalar, {});
   const auto add = [&table](const KernelTable& more) {
     for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
       if (more.dot[id]) table.dot[id] = more.dot[id];
     }
   };
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) add(own_kernels(Isa::kAvx2, false));
-  if (isa == Isa::kAvx512) add(own_kernels(Isa::kAvx512, cpu_has_vbmi()));
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) add(own_kernels(Isa::kAvx2, {}));
+  if (isa == Isa::kAvx512) add(own_kernels(Isa::kAvx512, cpu_avx512_extensions()));
   return table;
 }
 
@@ -83,24 +86,25 @@ const KernelTable& table_of(Isa isa) {
   __builtin_unreachable();  // every Isa is a case above
 }
 
-// Only the kernels a set adds itself, for tests; the same conditions as table_of.
-const KernelTable& own_table_of(Isa isa, bool with_vbmi) {
+// Only the kernels a set adds itself, for tests; the same conditions as table_of. Without
+// with_extensions, AVX-512's without those of its extensions.
+const KernelTable& own_table_of(Isa isa, bool with_extensions) {
   SLUICE_ASSERT(cpu_supports(isa));
   switch (isa) {
     case Isa::kScalar: {
-      static const KernelTable scalar = own_kernels(Isa::kScalar, false);
+      static const KernelTable scalar = own_kernels(Isa::kScalar, {});
       return scalar;
     }
     case Isa::kAvx2: {
-      static const KernelTable avx2 = own_kernels(Isa::kAvx2, false);
+      static const KernelTable avx2 = own_kernels(Isa::kAvx2, {});
       return avx2;
     }
     case Isa::kAvx512: {
-      if (!with_vbmi) {
-        static const KernelTable avx512_base = own_kernels(Isa::kAvx512, false);
+      if (!with_extensions) {
+        static const KernelTable avx512_base = own_kernels(Isa::kAvx512, {});
         return avx512_base;
       }
-      static const KernelTable avx512 = own_kernels(Isa::kAvx512, cpu_has_vbmi());
+      static const KernelTable avx512 = own_kernels(Isa::kAvx512, cpu_avx512_extensions());
       return avx512;
     }
   }
@@ -221,8 +225,8 @@ void set_isa(Isa isa) {
 ActivationFormat activation_format(GgmlType weight_type) {
   switch (weight_type) {
     case GgmlType::F32:
-    case GgmlType::F16:
-    case GgmlType::BF16: return ActivationFormat::kF32;
+    case GgmlType::F16: return ActivationFormat::kF32;
+    case GgmlType::BF16: return ActivationFormat::kBf16;
     case GgmlType::Q4_0:
     case GgmlType::Q4_1:
     case GgmlType::Q5_0:
@@ -257,6 +261,7 @@ size_t activation_row_bytes(GgmlType weight_type, int64_t n_cols) {
   };
   switch (activation_format(weight_type)) {
     case ActivationFormat::kF32: return n * sizeof(float);
+    case ActivationFormat::kBf16: return padded(n * sizeof(uint16_t));
     case ActivationFormat::kQ8x32: return padded(n + n / 32 * (sizeof(int32_t) + sizeof(float)));
     case ActivationFormat::kQ8x256: return padded(n + n / 16 * sizeof(int16_t) + n / 256 * sizeof(float));
     case ActivationFormat::kNone: break;
@@ -271,6 +276,11 @@ void quantize_activations(GgmlType weight_type, const float* x, int64_t n_cols, 
     case ActivationFormat::kF32:
       if (n_cols > 0) std::memcpy(out, x, static_cast<size_t>(n_cols) * sizeof(float));
       return;
+    case ActivationFormat::kBf16: {
+      auto* bf16 = reinterpret_cast<uint16_t*>(out);
+      for (int64_t i = 0; i < n_cols; ++i) bf16[i] = f32_to_bf16(x[i]);
+      return;
+    }
     case ActivationFormat::kQ8x32: {
       SLUICE_ASSERT(n_cols % 32 == 0);
       auto* sum = reinterpret_cast<int32_t*>(out + n_cols);
@@ -301,7 +311,7 @@ RowDotFn row_dot(GgmlType weight_type) {
 
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa, true), weight_type); }
 
-RowDotFn row_dot_of_avx512_without_vbmi(GgmlType weight_type) {
+RowDotFn row_dot_of_avx512_base(GgmlType weight_type) {
   return kernel_of(own_table_of(Isa::kAvx512, false), weight_type);
 }
 

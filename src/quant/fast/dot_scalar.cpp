@@ -15,18 +15,17 @@
 namespace sluice::quant::fast::detail {
 namespace {
 
-// ---- float weights: f32 activations, 16 interleaved partial sums --------------------------
+// ---- float weights: f32 activations (bf16 for BF16 weights), 16 interleaved partial sums --
 
-template <float (*Load)(const std::byte*, int64_t)>
-float dot_float(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* x = reinterpret_cast<const float*>(act);
+template <float (*Load)(const std::byte*, int64_t), float (*LoadX)(const std::byte*, int64_t)>
+float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
   constexpr int kLanes = 16;
   float partial[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) partial[l] += Load(w, i + l) * x[i + l];
+    for (int l = 0; l < kLanes; ++l) partial[l] += Load(w, i + l) * LoadX(x, i + l);
   }
-  for (int l = 0; i < n; ++i, ++l) partial[l] += Load(w, i) * x[i];
+  for (int l = 0; i < n; ++i, ++l) partial[l] += Load(w, i) * LoadX(x, i);
   for (int width = kLanes / 2; width > 0; width /= 2) {
     for (int l = 0; l < width; ++l) partial[l] += partial[l + width];
   }
@@ -363,9 +362,9 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
 }  // namespace
 
 void add_scalar_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::F32, for_each_token<dot_float<load_f32>>);
-  set_kernel(table, GgmlType::F16, for_each_token<dot_float<load_f16>>);
-  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<load_bf16>>);
+  set_kernel(table, GgmlType::F32, for_each_token<dot_float<load_f32, load_f32>>);
+  set_kernel(table, GgmlType::F16, for_each_token<dot_float<load_f16, load_f32>>);
+  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<load_bf16, load_bf16>>);
   set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
   set_kernel(table, GgmlType::Q4_0, for_each_token<dot_q4_0>);
   set_kernel(table, GgmlType::Q4_1, for_each_token<dot_q4_1>);

@@ -41,7 +41,8 @@ void set_isa(Isa isa);
 // How a format's kernels take their activations.
 enum class ActivationFormat {
   kNone,    // no fast kernel: use the exact path
-  kF32,     // the f32 activations as they are (F32, F16, BF16 weights)
+  kF32,     // the f32 activations as they are (F32, F16 weights)
+  kBf16,    // rounded to bf16 (BF16 weights), as llama.cpp multiplies them
   kQ8x32,   // int8 per 32 values (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, NVFP4)
   kQ8x256,  // int8 per 256 values with sums per 16, ggml's Q8_K (K-quants, i-quants, TQ*)
 };
@@ -50,6 +51,7 @@ enum class ActivationFormat {
 // that SIMD loads of the quants are aligned:
 //   kQ8x32:  int8 qs[n] | int32 sum[n / 32] | float d[n / 32]
 //   kQ8x256: int8 qs[n] | int16 bsums[n / 16] | float d[n / 256]
+//   kBf16:   uint16 bf16[n] (round to nearest even)
 // value i = d[i / block] * qs[i], qs in [-127, 127]; sum and bsums add the quants of each 32
 // and 16 values. A row takes a multiple of kActivationAlignment bytes, so the rows of an
 // aligned buffer stay aligned (kernels do not require it; it makes them faster).
@@ -82,8 +84,9 @@ RowDotFn row_dot(GgmlType weight_type);
 // nullptr if it has none. For tests comparing instruction sets.
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type);
 
-// As row_dot_of(Isa::kAvx512, weight_type) without the kernels that need AVX-512 VBMI, which
-// replace some on CPUs that have it: what CPUs without VBMI run. For tests; needs AVX-512.
-RowDotFn row_dot_of_avx512_without_vbmi(GgmlType weight_type);
+// As row_dot_of(Isa::kAvx512, weight_type) without the kernels that need AVX-512 VBMI or
+// AVX512_BF16, which replace some on CPUs that have them: what CPUs without those run. For
+// tests; needs AVX-512.
+RowDotFn row_dot_of_avx512_base(GgmlType weight_type);
 
 }  // namespace sluice::quant::fast

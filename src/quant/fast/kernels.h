@@ -28,7 +28,12 @@ struct KernelTable {
 // files; add_<set>_kernels (in the set's main file) calls the family ones.
 void add_scalar_kernels(KernelTable& table);
 void add_avx2_kernels(KernelTable& table);
-void add_avx512_kernels(KernelTable& table, bool with_vbmi);  // with_vbmi: add the VBMI file's too
+// AVX-512 extensions with kernels of their own, which replace some of the AVX-512 file's.
+struct Avx512Extensions {
+  bool vbmi = false;  // VBMI and BMI2: x86/dot_avx512_vbmi.cpp
+  bool bf16 = false;  // AVX512_BF16: x86/dot_avx512_bf16.cpp
+};
+void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions);
 
 void add_scalar_iq_kernels(KernelTable& table);            // dot_scalar_iq.cpp
 void add_scalar_ternary_fp4_kernels(KernelTable& table);   // dot_scalar_ternary_fp4.cpp
@@ -37,6 +42,7 @@ void add_avx2_ternary_fp4_kernels(KernelTable& table);     // x86/dot_avx2_terna
 void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.cpp
 void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
 void add_avx512_vbmi_kernels(KernelTable& table);          // x86/dot_avx512_vbmi.cpp (CPUs with VBMI)
+void add_avx512_bf16_kernels(KernelTable& table);          // x86/dot_avx512_bf16.cpp (CPUs with AVX512_BF16)
 
 // The 16 IQ4_NL / IQ4_XS levels as integers (quant_tables.h's kValuesIq4nl holds them as
 // floats).

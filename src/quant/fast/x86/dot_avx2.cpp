@@ -45,23 +45,24 @@ inline float load1_bf16(const std::byte* w, int64_t i) {
   return f;
 }
 
-template <size_t kValueBytes, __m256 (*Load8)(const std::byte*, int64_t),
-          float (*Load1)(const std::byte*, int64_t)>
-float dot_float(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* x = reinterpret_cast<const float*>(act);
+// Load8 / Load1 read the weights, LoadX8 / LoadX1 the activations (f32, or bf16 for BF16
+// weights).
+template <size_t kValueBytes, __m256 (*Load8)(const std::byte*, int64_t), float (*Load1)(const std::byte*, int64_t),
+          __m256 (*LoadX8)(const std::byte*, int64_t) = load8_f32, float (*LoadX1)(const std::byte*, int64_t) = load1_f32>
+float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     prefetch_ahead<32 * kValueBytes>(w + i * kValueBytes);
-    acc0 = _mm256_fmadd_ps(Load8(w, i), _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(Load8(w, i + 8), _mm256_loadu_ps(x + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(Load8(w, i + 16), _mm256_loadu_ps(x + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(Load8(w, i + 24), _mm256_loadu_ps(x + i + 24), acc3);
+    acc0 = _mm256_fmadd_ps(Load8(w, i), LoadX8(x, i), acc0);
+    acc1 = _mm256_fmadd_ps(Load8(w, i + 8), LoadX8(x, i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(Load8(w, i + 16), LoadX8(x, i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(Load8(w, i + 24), LoadX8(x, i + 24), acc3);
   }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load8(w, i), _mm256_loadu_ps(x + i), acc0);
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load8(w, i), LoadX8(x, i), acc0);
   float sum = hsum_f32(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-  for (; i < n; ++i) sum += Load1(w, i) * x[i];
+  for (; i < n; ++i) sum += Load1(w, i) * LoadX1(x, i);
   return sum;
 }
 
@@ -354,7 +355,7 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
 void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load8_f32, load1_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load8_f16, load1_f16>>);
-  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load8_bf16, load1_bf16>>);
+  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load8_bf16, load1_bf16, load8_bf16, load1_bf16>>);
   set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
   set_kernel(table, GgmlType::Q4_0, for_each_token<dot_q4_0>);
   set_kernel(table, GgmlType::Q4_1, for_each_token<dot_q4_1>);

@@ -35,25 +35,26 @@ inline __m512 load16_bf16(const std::byte* w, int64_t i, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
-// Four accumulators of 16 lanes; the tail (n % 16 values) through masked loads.
-template <size_t kValueBytes, __m512 (*Load16)(const std::byte*, int64_t, __mmask16)>
-float dot_float(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* x = reinterpret_cast<const float*>(act);
+// Four accumulators of 16 lanes; the tail (n % 16 values) through masked loads. LoadX16 reads
+// the activations (f32, or bf16 for BF16 weights).
+template <size_t kValueBytes, __m512 (*Load16)(const std::byte*, int64_t, __mmask16),
+          __m512 (*LoadX16)(const std::byte*, int64_t, __mmask16) = load16_f32>
+float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
   constexpr __mmask16 kAll = 0xffff;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
     prefetch_ahead<64 * kValueBytes>(w + i * kValueBytes);
-    acc0 = _mm512_fmadd_ps(Load16(w, i, kAll), _mm512_loadu_ps(x + i), acc0);
-    acc1 = _mm512_fmadd_ps(Load16(w, i + 16, kAll), _mm512_loadu_ps(x + i + 16), acc1);
-    acc2 = _mm512_fmadd_ps(Load16(w, i + 32, kAll), _mm512_loadu_ps(x + i + 32), acc2);
-    acc3 = _mm512_fmadd_ps(Load16(w, i + 48, kAll), _mm512_loadu_ps(x + i + 48), acc3);
+    acc0 = _mm512_fmadd_ps(Load16(w, i, kAll), LoadX16(x, i, kAll), acc0);
+    acc1 = _mm512_fmadd_ps(Load16(w, i + 16, kAll), LoadX16(x, i + 16, kAll), acc1);
+    acc2 = _mm512_fmadd_ps(Load16(w, i + 32, kAll), LoadX16(x, i + 32, kAll), acc2);
+    acc3 = _mm512_fmadd_ps(Load16(w, i + 48, kAll), LoadX16(x, i + 48, kAll), acc3);
   }
-  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(Load16(w, i, kAll), _mm512_loadu_ps(x + i), acc0);
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(Load16(w, i, kAll), LoadX16(x, i, kAll), acc0);
   if (i < n) {
     const auto m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    acc1 = _mm512_fmadd_ps(Load16(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc1);
+    acc1 = _mm512_fmadd_ps(Load16(w, i, m), LoadX16(x, i, m), acc1);
   }
   return hsum_f32(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
@@ -219,10 +220,10 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
 
 }  // namespace
 
-void add_avx512_kernels(KernelTable& table, bool with_vbmi) {
+void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load16_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
-  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16>>);
+  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16, load16_bf16>>);
   set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
   set_kernel(table, GgmlType::Q4_K,
              in_token_groups<kAvx512TokenGroup, q4_k_token_group_avx512, dot_q4_k>);
@@ -234,7 +235,8 @@ void add_avx512_kernels(KernelTable& table, bool with_vbmi) {
   set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
-  if (with_vbmi) add_avx512_vbmi_kernels(table);
+  if (extensions.vbmi) add_avx512_vbmi_kernels(table);
+  if (extensions.bf16) add_avx512_bf16_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -80,8 +80,8 @@ inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pair
 // adding +0 leaves the sum as it is (the sum starts at +0 and so is never -0).
 //
 // GCC 12 reports -Wuninitialized on the undefined pass-through operand of AVX-512 intrinsics
-// (_mm512_undefined_epi32) once some kernels are inlined here for kCount < 4; the operand is
-// never read.
+// (_mm512_undefined_epi32; GCC bug 105593) once some kernels are inlined here for kCount < 4;
+// the operand is never read.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 template <int kCount, class Block, class BlockLanes>
