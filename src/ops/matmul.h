@@ -4,8 +4,8 @@
 //
 // - kExact: each weight row is decoded exactly to f32 (quant/decode.h) and dotted with the
 //   f32 activations. Matches the exact references (../shared/fixtures) to ~1e-4.
-// - kFast: the activations of all tokens are quantized once per call to 8-bit blocks (f32
-//   kept for float weights) and each row is dotted in integers per block format
+// - kFast: the activations of all tokens are quantized once per call to 8-bit blocks (bf16
+//   for BF16 weights, f32 kept for F32 and F16) and each row is dotted in integers per block format
 //   (quant/fast/fast_dot.h), as llama.cpp's CPU path does. Formats without a fast kernel use
 //   the exact path.
 //

@@ -222,7 +222,7 @@ std::string case_name(const ::testing::TestParamInfo<KernelCase>& info) {
 std::vector<KernelCase> kernel_cases() {
   std::vector<KernelCase> cases;
   for (GgmlType type : kFastTypes) {
-    for (int64_t n_blocks : {0, 1, 3, 7, 57}) cases.push_back({type, n_blocks});
+    for (int64_t n_blocks : {0, 1, 2, 3, 7, 57}) cases.push_back({type, n_blocks});
     // Large rows: 14336 values, and for 32-value blocks an odd count past 512 blocks.
     const int64_t block_size = traits_of(type).block_size;
     cases.push_back({type, 14336 / block_size});

@@ -1,6 +1,6 @@
 // The fast dot products: weight rows in their block format against activations quantized
-// on the fly to 8-bit blocks (or kept in f32 for float weights), as llama.cpp's CPU path
-// computes them.
+// on the fly to 8-bit blocks (rounded to bf16 for BF16 weights, kept in f32 for F32 and F16
+// weights), as llama.cpp's CPU path computes them.
 //
 // Unlike quant/decode.h (the exact path), this path rounds the activations: each group of 32
 // values (Q8_0-style, for the 32-value formats) or 256 values (Q8_K-style, with sums per 16,

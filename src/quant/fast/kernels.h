@@ -4,9 +4,10 @@
 // The 256-value formats (K-quants, i-quants, TQ1_0, TQ2_0) sum each super-block in integers
 // and then add its contribution in f32 with the same scalar expression in every file, so their
 // results are bit-identical across instruction sets (x86/super_blocks.h evaluates it for four
-// super-blocks at once, with the same roundings in the same order). The 32-value formats (and NVFP4's 64) and
-// the float formats accumulate in vector lanes, so their sums are ordered differently per set
-// (equal within float rounding).
+// super-blocks at once, with the same roundings in the same order). The 32-value formats (and
+// NVFP4's 64) and the float formats accumulate in vector lanes, so their sums are ordered
+// differently per set (equal within float rounding; AVX512_BF16's kernel also flushes
+// subnormal inputs and results to zero).
 #pragma once
 
 #include <algorithm>

@@ -1,8 +1,9 @@
 // The f32 step of the one-token kernels of 256-value formats whose super-block term is
 //     (f * f16(d) * y_d) * isum - (f16(dmin) * y_d) * msum
-// with f a power of two (1 for the K-quants, 1/8 or 1/4 for some i-quants), dmin and msum
-// zero for formats without minimums: Q2_K to Q6_K, IQ4_XS, TQ2_0, and the grid i-quants of
-// dot_avx512_vbmi.cpp. For the AVX2 and AVX-512 files.
+// with f a power of two (1 for the K-quants, 1/8 to 1 for the grid i-quants), dmin and msum
+// zero for formats without minimums. Used by the AVX2 kernels of Q2_K to Q6_K and IQ4_XS and
+// the AVX-512 ones of Q2_K to Q6_K, TQ1_0, TQ2_0 and the VBMI grid i-quants (IQ2_XXS, IQ2_XS,
+// IQ2_S, IQ3_XXS, IQ3_S).
 //
 // dot_scalar.cpp adds each super-block's term to the row's sum with every step rounded to f32
 // (contraction off). A SIMD kernel ends a super-block with isum and msum spread over int32
@@ -77,7 +78,12 @@ inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pair
 
 // sum plus the terms of kCount (1..4) super-blocks from block b on. A group of fewer than
 // four is padded with zero lanes, scales and activation scales: its padding terms are +0, and
-// adding +0 leaves the sum as it is (the sum starts at +0 and so is never -0).
+// adding +0 leaves the sum as it is (the sum starts at +0 and, rounding to nearest with
+// flush-to-zero off, as nothing here changes, is never -0).
+//
+// Formats without minimums compute (f16(0) * y_d) * 0 where the scalar kernels have no term:
+// +-0 for a finite y_d, NaN (as the scalar kernels' sum then is) for a NaN one. y_d is never
+// infinite: quantize_group (dispatch.cpp) gives non-finite activations the scale NaN.
 //
 // GCC 12 reports -Wuninitialized on the undefined pass-through operand of AVX-512 intrinsics
 // (_mm512_undefined_epi32; GCC bug 105593) once some kernels are inlined here for kCount < 4;
