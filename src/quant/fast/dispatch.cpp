@@ -31,7 +31,7 @@ detail::Avx512Extensions cpu_avx512_extensions() {
 #if defined(SLUICE_X86_KERNELS)
   if (!cpu_supports(Isa::kAvx512)) return {};
   return {.vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2"),
-          .bf16 = __builtin_cpu_supports("avx512bf16") != 0};
+          .bf16 = static_cast<bool>(__builtin_cpu_supports("avx512bf16"))};
 #else
   return {};
 #endif

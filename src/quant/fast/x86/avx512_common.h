@@ -25,9 +25,7 @@ inline __m256i fold_to_256(__m512i v) {
   return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
-inline int32_t hsum_i32(__m512i v) {
-  return hsum_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
-}
+inline int32_t hsum_i32(__m512i v) { return hsum_i32(fold_to_256(v)); }
 
 inline float hsum_f32(__m512 v) { return _mm512_reduce_add_ps(v); }
 
