@@ -28,6 +28,7 @@
 #include "quant/fast/fast_dot.h"
 #include "quant/matrix_view.h"
 #include "quant/random_blocks.h"
+#include "util/large_buffer.h"
 
 namespace {
 
@@ -50,7 +51,7 @@ struct Shape {
   int64_t n_rows;
 };
 
-// The threads reading a buffer far larger than the caches, summing 64-bit words (vectorized
+// The threads reading a buffer far larger than the caches (in huge pages, as the weights), summing 64-bit words (vectorized
 // by the compiler): the bandwidth a streaming matvec can at best reach. Bytes per second.
 double measure_memory_read_bandwidth(sluice::ops::ThreadPool& pool, std::span<const uint64_t> words) {
   double best = 0.0;
@@ -78,7 +79,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(shape.n_cols)) *
                               static_cast<size_t>(shape.n_rows);
   const size_t n_copies = cold ? (kColdBytes + matrix_bytes - 1) / matrix_bytes : 1;
-  std::vector<std::byte> weights(matrix_bytes * n_copies);
+  sluice::LargeBuffer weights(matrix_bytes * n_copies);  // huge pages, as the engine's weights
   sluice::quant::fill_random_blocks(type, std::span(weights.data(), matrix_bytes), 1, 0.05f);
   for (size_t c = 1; c < n_copies; ++c) {
     std::memcpy(weights.data() + c * matrix_bytes, weights.data(), matrix_bytes);
@@ -145,7 +146,9 @@ void register_all() {
 
 int main(int argc, char** argv) {
   {
-    std::vector<uint64_t> words(kColdBytes / sizeof(uint64_t), 1);
+    sluice::LargeBuffer buffer(kColdBytes);
+    const std::span words(reinterpret_cast<uint64_t*>(buffer.data()), kColdBytes / sizeof(uint64_t));
+    std::fill(words.begin(), words.end(), uint64_t{1});
     sluice::ops::ThreadPool pool(bench_threads());
     memory_bandwidth() = measure_memory_read_bandwidth(pool, words);
   }

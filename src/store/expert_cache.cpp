@@ -81,10 +81,10 @@ ExpertCache::ExpertCache(const gguf::GgufFile& file, std::span<const ExpertTenso
     throw Error(fmt::format("the expert cache ({} bytes) cannot hold one expert ({} bytes)",
                             config.expert_cache_bytes, slot_bytes_));
   }
-  arena_ = static_cast<std::byte*>(std::aligned_alloc(kDirectIoAlignment, n_slots * slot_bytes_));
-  if (!arena_) throw Error(fmt::format("cannot allocate {} bytes of expert slots", n_slots * slot_bytes_));
+  static_assert(kDirectIoAlignment <= 4096, "LargeBuffer is page-aligned");
+  arena_ = LargeBuffer(n_slots * slot_bytes_);
   slots_.resize(n_slots);
-  for (uint64_t s = 0; s < n_slots; ++s) slots_[s].memory = arena_ + s * slot_bytes_;
+  for (uint64_t s = 0; s < n_slots; ++s) slots_[s].memory = arena_.data() + s * slot_bytes_;
   for (uint64_t s = n_slots; s > 0; --s) free_slots_.push_back(static_cast<int>(s - 1));
   const size_t n_keys = static_cast<size_t>(n_layer) * static_cast<size_t>(n_expert);
   slot_of_key_.assign(n_keys, -1);
@@ -149,8 +149,7 @@ void ExpertCache::finish_loads() {
 }
 
 ExpertCache::~ExpertCache() {
-  io_.clear();  // no read may land in the slots after they are freed
-  std::free(arena_);
+  io_.clear();  // no read may land in the slots after they are freed (arena_ goes later)
 }
 
 std::string ExpertCache::io_description() const {

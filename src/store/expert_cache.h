@@ -20,6 +20,7 @@
 #include "store/expert_provider.h"
 #include "store/io_engine.h"
 #include "store/model_layout.h"
+#include "util/large_buffer.h"
 
 namespace sluice::store {
 
@@ -111,7 +112,7 @@ class ExpertCache : public ExpertProvider {
   int32_t n_expert_;
   std::vector<LayerTensors> layers_;
   uint64_t slot_bytes_ = 0;
-  std::byte* arena_ = nullptr;
+  LargeBuffer arena_;  // the slots, back to back
   std::vector<Slot> slots_;
   std::vector<int> free_slots_;
   std::vector<int> reserved_slots_;

@@ -33,7 +33,9 @@ const gguf::TensorInfo& TensorStore::checked_tensor(std::string_view name,
 const std::byte* TensorStore::load_bytes(const gguf::TensorInfo& tensor) {
   auto it = raw_.find(tensor.name);
   if (it == raw_.end()) {
-    it = raw_.emplace(tensor.name, file_.read_tensor(tensor)).first;
+    LargeBuffer bytes(tensor.n_bytes);
+    file_.read_at(tensor.part, tensor.offset, bytes.data(), bytes.size());
+    it = raw_.emplace(tensor.name, std::move(bytes)).first;
     resident_bytes_ += tensor.n_bytes;
   }
   return it->second.data();

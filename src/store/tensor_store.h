@@ -1,7 +1,8 @@
 // Where each tensor lives, and the resident copies of the dense ones.
 //
 // Models ask for tensors by their GGUF names; the store checks their shape and type, reads
-// them once with pread into memory it owns, and hands out views. It never does math.
+// them once with pread into memory it owns (LargeBuffer: huge pages where the OS gives them),
+// and hands out views. It never does math.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "gguf/gguf_file.h"
 #include "quant/matrix_view.h"
+#include "util/large_buffer.h"
 
 namespace sluice::store {
 
@@ -41,7 +43,7 @@ class TensorStore {
   const std::byte* load_bytes(const gguf::TensorInfo& tensor);
 
   const gguf::GgufFile& file_;
-  std::unordered_map<std::string, std::vector<std::byte>> raw_;
+  std::unordered_map<std::string, LargeBuffer> raw_;  // huge pages: decode streams these
   std::unordered_map<std::string, std::vector<float>> widened_;
   uint64_t resident_bytes_ = 0;
 };
