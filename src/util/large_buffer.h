@@ -8,14 +8,13 @@
 // it is "never", or on failure, the buffer is plain memory and everything works the same.
 #pragma once
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "util/error.h"
 
