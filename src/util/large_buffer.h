@@ -29,6 +29,7 @@ class LargeBuffer {
   // every whole 2 MiB of it can become one huge page). Throws Error when memory runs out.
   explicit LargeBuffer(size_t n_bytes) : size_(n_bytes) {
     if (n_bytes == 0) return;
+    if (n_bytes > SIZE_MAX / 2) throw Error(fmt::format("cannot allocate {} bytes of memory", n_bytes));
     const bool huge = n_bytes >= kHugePageBytes;
     // Over-allocate by one huge page to place the start on a 2 MiB boundary, then unmap the
     // unused head and tail so only `n_bytes` (rounded up to pages) stay mapped.
