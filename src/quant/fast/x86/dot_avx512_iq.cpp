@@ -6,9 +6,13 @@
 // dpwssd applies the int16 scales to maddubs' pair sums and accumulates in one instruction.
 #include <immintrin.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -217,30 +221,38 @@ constexpr Iq1Shifted make_iq1_shifted() {
 }
 constexpr Iq1Shifted kIq1Shifted = make_iq1_shifted();
 
-// The integer dot of one IQ1 super-block: grid indices of entries 0-15 and 16-31 (8 values
-// each) as int32 lanes, `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
-inline int32_t iq1_block_dot(__m512i index_lo, __m512i index_hi, __mmask32 plus, __m256i scales,
-                             const int8_t* a, const int16_t* bsums) {
+// The integer dot of one IQ1 super-block as int32 lanes: grid indices of entries 0-15 and
+// 16-31 (8 values each) as int32 lanes, `plus` the entries whose delta sign is +1, the 16
+// scales 2 s + 1. The grid rows are fetched with scalar loads and inserts: on Zen 4 that is
+// 1.7x faster than four 8-lane gathers, and faster than storing them to the stack.
+inline __m256i iq1_block_lanes(__m512i index_lo, __m512i index_hi, __mmask32 plus, __m256i scales, const int8_t* a,
+                               const int16_t* bsums) {
   const __m512i scales512 = _mm512_castsi256_si512(scales);
   const __m512i twos = _mm512_set1_epi8(2);
-  const __m256i indices[4] = {_mm512_castsi512_si256(index_lo), _mm512_extracti64x4_epi64(index_lo, 1),
-                              _mm512_castsi512_si256(index_hi), _mm512_extracti64x4_epi64(index_hi, 1)};
+  alignas(64) uint16_t indices[32];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(indices), _mm512_cvtepi32_epi16(index_lo));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(indices + 16), _mm512_cvtepi32_epi16(index_hi));
+  const auto grid_rows = [&](int t) {  // entries 8 t to 8 t + 7
+    const uint16_t* i = indices + 8 * t;
+    const int64_t* rows = kIq1Shifted.rows;
+    const auto pair = [&](int k) { return _mm_insert_epi64(_mm_cvtsi64_si128(rows[i[k]]), rows[i[k + 1]], 1); };
+    return join256(_mm256_set_m128i(pair(2), pair(0)), _mm256_set_m128i(pair(6), pair(4)));
+  };
   // The -9 sum a correction starts the first accumulator; two chains halve the dpwssd latency.
   __m512i acc[2] = {
       _mm512_zextsi256_si512(_mm256_madd_epi16(load256(bsums), _mm256_mullo_epi16(scales, _mm256_set1_epi16(-9)))),
       _mm512_setzero_si512()};
   for (int t = 0; t < 4; ++t) {
-    const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq1Shifted.rows, 8);
+    const __m512i rows = grid_rows(t);
     const __m512i w = _mm512_mask_add_epi64(rows, static_cast<__mmask8>(plus >> (8 * t)), rows, twos);
     const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales512);
     acc[t & 1] = _mm512_dpwssd_epi32(acc[t & 1], _mm512_maddubs_epi16(w, load512(a + 64 * t)), s);
   }
-  return hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
+  return fold_to_256(_mm512_add_epi32(acc[0], acc[1]));
 }
 
+// value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_s.
 float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ1_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   // Entry m (8 values) takes index bits 3 (m % 4) of qh[m / 4], its delta sign bit 15.
   const __m512i qh_of_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i qh_of_hi = _mm512_add_epi32(qh_of_lo, _mm512_set1_epi32(4));
@@ -248,32 +260,30 @@ float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
   const __m512i three_bits = _mm512_set1_epi32(7 << 8);
   const __m512i delta_bit = _mm512_set1_epi32(0x8000);
   const __m256i pairs = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ1_S& x = wb[b];
-    prefetch_ahead<sizeof(BlockIQ1_S)>(&x);
-    const __m128i qh = load128(x.qh);
-    const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
-    const __m512i h_lo = _mm512_permutexvar_epi32(qh_of_lo, qh32), h_hi = _mm512_permutexvar_epi32(qh_of_hi, qh32);
-    const auto index = [&](__m512i h, const uint8_t* q) {
-      return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)),
-                             _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(h, shifts), 8), three_bits));
-    };
-    const __mmask32 plus = _mm512_testn_epi32_mask(h_lo, delta_bit) | (__mmask32{_mm512_testn_epi32_mask(h_hi, delta_bit)} << 16);
-    // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
-    const __m128i s8 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
-    const __m256i scales = _mm256_permutexvar_epi16(pairs, _mm256_castsi128_si256(s8));
-    const int32_t isum = iq1_block_dot(index(h_lo, x.qs), index(h_hi, x.qs + 16), plus, scales,
-                                       acts.qs + 256 * b, acts.bsums + 16 * b);
-    const float d = 0.125f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+  return sum_super_blocks<BlockIQ1_S>(
+      w, act, n,
+      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i qh = load128(x.qh);
+        const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
+        const __m512i h_lo = _mm512_permutexvar_epi32(qh_of_lo, qh32);
+        const __m512i h_hi = _mm512_permutexvar_epi32(qh_of_hi, qh32);
+        const auto index = [&](__m512i h, const uint8_t* q) {
+          return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)),
+                                 _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(h, shifts), 8), three_bits));
+        };
+        const __mmask32 plus = _mm512_testn_epi32_mask(h_lo, delta_bit) |
+                               (__mmask32{_mm512_testn_epi32_mask(h_hi, delta_bit)} << 16);
+        // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
+        const __m128i s8 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
+        const __m256i scales = _mm256_permutexvar_epi16(pairs, _mm256_castsi128_si256(s8));
+        return SuperBlockLanes{
+            iq1_block_lanes(index(h_lo, x.qs), index(h_hi, x.qs + 16), plus, scales, y_qs, y_bsums)};
+      },
+      0.125f);
 }
 
+// value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_m.
 float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ1_M>(w);
-  const Q8x256View acts = view_q8x256(act, n);
   // Entry m (8 values) takes nibble m % 2 of qh[m / 2]: 3 index bits and the delta sign (8).
   const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
   const __m512i three_bits = _mm512_set1_epi32(7 << 8);
@@ -281,31 +291,29 @@ float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
   // Scale of 16 values s: bits 3 (s % 4) of scales[s / 4].
   const __m256i words = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m256i scale_shifts = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ1_M& x = wb[b];
-    prefetch_ahead<sizeof(BlockIQ1_M)>(&x);
-    const __m128i qh = load128(x.qh);
-    const auto index = [&](__m128i qh_pairs, const uint8_t* q, __mmask16& plus) {
-      const __m512i h = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts);
-      plus = _mm512_testn_epi32_mask(h, delta_bit);
-      return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)), _mm512_and_si512(_mm512_slli_epi32(h, 8), three_bits));
-    };
-    __mmask16 plus_lo, plus_hi;
-    const __m512i index_lo = index(_mm_unpacklo_epi8(qh, qh), x.qs, plus_lo);
-    const __m512i index_hi = index(_mm_unpackhi_epi8(qh, qh), x.qs + 16, plus_hi);
-    uint64_t scale_words;
-    std::memcpy(&scale_words, x.scales, sizeof(scale_words));
-    const __m256i raw = _mm256_permutexvar_epi16(words, _mm256_set1_epi64x(static_cast<int64_t>(scale_words)));
-    const __m256i scales = _mm256_or_si256(
-        _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(raw, scale_shifts), _mm256_set1_epi16(7)), 1),
-        _mm256_set1_epi16(1));
-    const int32_t isum = iq1_block_dot(index_lo, index_hi, plus_lo | (__mmask32{plus_hi} << 16), scales,
-                                       acts.qs + 256 * b, acts.bsums + 16 * b);
-    const float d = 0.125f * f16(iq1_m_scale_bits(x)) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+  return sum_super_blocks<BlockIQ1_M>(
+      w, act, n,
+      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i qh = load128(x.qh);
+        const auto index = [&](__m128i qh_pairs, const uint8_t* q, __mmask16& plus) {
+          const __m512i h = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts);
+          plus = _mm512_testn_epi32_mask(h, delta_bit);
+          return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)),
+                                 _mm512_and_si512(_mm512_slli_epi32(h, 8), three_bits));
+        };
+        __mmask16 plus_lo, plus_hi;
+        const __m512i index_lo = index(_mm_unpacklo_epi8(qh, qh), x.qs, plus_lo);
+        const __m512i index_hi = index(_mm_unpackhi_epi8(qh, qh), x.qs + 16, plus_hi);
+        uint64_t scale_words;
+        std::memcpy(&scale_words, x.scales, sizeof(scale_words));
+        const __m256i raw = _mm256_permutexvar_epi16(words, _mm256_set1_epi64x(static_cast<int64_t>(scale_words)));
+        const __m256i scales = _mm256_or_si256(
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(raw, scale_shifts), _mm256_set1_epi16(7)), 1),
+            _mm256_set1_epi16(1));
+        return SuperBlockLanes{iq1_block_lanes(index_lo, index_hi, plus_lo | (__mmask32{plus_hi} << 16), scales,
+                                               y_qs, y_bsums)};
+      },
+      0.125f);
 }
 
 }  // namespace
