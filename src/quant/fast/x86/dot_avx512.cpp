@@ -233,6 +233,7 @@ void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
              in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, dot_q6_k>);
   set_kernel(table, GgmlType::Q2_K, for_each_token<dot_q2_k>);
   set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
+  add_avx512_blocks32_kernels(table);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
   if (extensions.vbmi) add_avx512_vbmi_kernels(table);
