@@ -1,5 +1,6 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels of the fast path; dot_scalar.cpp is their reference.
-// Formats missing here use the AVX2 kernels (dispatch.cpp). On CPUs with AVX-512 VBMI (and
+// The 32-value formats are in dot_avx512_blocks32.cpp. Formats missing from both use the AVX2
+// kernels (dispatch.cpp). On CPUs with AVX-512 VBMI (and
 // BMI2), dot_avx512_vbmi.cpp's kernels replace the grid i-quants' (IQ2_XXS, IQ2_XS, IQ2_S,
 // IQ3_XXS, IQ3_S); on CPUs with AVX512_BF16, dot_avx512_bf16.cpp's replaces BF16's.
 //
@@ -57,44 +58,6 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
     acc1 = _mm512_fmadd_ps(Load16(w, i, m), LoadX16(x, i, m), acc1);
   }
   return hsum_f32(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
-}
-
-// ---- Q8_0 ----------------------------------------------------------------------------------
-
-// Blocks b and b + 1: |w| against a with w's sign, 4 products per int32 lane (lanes 0-7
-// block b, 8-15 block b + 1). The activations of both are one aligned 64-byte load.
-inline __m512i q8_0_pair(const BlockQ8_0* wb, const int8_t* a_qs, int64_t b) {
-  return dot_s8_s8(join256(load256(wb[b].qs), load256(wb[b + 1].qs)), load512(a_qs + 32 * b));
-}
-
-float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ8_0>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  const int64_t nb = n / 32;
-  // Lanes 0-7 take scale 0 (2), lanes 8-15 scale 1 (3), of 4 block scales.
-  const __m512i first_pair = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
-  const __m512i second_pair = _mm512_add_epi32(first_pair, _mm512_set1_epi32(2));
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    prefetch_ahead<4 * sizeof(BlockQ8_0)>(wb + b);
-    const __m128i w_d = _mm_setr_epi16(static_cast<short>(wb[b].d), static_cast<short>(wb[b + 1].d),
-                                       static_cast<short>(wb[b + 2].d), static_cast<short>(wb[b + 3].d), 0, 0,
-                                       0, 0);
-    const __m512 scales = _mm512_castps128_ps512(_mm_mul_ps(_mm_cvtph_ps(w_d), _mm_loadu_ps(acts.d + b)));
-    const __m512i p0 = q8_0_pair(wb, acts.qs, b);
-    const __m512i p1 = q8_0_pair(wb, acts.qs, b + 2);
-    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(first_pair, scales), _mm512_cvtepi32_ps(p0), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(second_pair, scales), _mm512_cvtepi32_ps(p1), acc1);
-  }
-  float sum = hsum_f32(_mm512_add_ps(acc0, acc1));
-  for (; b < nb; ++b) {  // the last 1..3 blocks, in 256 bits
-    const __m256i wq = load256(wb[b].qs);
-    const __m256i a = _mm256_sign_epi8(load256(acts.qs + 32 * b), wq);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wq, wq), a);
-    sum += f16(wb[b].d) * acts.d[b] * static_cast<float>(hsum_i32(p));
-  }
-  return sum;
 }
 
 // ---- K-quants -----------------------------------------------------------------------------
@@ -224,7 +187,7 @@ void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load16_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16, load16_bf16>>);
-  set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
+  add_avx512_blocks32_kernels(table);
   set_kernel(table, GgmlType::Q4_K,
              in_token_groups<kAvx512TokenGroup, q4_k_token_group_avx512, dot_q4_k>);
   set_kernel(table, GgmlType::Q5_K,
@@ -233,7 +196,6 @@ void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
              in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, dot_q6_k>);
   set_kernel(table, GgmlType::Q2_K, for_each_token<dot_q2_k>);
   set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
-  add_avx512_blocks32_kernels(table);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
   if (extensions.vbmi) add_avx512_vbmi_kernels(table);
