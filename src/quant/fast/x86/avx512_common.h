@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
 
 namespace sluice::quant::fast::detail {
@@ -38,6 +39,21 @@ inline __m512i negate_where(__m512i a, __mmask64 negate) {
 // unsigned x signed).
 inline __m512i dot_s8_s8(__m512i w, __m512i a) {
   return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), negate_where(a, _mm512_movepi8_mask(w)));
+}
+
+// 16 bytes of nibbles of two 32-value blocks as 64 bytes in value order: 128-bit lanes hold
+// the first block's low nibbles (values 0-15), its high nibbles (16-31), then the second's.
+inline __m512i nibbles_of_two(const uint8_t* qs0, const uint8_t* qs1) {
+  const __m512i both = join256(_mm256_broadcastsi128_si256(load128(qs0)), _mm256_broadcastsi128_si256(load128(qs1)));
+  const __m512i shifted = _mm512_mask_srli_epi16(both, 0xff00ff00u, both, 4);  // 16-bit lanes 8-15, 24-31
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0f));
+}
+
+// The 16 IQ4_NL / IQ4_XS levels + 128 (1..241) in every 128-bit lane, for shuffle_epi8: the
+// unsigned operand of dpbusd, with 128 sum a taken off through the activations' sums.
+inline __m512i iq4_levels_plus_128() {
+  const __m512i levels = _mm512_zextsi128_si512(_mm_xor_si128(load128(kIq4Levels), _mm_set1_epi8(-128)));
+  return _mm512_shuffle_i32x4(levels, levels, 0);
 }
 
 // 32 int16 lanes: groups of 8 of scales i, i + 1, i + 2, i + 3.

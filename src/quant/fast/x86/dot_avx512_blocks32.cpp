@@ -25,14 +25,6 @@
 namespace sluice::quant::fast::detail {
 namespace {
 
-// 16 bytes of nibbles of blocks b0 and b1 as 64 bytes in value order: 128-bit lanes hold
-// block b0's low nibbles (values 0-15), its high nibbles (16-31), then block b1's.
-inline __m512i nibbles_of_two(const uint8_t* qs0, const uint8_t* qs1) {
-  const __m512i both = join256(_mm256_broadcastsi128_si256(load128(qs0)), _mm256_broadcastsi128_si256(load128(qs1)));
-  const __m512i shifted = _mm512_mask_srli_epi16(both, 0xff00ff00u, both, 4);  // 16-bit lanes 8-15, 24-31
-  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0f));
-}
-
 // Bit 4 of the 64 values of blocks b0 and b1 (qh: bit l of 32 is value l's).
 inline __m512i high_bits_of_two(const uint8_t* qh0, const uint8_t* qh1) {
   const uint64_t bits = uint64_t{load_u32(qh0)} | uint64_t{load_u32(qh1)} << 32;
@@ -75,11 +67,6 @@ struct Blocks32Sums {
 // Adds `count` (1-4) blocks from block b on; bytes_of_two(block b0, block b1) gives the 64
 // unsigned weight bytes of two blocks. A step of fewer than four blocks repeats the last
 // block's weights against zero activations and zero scales, so it reads nothing past the row.
-//
-// GCC 12 reports -Wuninitialized on the undefined pass-through operand of AVX-512 intrinsics
-// (GCC bug 105593) once this is inlined; the operand is never read.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
 template <class Block, bool kHasMin, class BytesOfTwo>
 inline void add_blocks32_step(Blocks32Sums& s, const Block* wb, const Q8x32View& acts, int64_t b, int count,
                               BytesOfTwo bytes_of_two) {
@@ -120,7 +107,6 @@ inline void add_blocks32_step(Blocks32Sums& s, const Block* wb, const Q8x32View&
     s.acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(second_pair, scales), _mm512_cvtepi32_ps(p1), s.acc1);
   }
 }
-#pragma GCC diagnostic pop
 
 // The dot product of a row of 32-value blocks; kOffset is the offset (0 for formats with a
 // minimum).
@@ -168,7 +154,7 @@ float dot_q5_1(const std::byte* w, const std::byte* act, int64_t n) {
 
 // IQ4_NL: the levels + 128 (1..241) looked up per nibble.
 float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
-  const __m512i levels = _mm512_xor_si512(_mm512_broadcast_i32x4(load128(kIq4Levels)), _mm512_set1_epi8(-128));
+  const __m512i levels = iq4_levels_plus_128();
   return sum_blocks32<BlockIQ4_NL, 128>(w, act, n, [&](const BlockIQ4_NL& x0, const BlockIQ4_NL& x1) {
     return _mm512_shuffle_epi8(levels, nibbles_of_two(x0.qs, x1.qs));
   });
