@@ -88,79 +88,58 @@ float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
   return hsum_f32(_mm256_add_ps(acc0, acc1));
 }
 
-float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ4_0>(w);
+// The dot product of a row of 32-value blocks: block_dot(block, activation quants) gives a
+// block's integer sums as int32 lanes, scaled by d y_d; formats with a minimum m add
+// m y_d sum a.
+template <class Block, class BlockDot>
+float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BlockDot block_dot) {
+  const auto* wb = blocks_of<Block>(w);
   const Q8x32View acts = view_q8x32(act, n);
   __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
   for (int64_t b = 0; b < n / 32; ++b) {
-    prefetch_ahead<sizeof(BlockQ4_0)>(wb + b);
-    const __m256i q = _mm256_sub_epi8(nibbles_32(wb[b].qs), _mm256_set1_epi8(8));
-    const __m256i p = dot_s8_s8(q, load256(acts.qs + 32 * b));
+    prefetch_ahead<sizeof(Block)>(wb + b);
+    const __m256i p = block_dot(wb[b], acts.qs + 32 * b);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p), acc);
+    if constexpr (requires { wb[b].m; }) mins += f16(wb[b].m) * acts.d[b] * static_cast<float>(acts.sum[b]);
   }
-  return hsum_f32(acc);
+  return hsum_f32(acc) + mins;
+}
+
+float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
+  return sum_blocks32<BlockQ4_0>(w, act, n, [](const BlockQ4_0& x, const int8_t* a) {
+    return dot_s8_s8(_mm256_sub_epi8(nibbles_32(x.qs), _mm256_set1_epi8(8)), load256(a));
+  });
 }
 
 float dot_q4_1(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ4_1>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
-  for (int64_t b = 0; b < n / 32; ++b) {
-    prefetch_ahead<sizeof(BlockQ4_1)>(wb + b);
-    const __m256i p = dot_u8_s8(nibbles_32(wb[b].qs), load256(acts.qs + 32 * b));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p), acc);
-    mins += f16(wb[b].m) * acts.d[b] * static_cast<float>(acts.sum[b]);
-  }
-  return hsum_f32(acc) + mins;
+  return sum_blocks32<BlockQ4_1>(w, act, n,
+                                 [](const BlockQ4_1& x, const int8_t* a) { return dot_u8_s8(nibbles_32(x.qs), load256(a)); });
 }
 
 float dot_q5_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ5_0>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 32; ++b) {
-    prefetch_ahead<sizeof(BlockQ5_0)>(wb + b);
+  return sum_blocks32<BlockQ5_0>(w, act, n, [](const BlockQ5_0& x, const int8_t* a) {
     // (nibble | bit << 4) - 16 = nibble - 16 where the bit is clear.
-    const __m256i clear = _mm256_andnot_si256(bits_to_bytes(load_u32(wb[b].qh)), _mm256_set1_epi8(16));
-    const __m256i q = _mm256_sub_epi8(nibbles_32(wb[b].qs), clear);
-    const __m256i p = dot_s8_s8(q, load256(acts.qs + 32 * b));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p), acc);
-  }
-  return hsum_f32(acc);
+    const __m256i clear = _mm256_andnot_si256(bits_to_bytes(load_u32(x.qh)), _mm256_set1_epi8(16));
+    return dot_s8_s8(_mm256_sub_epi8(nibbles_32(x.qs), clear), load256(a));
+  });
 }
 
 float dot_q5_1(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ5_1>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
-  for (int64_t b = 0; b < n / 32; ++b) {
-    prefetch_ahead<sizeof(BlockQ5_1)>(wb + b);
-    const __m256i high = _mm256_and_si256(bits_to_bytes(load_u32(wb[b].qh)), _mm256_set1_epi8(16));
-    const __m256i q = _mm256_or_si256(nibbles_32(wb[b].qs), high);
-    const __m256i p = dot_u8_s8(q, load256(acts.qs + 32 * b));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p), acc);
-    mins += f16(wb[b].m) * acts.d[b] * static_cast<float>(acts.sum[b]);
-  }
-  return hsum_f32(acc) + mins;
+  return sum_blocks32<BlockQ5_1>(w, act, n, [](const BlockQ5_1& x, const int8_t* a) {
+    const __m256i high = _mm256_and_si256(bits_to_bytes(load_u32(x.qh)), _mm256_set1_epi8(16));
+    return dot_u8_s8(_mm256_or_si256(nibbles_32(x.qs), high), load256(a));
+  });
 }
 
 // The 16 IQ4_NL / IQ4_XS levels, in both 128-bit lanes for shuffle_epi8.
 inline __m256i iq4_levels() { return _mm256_broadcastsi128_si256(load128(kIq4Levels)); }
 
 float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ4_NL>(w);
-  const Q8x32View acts = view_q8x32(act, n);
   const __m256i levels = iq4_levels();
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 32; ++b) {
-    prefetch_ahead<sizeof(BlockIQ4_NL)>(wb + b);
-    const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(wb[b].qs));
-    const __m256i p = dot_s8_s8(q, load256(acts.qs + 32 * b));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p), acc);
-  }
-  return hsum_f32(acc);
+  return sum_blocks32<BlockIQ4_NL>(w, act, n, [&](const BlockIQ4_NL& x, const int8_t* a) {
+    return dot_s8_s8(_mm256_shuffle_epi8(levels, nibbles_32(x.qs)), load256(a));
+  });
 }
 
 // ---- 256-value formats ---------------------------------------------------------------------
