@@ -1,17 +1,18 @@
-// AVX-512 (F, BW, VL, DQ, VNNI) kernels of the 32-value formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
-// and IQ4_NL; dot_scalar.cpp is their reference (within rounding: these sum in f32 in another
+// AVX-512 (F, BW, VL, DQ, VNNI) kernels of the 32-value formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+// IQ4_NL and MXFP4; dot_scalar.cpp is their reference (within rounding: these sum in f32 in another
 // order, as the AVX2 kernels do).
 //
 // Every weight becomes an unsigned byte u, with value = u - offset (Q8_0: q + 128 - 128,
-// Q4_0: nibble - 8, Q5_0: 5 bits - 16, IQ4_NL: level + 128 - 128), or value = u with a minimum m added per block
+// Q4_0: nibble - 8, Q5_0: 5 bits - 16, IQ4_NL: level + 128 - 128, MXFP4: doubled level +
+// 12 - 12), or value = u with a minimum m added per block
 // (Q4_1, Q5_1). VNNI's dpbusd multiplies u8 x s8 directly, so there is no sign trick; a
 // block's offset or minimum comes in afterwards through the activations' block sums:
 //     sum_b d_b y_b (sum_l u_l a_l) + c_b sum_l a_l,  c_b = -offset d_b y_b  or  m_b y_b.
 // Two blocks fill one 512-bit vector; four blocks make one step, their scales converted
 // together. The AVX2 kernels did one block per step with one FMA chain, which bounded them
 // at the FMA latency (5.6 TSC cycles per block on Zen 4). One core, 2048 x 256, hot, TSC
-// cycles per 256 values: Q4_0 45 -> 18, Q8_0 21 -> 17 (which had an AVX-512 kernel with the
-// sign trick).
+// cycles per 256 values: Q4_0 45 -> 18; Q8_0 21 -> 17 and MXFP4 32 -> 24, which had AVX-512
+// kernels with the sign trick.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 
 #include "quant/blocks.h"
 #include "quant/blocks_iq.h"
+#include "quant/blocks_ternary_fp4.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
 
@@ -58,6 +60,27 @@ inline __m128i f16_fields_of_four(const Block* blocks) {
   return fields;
 }
 
+// d of blocks b..b + 3 in lanes 0-3, m (for formats with a minimum) in lanes 4-7; blocks past
+// `count` repeat the last.
+template <class Block>
+inline __m256 scales_of_four(const Block* wb, int64_t b, int count) {
+  if (count == 4) return _mm256_cvtph_ps(f16_fields_of_four(wb + b));
+  const auto block = [&](int i) -> const Block& { return wb[b + std::min(i, count - 1)]; };
+  const auto m = [&](int i) -> short {
+    if constexpr (requires { block(i).m; }) return static_cast<short>(block(i).m);
+    return 0;
+  };
+  const auto d = [&](int i) { return static_cast<short>(block(i).d); };
+  return _mm256_cvtph_ps(_mm_setr_epi16(d(0), d(1), d(2), d(3), m(0), m(1), m(2), m(3)));
+}
+
+// MXFP4's scales are E8M0 exponents, taken through the table of their halves (the levels are
+// doubled).
+inline __m256 scales_of_four(const BlockMXFP4* wb, int64_t b, int count) {
+  const auto scale = [&](int i) { return kE8m0HalfToF32[wb[b + std::min(i, count - 1)].e]; };
+  return _mm256_castps128_ps256(_mm_setr_ps(scale(0), scale(1), scale(2), scale(3)));
+}
+
 // The running sums of sum_blocks32.
 struct Blocks32Sums {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();  // d_b y_b sum u a, per lane
@@ -78,18 +101,7 @@ inline void add_blocks32_step(Blocks32Sums& s, const Block* wb, const Q8x32View&
   const __m128 y_d = count == 4 ? _mm_loadu_ps(acts.d + b) : _mm_maskz_loadu_ps(live, acts.d + b);
   const __m128 y_sum = _mm_cvtepi32_ps(count == 4 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(acts.sum + b))
                                                   : _mm_maskz_loadu_epi32(live, acts.sum + b));
-  // d of the four blocks in lanes 0-3, m (for formats with a minimum) in lanes 4-7.
-  __m256 d_and_m;
-  if (count == 4) {
-    d_and_m = _mm256_cvtph_ps(f16_fields_of_four(wb + b));
-  } else {
-    const auto m = [&](int i) -> short {
-      if constexpr (kHasMin) return static_cast<short>(block(i).m);
-      return 0;
-    };
-    const auto d = [&](int i) { return static_cast<short>(block(i).d); };
-    d_and_m = _mm256_cvtph_ps(_mm_setr_epi16(d(0), d(1), d(2), d(3), m(0), m(1), m(2), m(3)));
-  }
+  const __m256 d_and_m = scales_of_four(wb, b, count);
   const __m128 d = _mm_mul_ps(_mm256_castps256_ps128(d_and_m), y_d);
   if constexpr (kHasMin) {
     s.block_terms = _mm_fmadd_ps(_mm_mul_ps(_mm256_extractf128_ps(d_and_m, 1), y_d), y_sum, s.block_terms);
@@ -113,7 +125,7 @@ inline void add_blocks32_step(Blocks32Sums& s, const Block* wb, const Q8x32View&
 template <class Block, int kOffset, class BytesOfTwo>
 float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BytesOfTwo bytes_of_two) {
   constexpr bool kHasMin = requires(Block x) { x.m; };
-  static_assert(kHasMin == (kOffset == 0));
+  static_assert(kHasMin != (kOffset > 0));
   const auto* wb = blocks_of<Block>(w);
   const Q8x32View acts = view_q8x32(act, n);
   const int64_t nb = n / 32;
@@ -167,6 +179,15 @@ float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
   });
 }
 
+// MXFP4: the doubled FP4 levels + 12 (0..24).
+float dot_mxfp4(const std::byte* w, const std::byte* act, int64_t n) {
+  const __m128i doubled = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m512i levels = _mm512_broadcast_i32x4(_mm_add_epi8(doubled, _mm_set1_epi8(12)));
+  return sum_blocks32<BlockMXFP4, 12>(w, act, n, [&](const BlockMXFP4& x0, const BlockMXFP4& x1) {
+    return _mm512_shuffle_epi8(levels, nibbles_of_two(x0.qs, x1.qs));
+  });
+}
+
 }  // namespace
 
 void add_avx512_blocks32_kernels(KernelTable& table) {
@@ -176,6 +197,7 @@ void add_avx512_blocks32_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q5_0, for_each_token<dot_q5_0>);
   set_kernel(table, GgmlType::Q5_1, for_each_token<dot_q5_1>);
   set_kernel(table, GgmlType::IQ4_NL, for_each_token<dot_iq4_nl>);
+  set_kernel(table, GgmlType::MXFP4, for_each_token<dot_mxfp4>);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -1,6 +1,6 @@
 // AVX-512 (BW, DQ, VNNI) kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to
-// dot_scalar_ternary_fp4.cpp) and the 4-bit float formats MXFP4, NVFP4 (equal within float
-// rounding). 64 values per step; VNNI's dpbusd sums 4 products u8 x s8 into int32 directly.
+// dot_scalar_ternary_fp4.cpp) and the 4-bit float format NVFP4 (equal within float rounding;
+// MXFP4, a 32-value format, is in dot_avx512_blocks32.cpp). 64 values per step; VNNI's dpbusd sums 4 products u8 x s8 into int32 directly.
 #include <immintrin.h>
 
 #include "quant/blocks_ternary_fp4.h"
@@ -76,47 +76,11 @@ float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
   });
 }
 
-// ---- MXFP4, NVFP4 ------------------------------------------------------------------------
+// ---- NVFP4 ------------------------------------------------------------------------------------
 
 // The doubled FP4 values (kValuesFp4 as integers), in every 128-bit lane for shuffle_epi8.
 inline __m512i fp4_levels() {
   return _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
-}
-
-// Two MXFP4 blocks (b, b + 1) against their activations: int32 lanes 0-7 block b, 8-15 b + 1.
-inline __m512i mxfp4_pair(const BlockMXFP4* wb, const int8_t* a_qs, int64_t b, __m512i levels) {
-  const __m512i codes = join256(nibbles_32(wb[b].qs), nibbles_32(wb[b + 1].qs));
-  return dot_s8_s8(_mm512_shuffle_epi8(levels, codes), load512(a_qs + 32 * b));
-}
-
-float dot_mxfp4(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockMXFP4>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  const __m512i levels = fp4_levels();
-  const int64_t nb = n / 32;
-  const auto pair_scales = [&](int64_t b) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(kE8m0HalfToF32[wb[b].e] * acts.d[b])),
-                              _mm256_set1_ps(kE8m0HalfToF32[wb[b + 1].e] * acts.d[b + 1]), 1);
-  };
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    prefetch_ahead<4 * sizeof(BlockMXFP4)>(wb + b);
-    acc0 = _mm512_fmadd_ps(pair_scales(b), _mm512_cvtepi32_ps(mxfp4_pair(wb, acts.qs, b, levels)), acc0);
-    acc1 = _mm512_fmadd_ps(pair_scales(b + 2), _mm512_cvtepi32_ps(mxfp4_pair(wb, acts.qs, b + 2, levels)), acc1);
-  }
-  if (b + 2 <= nb) {
-    acc0 = _mm512_fmadd_ps(pair_scales(b), _mm512_cvtepi32_ps(mxfp4_pair(wb, acts.qs, b, levels)), acc0);
-    b += 2;
-  }
-  float sum = hsum_f32(_mm512_add_ps(acc0, acc1));
-  if (b < nb) {  // the last block, in 256 bits
-    const __m256i q = _mm256_shuffle_epi8(_mm512_castsi512_si256(levels), nibbles_32(wb[b].qs));
-    const __m256i a = _mm256_sign_epi8(load256(acts.qs + 32 * b), q);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), a);
-    sum += kE8m0HalfToF32[wb[b].e] * acts.d[b] * static_cast<float>(hsum_i32(p));
-  }
-  return sum;
 }
 
 // NVFP4: one block of 64 values per step, 128-bit lane s holding sub-block s (its low nibbles,
@@ -159,7 +123,6 @@ float dot_nvfp4(const std::byte* w, const std::byte* act, int64_t n) {
 void add_avx512_ternary_fp4_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::TQ1_0, for_each_token<dot_tq1_0>);
   set_kernel(table, GgmlType::TQ2_0, for_each_token<dot_tq2_0>);
-  set_kernel(table, GgmlType::MXFP4, for_each_token<dot_mxfp4>);
   set_kernel(table, GgmlType::NVFP4, for_each_token<dot_nvfp4>);
 }
 
