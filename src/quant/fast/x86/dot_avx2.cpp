@@ -113,8 +113,8 @@ float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
 }
 
 float dot_q4_1(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ4_1>(w, act, n,
-                                 [](const BlockQ4_1& x, const int8_t* a) { return dot_u8_s8(nibbles_32(x.qs), load256(a)); });
+  return sum_blocks32<BlockQ4_1>(
+      w, act, n, [](const BlockQ4_1& x, const int8_t* a) { return dot_u8_s8(nibbles_32(x.qs), load256(a)); });
 }
 
 float dot_q5_0(const std::byte* w, const std::byte* act, int64_t n) {

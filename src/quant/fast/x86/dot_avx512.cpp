@@ -195,27 +195,30 @@ float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
     return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(2 * t), _mm512_set1_epi32(2 * t + 1));
   };
   const __m512i spread[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
-  return sum_super_blocks<BlockIQ4_XS>(w, act, n, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    // ls - 32 of the 8 sub-blocks as int16, then int32.
-    const __m128i packed_low = _mm_cvtsi32_si128(static_cast<int>(load_u32(x.scales_l)));
-    const __m128i low = _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(packed_low, _mm_set1_epi8(0x0f)),
-                                                            _mm_and_si128(_mm_srli_epi16(packed_low, 4), _mm_set1_epi8(0x0f))));
-    const __m128i high = _mm_and_si128(_mm_srlv_epi16(_mm_set1_epi16(static_cast<short>(x.scales_h)), high_shifts),
-                                       _mm_set1_epi16(3));
-    const __m128i ls16 = _mm_sub_epi16(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi16(32));
-    const __m256i ls32 = _mm256_cvtepi16_epi32(ls16);
-    const __m512i ls512 = _mm512_zextsi256_si512(ls32);
-    __m512i acc = _mm512_setzero_si512();
-    for (int t = 0; t < 4; ++t) {
-      const __m512i u = _mm512_shuffle_epi8(levels, nibbles_of_two(x.qs + 32 * t, x.qs + 32 * t + 16));
-      const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, load512(y_qs + 64 * t));
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sums, _mm512_permutexvar_epi32(spread[t], ls512)));
-    }
-    // Lane j: (ls_j - 32) * (bsums 2 j + bsums 2 j + 1), each ls as an int16 pair.
-    const __m256i ls_pairs = _mm256_or_si256(_mm256_and_si256(ls32, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(ls32, 16));
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y_bsums), ls_pairs), 7);
-    return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(acc), offset)};
-  });
+  return sum_super_blocks<BlockIQ4_XS>(
+      w, act, n, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        // ls - 32 of the 8 sub-blocks as int16, then int32.
+        const __m128i packed_low = _mm_cvtsi32_si128(static_cast<int>(load_u32(x.scales_l)));
+        const __m128i low =
+            _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(packed_low, _mm_set1_epi8(0x0f)),
+                                                _mm_and_si128(_mm_srli_epi16(packed_low, 4), _mm_set1_epi8(0x0f))));
+        const __m128i high = _mm_and_si128(_mm_srlv_epi16(_mm_set1_epi16(static_cast<short>(x.scales_h)), high_shifts),
+                                           _mm_set1_epi16(3));
+        const __m128i ls16 = _mm_sub_epi16(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi16(32));
+        const __m256i ls32 = _mm256_cvtepi16_epi32(ls16);
+        const __m512i ls512 = _mm512_zextsi256_si512(ls32);
+        __m512i acc = _mm512_setzero_si512();
+        for (int t = 0; t < 4; ++t) {
+          const __m512i u = _mm512_shuffle_epi8(levels, nibbles_of_two(x.qs + 32 * t, x.qs + 32 * t + 16));
+          const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, load512(y_qs + 64 * t));
+          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(sums, _mm512_permutexvar_epi32(spread[t], ls512)));
+        }
+        // Lane j: (ls_j - 32) * (bsums 2 j + bsums 2 j + 1), each ls as an int16 pair.
+        const __m256i ls_pairs =
+            _mm256_or_si256(_mm256_and_si256(ls32, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(ls32, 16));
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(y_bsums), ls_pairs), 7);
+        return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(acc), offset)};
+      });
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 //
 // vdpbf16ps adds a lane's two products one after the other (rounding to nearest even after
 // each, whatever MXCSR says) and flushes subnormal inputs and results to zero, so its results
-// equal the scalar kernel's within float rounding (the tests' tolerance), not bit for bit. Compiled with the AVX-512 flags plus -mavx512bf16 and called only on CPUs that have
-// them (dispatch.cpp). Internal linkage and intrinsics only, as in dot_avx512.cpp.
+// equal the scalar kernel's within float rounding (the tests' tolerance), not bit for bit.
+//
+// Compiled with the AVX-512 flags plus -mavx512bf16 and called only on CPUs that have them
+// (dispatch.cpp). Internal linkage and intrinsics only, as in dot_avx512.cpp.
 #include <immintrin.h>
 
 #include "quant/fast/kernels.h"

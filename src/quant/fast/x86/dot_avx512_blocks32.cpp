@@ -84,7 +84,7 @@ inline __m256 scales_of_four(const BlockMXFP4* wb, int64_t b, int count) {
 // The running sums of sum_blocks32.
 struct Blocks32Sums {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();  // d_b y_b sum u a, per lane
-  __m128 block_terms = _mm_setzero_ps();                           // c_b sum a (or its sum for offsets)
+  __m128 block_terms = _mm_setzero_ps();                          // c_b sum a (or its sum for offsets)
 };
 
 // Adds `count` (1-4) blocks from block b on; bytes_of_two(block b0, block b1) gives the 64
@@ -113,8 +113,8 @@ inline void add_blocks32_step(Blocks32Sums& s, const Block* wb, const Q8x32View&
   const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bytes_of_two(block(0), block(1)), a0);
   s.acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(first_pair, scales), _mm512_cvtepi32_ps(p0), s.acc0);
   if (count > 2) {
-    const __m512i a1 = count == 4 ? load512(acts.qs + 32 * (b + 2))
-                                  : _mm512_maskz_loadu_epi8(0xffffffffull, acts.qs + 32 * (b + 2));
+    const __m512i a1 =
+        count == 4 ? load512(acts.qs + 32 * (b + 2)) : _mm512_maskz_loadu_epi8(0xffffffffull, acts.qs + 32 * (b + 2));
     const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bytes_of_two(block(2), block(3)), a1);
     s.acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(second_pair, scales), _mm512_cvtepi32_ps(p1), s.acc1);
   }
@@ -141,15 +141,13 @@ float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BytesOfT
 }
 
 float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ4_0, 8>(w, act, n, [](const BlockQ4_0& x0, const BlockQ4_0& x1) {
-    return nibbles_of_two(x0.qs, x1.qs);
-  });
+  return sum_blocks32<BlockQ4_0, 8>(
+      w, act, n, [](const BlockQ4_0& x0, const BlockQ4_0& x1) { return nibbles_of_two(x0.qs, x1.qs); });
 }
 
 float dot_q4_1(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ4_1, 0>(w, act, n, [](const BlockQ4_1& x0, const BlockQ4_1& x1) {
-    return nibbles_of_two(x0.qs, x1.qs);
-  });
+  return sum_blocks32<BlockQ4_1, 0>(
+      w, act, n, [](const BlockQ4_1& x0, const BlockQ4_1& x1) { return nibbles_of_two(x0.qs, x1.qs); });
 }
 
 float dot_q5_0(const std::byte* w, const std::byte* act, int64_t n) {

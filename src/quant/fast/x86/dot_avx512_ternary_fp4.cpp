@@ -1,6 +1,7 @@
 // AVX-512 (BW, DQ, VNNI) kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to
 // dot_scalar_ternary_fp4.cpp) and the 4-bit float format NVFP4 (equal within float rounding;
-// MXFP4, a 32-value format, is in dot_avx512_blocks32.cpp). 64 values per step; VNNI's dpbusd sums 4 products u8 x s8 into int32 directly.
+// MXFP4, a 32-value format, is in dot_avx512_blocks32.cpp). 64 values per step; VNNI's
+// dpbusd sums 4 products u8 x s8 into int32 directly.
 #include <immintrin.h>
 
 #include "quant/blocks_ternary_fp4.h"
