@@ -235,7 +235,13 @@ void matmul_many(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePat
   if (work_bytes < kInlineWorkBytes) {
     run_rows(ready, 0, total_rows);
   } else {
-    pool.parallel_for(total_rows, [ready](int64_t begin, int64_t end, int) { run_rows(ready, begin, end); });
+    // About eight chunks per thread: fewer and one thread that fell behind holds the rest at
+    // the end; many more and each row stream is too short for the prefetchers. Whole tiles,
+    // so that tile kernels are not cut into row-kernel remnants at chunk edges.
+    constexpr int64_t kTile = quant::fast::kTileRows;
+    const int64_t per_chunk = (total_rows + 8 * pool.size() - 1) / (8 * pool.size());
+    const int64_t chunk = (per_chunk + kTile - 1) / kTile * kTile;
+    pool.parallel_chunks(total_rows, chunk, [ready](int64_t begin, int64_t end, int) { run_rows(ready, begin, end); });
   }
 }
 

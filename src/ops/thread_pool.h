@@ -40,6 +40,13 @@ class ThreadPool {
   // all chunks are done. Not reentrant: fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
+  // As parallel_for, but [0, n) is cut into chunks of `chunk` items that the threads take in
+  // order as they finish the previous one, so fn runs several times per thread. A thread
+  // slowed down (by the VM, or by weights that miss the cache) then takes fewer chunks
+  // instead of holding the others at the end of the loop. A pool of one thread calls fn once
+  // over [0, n).
+  void parallel_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t, int)>& fn);
+
   // How long a thread spins waiting for work (or for the others to finish) before sleeping.
   static constexpr std::chrono::microseconds kSpinTime{5000};
 

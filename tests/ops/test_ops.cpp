@@ -41,6 +41,27 @@ TEST(ThreadPool, VisitsEveryIndexExactlyOnce) {
   }
 }
 
+TEST(ThreadPool, ChunksVisitEveryIndexExactlyOnceInWholeChunks) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 7, 1000}) {
+      for (int64_t chunk : {0, 1, 3, 64, 5000}) {
+        std::vector<std::atomic<int>> visits(static_cast<size_t>(n));
+        pool.parallel_chunks(n, chunk, [&](int64_t begin, int64_t end, int thread) {
+          EXPECT_GE(thread, 0);
+          EXPECT_LT(thread, threads);
+          if (threads > 1) {  // one thread runs everything in one call
+            EXPECT_EQ(begin % std::max<int64_t>(chunk, 1), 0) << "chunks start on chunk boundaries";
+            EXPECT_LE(end - begin, std::max<int64_t>(chunk, 1));
+          }
+          for (int64_t i = begin; i < end; ++i) visits[i]++;
+        });
+        for (auto& v : visits) EXPECT_EQ(v.load(), 1) << threads << " threads, n " << n << ", chunk " << chunk;
+      }
+    }
+  }
+}
+
 // Reference product in double over already-decoded weights.
 std::vector<double> naive_matmul(const std::vector<float>& w, int64_t rows, int64_t cols,
                                  const std::vector<float>& x, int64_t n_tokens) {
