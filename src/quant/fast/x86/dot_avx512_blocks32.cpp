@@ -1,18 +1,17 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels of the 32-value formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
-// IQ4_NL and MXFP4; dot_scalar.cpp is their reference (within rounding: these sum in f32 in another
-// order, as the AVX2 kernels do).
+// IQ4_NL and MXFP4; dot_scalar.cpp is their reference (within rounding: these sum in f32 in
+// another order, as the AVX2 kernels do).
 //
 // Every weight becomes an unsigned byte u, with value = u - offset (Q8_0: q + 128 - 128,
 // Q4_0: nibble - 8, Q5_0: 5 bits - 16, IQ4_NL: level + 128 - 128, MXFP4: doubled level +
-// 12 - 12), or value = u with a minimum m added per block
-// (Q4_1, Q5_1). VNNI's dpbusd multiplies u8 x s8 directly, so there is no sign trick; a
-// block's offset or minimum comes in afterwards through the activations' block sums:
+// 12 - 12), or value = u with a minimum m added per block (Q4_1, Q5_1). VNNI's dpbusd
+// multiplies u8 x s8 directly, so there is no sign trick; a block's offset or minimum comes
+// in afterwards through the activations' block sums:
 //     sum_b d_b y_b (sum_l u_l a_l) + c_b sum_l a_l,  c_b = -offset d_b y_b  or  m_b y_b.
 // Two blocks fill one 512-bit vector; four blocks make one step, their scales converted
-// together. The AVX2 kernels did one block per step with one FMA chain, which bounded them
-// at the FMA latency (5.6 TSC cycles per block on Zen 4). One core, 2048 x 256, hot, TSC
-// cycles per 256 values: Q4_0 45 -> 18; Q8_0 21 -> 17 and MXFP4 32 -> 24, which had AVX-512
-// kernels with the sign trick.
+// together. One core, 2048 x 256, hot, TSC cycles per 256 values: Q4_0 27 -> 18 (it ran the
+// AVX2 kernel, one block per step with the sign trick); Q8_0 21 -> 17 and MXFP4 32 -> 24
+// (AVX-512 kernels with the sign trick).
 #include <immintrin.h>
 
 #include <algorithm>
