@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -40,11 +41,12 @@ class ThreadPool {
   // all chunks are done. Not reentrant: fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
-  // As parallel_for, but [0, n) is cut into chunks of `chunk` items that the threads take in
-  // order as they finish the previous one, so fn runs several times per thread. A thread
-  // slowed down (by the VM, or by weights that miss the cache) then takes fewer chunks
-  // instead of holding the others at the end of the loop. A pool of one thread calls fn once
-  // over [0, n).
+  // As parallel_for, but [0, n) is cut into chunks of `chunk` items, so fn runs several times
+  // per thread: each thread starts on its own share of the chunks and, once done, takes
+  // chunks left in the others' shares. A thread slowed down (by the VM, or by weights that
+  // miss the cache) then does less instead of holding the others at the end of the loop,
+  // while without imbalance each thread sees the same items at every call. A pool of one
+  // thread calls fn once over [0, n).
   void parallel_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t, int)>& fn);
 
   // How long a thread spins waiting for work (or for the others to finish) before sleeping.
@@ -68,6 +70,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int> pending_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> chunk_ranges_;  // parallel_chunks: each thread's share
 };
 
 }  // namespace sluice::ops
