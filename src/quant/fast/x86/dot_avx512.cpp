@@ -117,31 +117,39 @@ inline __m256i sub_block_pair_index(int k) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(2 * k + 1)), _mm_set1_epi16(static_cast<short>(2 * k)));
 }
 
+inline __m256i sum_of_four(const __m256i (&v)[4]) {
+  return _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+}
+
 // Q2_K: value = d * scale * q - dmin * min per 16 values, the minimums through the bsums. As
 // dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit version, 64
 // values per step, ran no faster on Zen 4, where 512-bit operations take two 256-bit slots).
+// Four accumulators: with one, each super-block waited on a chain of eight dpwssd (24 -> 19
+// TSC cycles per super-block, one core, hot). Looking scale * q up by vpshufb and feeding it
+// to dpbusd (one multiply per 32 values instead of two) ran slower (21): Zen 4 runs vpshufb
+// on the same two ports as the shifts.
 float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
   return sum_super_blocks<BlockQ2_K>(w, act, n, [](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
     const __m128i packed = load128(x.scales);
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
     const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int c = 0; c < 2; ++c) {
       const __m256i raw = load256(x.qs + 32 * c);
       for (int s = 0; s < 4; ++s) {
         const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
         const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
+        acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
       }
     }
-    return SuperBlockLanes{acc, _mm256_madd_epi16(mins, load256(y_bsums))};
+    return SuperBlockLanes{sum_of_four(acc), _mm256_madd_epi16(mins, load256(y_bsums))};
   });
 }
 
 // Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 j + l at bit j of
 // hmask[l]. Fed as q2 | hbit << 2 in 0..7; 4 * sum_s scale_s * bsums_s comes off at the end.
 // As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
-// version ran slower on Zen 4).
+// version ran slower on Zen 4); four accumulators, as Q2_K's.
 float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i bit2 = _mm256_set1_epi8(4);
@@ -149,7 +157,7 @@ float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
     const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
     __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int c = 0; c < 2; ++c) {
       const __m256i raw = load256(x.qs + 32 * c);
       for (int s = 0; s < 4; ++s) {
@@ -157,14 +165,16 @@ float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
                                           _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
         high_bits = _mm256_srli_epi16(high_bits, 1);
         const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc = _mm256_dpwssd_epi32(acc, p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
+        acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
       }
     }
-    return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
+    return SuperBlockLanes{_mm256_sub_epi32(sum_of_four(acc), offset)};
   });
 }
 
 // Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the bsums.
+// Two accumulators: one chain of four dpwssd held each super-block (26 -> 21 TSC cycles per
+// super-block on Zen 4, one core, hot); four, or madd and adds, ran slower.
 float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
   const __m512i index[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
   return sum_super_blocks<BlockQ6_K>(w, act, n, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
@@ -173,12 +183,12 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
     __m512i q[4];
     q6_k_quants(x.ql, x.qh, q);
-    __m512i acc = _mm512_setzero_si512();
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int c = 0; c < 4; ++c) {
       const __m512i p = _mm512_maddubs_epi16(q[c], load512(y_qs + 64 * c));
-      acc = _mm512_dpwssd_epi32(acc, p, _mm512_permutexvar_epi16(index[c], sc16));
+      acc[c & 1] = _mm512_dpwssd_epi32(acc[c & 1], p, _mm512_permutexvar_epi16(index[c], sc16));
     }
-    return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(acc), offset)};
+    return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(_mm512_add_epi32(acc[0], acc[1])), offset)};
   });
 }
 
