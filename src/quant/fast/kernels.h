@@ -103,6 +103,21 @@ void for_each_token(const std::byte* w, size_t w_row_bytes, int64_t n_rows, cons
   }
 }
 
+// One token against several weight rows: out[r] = dot(row r, act) for r < n_rows. Kernels
+// that carry work from one row into the next (x86/super_blocks.h) take this form.
+using RowsDotFn = void (*)(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n_cols,
+                           float* out);
+
+// A RowDotFn from a RowsDotFn: all rows at once, token by token.
+template <RowsDotFn Rows>
+void rows_for_each_token(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act,
+                         size_t act_stride, int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    Rows(w, w_row_bytes, n_rows, act + static_cast<size_t>(t) * act_stride, n_cols,
+         out + static_cast<size_t>(t) * out_stride);
+  }
+}
+
 // Prompt kernels compute a group of up to kGroup tokens per pass over a weight row: each block
 // is unpacked once and its scales applied to all of the group's tokens, where a one-token
 // kernel repeats that work for every token. The arithmetic per token is the one-token
@@ -115,11 +130,11 @@ using TokenGroupFn = void (*)(const std::byte* w_row, const std::byte* act, size
 
 // A RowDotFn running each row's tokens through Group, kGroup at a time, except a last single
 // token (decoding's case), which goes through Single.
-template <int kGroup, TokenGroupFn Group, DotFn Single>
-void in_token_groups(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act,
-                     size_t act_stride, int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+template <int kGroup, TokenGroupFn Group, RowsDotFn Single>
+void in_token_groups(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, size_t act_stride,
+                     int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
   if (n_tokens == 1) {
-    for_each_token<Single>(w, w_row_bytes, n_rows, act, act_stride, n_tokens, n_cols, out, out_stride);
+    Single(w, w_row_bytes, n_rows, act, n_cols, out);
     return;
   }
   for (int64_t r = 0; r < n_rows; ++r) {
@@ -129,7 +144,7 @@ void in_token_groups(const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
       float* row_out = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r);
       const std::byte* group_act = act + static_cast<size_t>(t) * act_stride;
       if (n == 1) {
-        *row_out = Single(w_row, group_act, n_cols);
+        Single(w_row, w_row_bytes, 1, group_act, n_cols, row_out);
       } else {
         Group(w_row, group_act, act_stride, n, n_cols, row_out, out_stride);
       }

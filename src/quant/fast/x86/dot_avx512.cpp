@@ -67,48 +67,50 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
 // the upper shifted by 4) were slower, on an Intel machine with AVX-512 VNNI (15.6 against
 // 19.5 GB/s) and on Zen 4 (19.6 against 21.0). These are dot_avx2.cpp's with VNNI's dpwssd in
 // place of madd + add; super_blocks.h does the f32 step.
-float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q4_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  return sum_super_blocks<BlockQ4_K>(w, act, n, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
-    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(x.qs + 32 * c);
-      const __m256i lo = _mm256_and_si256(q, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-      acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
-      acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
-    }
-    return SuperBlockLanes{_mm256_add_epi32(acc_lo, acc_hi), k4_min_lanes(scales_and_mins, y_bsums)};
-  });
+  sum_super_block_rows<BlockQ4_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i scales_and_mins = unpack_k4_scales(x.scales);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+        __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = load256(x.qs + 32 * c);
+          const __m256i lo = _mm256_and_si256(q, low4);
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+          const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+          const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+          acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
+          acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
+        }
+        return SuperBlockLanes{_mm256_add_epi32(acc_lo, acc_hi), k4_min_lanes(scales_and_mins, y_bsums)};
+      });
 }
 
 // Q5_K: as Q4_K, with bit 4 from qh (bit j of qh[l] for sub-block j).
-float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
-  return sum_super_blocks<BlockQ5_K>(w, act, n, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
-    __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
-    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(x.qs + 32 * c);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
-      high_bits = _mm256_srli_epi16(high_bits, 2);
-      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-      acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
-      acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
-    }
-    return SuperBlockLanes{_mm256_add_epi32(acc_lo, acc_hi), k4_min_lanes(scales_and_mins, y_bsums)};
-  });
+  sum_super_block_rows<BlockQ5_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i scales_and_mins = unpack_k4_scales(x.scales);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+        __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
+        __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = load256(x.qs + 32 * c);
+          const __m256i lo =
+              _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
+          const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                             _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
+          high_bits = _mm256_srli_epi16(high_bits, 2);
+          const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+          const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+          acc_lo = _mm256_dpwssd_epi32(acc_lo, p_lo, broadcast_i16(sc16, 2 * c));
+          acc_hi = _mm256_dpwssd_epi32(acc_hi, p_hi, broadcast_i16(sc16, 2 * c + 1));
+        }
+        return SuperBlockLanes{_mm256_add_epi32(acc_lo, acc_hi), k4_min_lanes(scales_and_mins, y_bsums)};
+      });
 }
 
 // int16 lanes 0-7 take scale 2 k, lanes 8-15 scale 2 k + 1 (the halves of maddubs' result
@@ -128,68 +130,73 @@ inline __m256i sum_of_four(const __m256i (&v)[4]) {
 // TSC cycles per super-block, one core, hot). Looking scale * q up by vpshufb and feeding it
 // to dpbusd (one multiply per 32 values instead of two) ran slower (21): Zen 4 runs vpshufb
 // on the same two ports as the shifts.
-float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_super_blocks<BlockQ2_K>(w, act, n, [](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m128i packed = load128(x.scales);
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
-    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
-    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int c = 0; c < 2; ++c) {
-      const __m256i raw = load256(x.qs + 32 * c);
-      for (int s = 0; s < 4; ++s) {
-        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
-        const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
-      }
-    }
-    return SuperBlockLanes{sum_of_four(acc), _mm256_madd_epi16(mins, load256(y_bsums))};
-  });
+void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockQ2_K>(
+      w, w_row_bytes, n_rows, act, n, out, [](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i packed = load128(x.scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
+        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                          _mm256_setzero_si256()};
+        for (int c = 0; c < 2; ++c) {
+          const __m256i raw = load256(x.qs + 32 * c);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
+            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
+            acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
+          }
+        }
+        return SuperBlockLanes{sum_of_four(acc), _mm256_madd_epi16(mins, load256(y_bsums))};
+      });
 }
 
 // Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 j + l at bit j of
 // hmask[l]. Fed as q2 | hbit << 2 in 0..7; 4 * sum_s scale_s * bsums_s comes off at the end.
 // As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
 // version ran slower on Zen 4); four accumulators, as Q2_K's.
-float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i bit2 = _mm256_set1_epi8(4);
-  return sum_super_blocks<BlockQ3_K>(w, act, n, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
-    __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
-    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int c = 0; c < 2; ++c) {
-      const __m256i raw = load256(x.qs + 32 * c);
-      for (int s = 0; s < 4; ++s) {
-        const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2),
-                                          _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
-        high_bits = _mm256_srli_epi16(high_bits, 1);
-        const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
-      }
-    }
-    return SuperBlockLanes{_mm256_sub_epi32(sum_of_four(acc), offset)};
-  });
+  sum_super_block_rows<BlockQ3_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
+        __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
+        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                          _mm256_setzero_si256()};
+        for (int c = 0; c < 2; ++c) {
+          const __m256i raw = load256(x.qs + 32 * c);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2),
+                                              _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
+            high_bits = _mm256_srli_epi16(high_bits, 1);
+            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
+            acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
+          }
+        }
+        return SuperBlockLanes{_mm256_sub_epi32(sum_of_four(acc), offset)};
+      });
 }
 
 // Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the bsums.
 // Two accumulators: one chain of four dpwssd held each super-block (26 -> 21 TSC cycles per
 // super-block on Zen 4, one core, hot); four, or madd and adds, ran slower.
-float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m512i index[4] = {quarters_index(0), quarters_index(4), quarters_index(8), quarters_index(12)};
-  return sum_super_blocks<BlockQ6_K>(w, act, n, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
-    const __m512i sc16 = _mm512_castsi256_si512(scales);
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
-    __m512i q[4];
-    q6_k_quants(x.ql, x.qh, q);
-    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int c = 0; c < 4; ++c) {
-      const __m512i p = _mm512_maddubs_epi16(q[c], load512(y_qs + 64 * c));
-      acc[c & 1] = _mm512_dpwssd_epi32(acc[c & 1], p, _mm512_permutexvar_epi16(index[c], sc16));
-    }
-    return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(_mm512_add_epi32(acc[0], acc[1])), offset)};
-  });
+  sum_super_block_rows<BlockQ6_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
+        const __m512i sc16 = _mm512_castsi256_si512(scales);
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
+        __m512i q[4];
+        q6_k_quants(x.ql, x.qh, q);
+        __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int c = 0; c < 4; ++c) {
+          const __m512i p = _mm512_maddubs_epi16(q[c], load512(y_qs + 64 * c));
+          acc[c & 1] = _mm512_dpwssd_epi32(acc[c & 1], p, _mm512_permutexvar_epi16(index[c], sc16));
+        }
+        return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(_mm512_add_epi32(acc[0], acc[1])), offset)};
+      });
 }
 
 // IQ4_XS: value = d * (ls - 32) * level per 32 values, ls of 6 bits (4 in scales_l, 2 in
@@ -197,7 +204,7 @@ float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
 // (dot_avx512_blocks32.cpp); each 32 values' int32 lanes are multiplied by ls - 32, and
 // 128 (ls - 32) sum a comes off through the bsums. (The AVX2 kernel's sign trick and
 // maddubs, taken to 512 bits, ran no faster on Zen 4.)
-float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m512i levels = iq4_levels_plus_128();
   const __m128i high_shifts = _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14);
   // Step t covers sub-blocks 2 t (int32 lanes 0-7) and 2 t + 1 (lanes 8-15).
@@ -205,8 +212,8 @@ float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
     return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(2 * t), _mm512_set1_epi32(2 * t + 1));
   };
   const __m512i spread[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
-  return sum_super_blocks<BlockIQ4_XS>(
-      w, act, n, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t* y_bsums) {
+  sum_super_block_rows<BlockIQ4_XS>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t* y_bsums) {
         // ls - 32 of the 8 sub-blocks as int16, then int32.
         const __m128i packed_low = _mm_cvtsi32_si128(static_cast<int>(load_u32(x.scales_l)));
         const __m128i low =
@@ -244,9 +251,9 @@ void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
              in_token_groups<kAvx512TokenGroup, q5_k_token_group_avx512, dot_q5_k>);
   set_kernel(table, GgmlType::Q6_K,
              in_token_groups<kAvx512TokenGroup, q6_k_token_group_avx512, dot_q6_k>);
-  set_kernel(table, GgmlType::Q2_K, for_each_token<dot_q2_k>);
-  set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
-  set_kernel(table, GgmlType::IQ4_XS, for_each_token<dot_iq4_xs>);
+  set_kernel(table, GgmlType::Q2_K, rows_for_each_token<dot_q2_k>);
+  set_kernel(table, GgmlType::Q3_K, rows_for_each_token<dot_q3_k>);
+  set_kernel(table, GgmlType::IQ4_XS, rows_for_each_token<dot_iq4_xs>);
   add_avx512_iq_kernels(table);
   add_avx512_ternary_fp4_kernels(table);
   if (extensions.vbmi) add_avx512_vbmi_kernels(table);

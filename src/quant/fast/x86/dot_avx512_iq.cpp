@@ -254,7 +254,7 @@ inline __m256i iq1_block_lanes(__m512i index_lo, __m512i index_hi, __mmask32 plu
 }
 
 // value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_s.
-float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   // Entry m (8 values) takes index bits 3 (m % 4) of qh[m / 4], its delta sign bit 15.
   const __m512i qh_of_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i qh_of_hi = _mm512_add_epi32(qh_of_lo, _mm512_set1_epi32(4));
@@ -262,8 +262,8 @@ float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
   const __m512i three_bits = _mm512_set1_epi32(7 << 8);
   const __m512i delta_bit = _mm512_set1_epi32(0x8000);
   const __m256i pairs = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  return sum_super_blocks<BlockIQ1_S>(
-      w, act, n,
+  sum_super_block_rows<BlockIQ1_S>(
+      w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i qh = load128(x.qh);
         const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
@@ -285,7 +285,7 @@ float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
 }
 
 // value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_m.
-float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   // Entry m (8 values) takes nibble m % 2 of qh[m / 2]: 3 index bits and the delta sign (8).
   const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
   const __m512i three_bits = _mm512_set1_epi32(7 << 8);
@@ -293,8 +293,8 @@ float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
   // Scale of 16 values s: bits 3 (s % 4) of scales[s / 4].
   const __m256i words = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m256i scale_shifts = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
-  return sum_super_blocks<BlockIQ1_M>(
-      w, act, n,
+  sum_super_block_rows<BlockIQ1_M>(
+      w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i qh = load128(x.qh);
         const auto index = [&](__m128i qh_pairs, const uint8_t* q, __mmask16& plus) {
@@ -325,8 +325,8 @@ void add_avx512_iq_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_S, for_each_token<dot_iq2_s>);
   set_kernel(table, GgmlType::IQ3_XXS, for_each_token<dot_iq3_xxs>);
   set_kernel(table, GgmlType::IQ3_S, for_each_token<dot_iq3_s>);
-  set_kernel(table, GgmlType::IQ1_S, for_each_token<dot_iq1_s>);
-  set_kernel(table, GgmlType::IQ1_M, for_each_token<dot_iq1_m>);
+  set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1_s>);
+  set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_iq1_m>);
 }
 
 }  // namespace sluice::quant::fast::detail

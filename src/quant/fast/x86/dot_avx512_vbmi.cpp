@@ -278,14 +278,15 @@ inline __m512i nibble_scales(uint64_t scales, __m512i nibble_shifts) {
   return odd_scales(_mm512_multishift_epi64_epi8(nibble_shifts, _mm512_set1_epi64(static_cast<int64_t>(scales))));
 }
 
-// The sum over super-blocks of d_factor * d * d_y * isum, isum being the total of the int32
-// lanes block_sums(block, activation quants) returns; super_blocks.h does the f32 step.
+// Per row, the sum over super-blocks of d_factor * d * d_y * isum, isum being the total of the
+// int32 lanes block_sums(block, activation quants) returns; super_blocks.h does the f32 step.
 template <class Block, class BlockSums>
-float sum_grid_super_blocks(const std::byte* w, const std::byte* act, int64_t n, float d_factor, BlockSums block_sums) {
+void sum_grid_super_blocks(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
+                           float* out, float d_factor, BlockSums block_sums) {
   const auto lanes = [&](const Block& x, const int8_t* y_qs, const int16_t*) {
     return SuperBlockLanes{fold_to_256(block_sums(x, y_qs))};
   };
-  return sum_super_blocks<Block>(w, act, n, lanes, d_factor);
+  sum_super_block_rows<Block>(w, w_row_bytes, n_rows, act, n, out, lanes, d_factor);
 }
 
 // ---- IQ2_XXS -------------------------------------------------------------------------------
@@ -300,25 +301,26 @@ constexpr Spread kIq2xxsScaleSpread = spread_scales(32, [](int s) { return 8 * s
 constexpr LaneBytes kIq2xxsFieldShifts = lane_bytes([](int, int j) { return j < 4 ? 32 + 7 * j : 60; });
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar.cpp's dot_iq2_xxs.
-float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const SignTables c;
   const GridDecoder<1> decoder(kIq2xxsCodes, kCodeShifts2.of);
   const __m512i field_shifts = load512(kIq2xxsFieldShifts.of);
-  return sum_grid_super_blocks<BlockIQ2_XXS>(w, act, n, 0.125f, [&](const BlockIQ2_XXS& x, const int8_t* y_qs) {
-    const __m512i qs = load512(x.qs);
-    const IndexHighBits high{_mm512_movepi8_mask(qs)};
-    const auto codes = decoder.lookup_codes(qs, high);
-    const __m512i fields = _mm512_multishift_epi64_epi8(field_shifts, qs);
-    const __m512i sign_bytes = iq2_signs(c, fields);
-    const __m512i scales = odd_scales(fields);
-    __m512i acc = _mm512_setzero_si512();
-    for (int m = 0; m < 4; ++m) {
-      const __m512i grid = decoder.levels(codes, kIq2xxsCodeSpread.of[m]);
-      const __mmask64 negate = sign_mask(sign_bytes, kIq2xxsSignSpread.of[m], c.value_bits);
-      acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq2xxsScaleSpread.of[m]);
-    }
-    return acc;
-  });
+  sum_grid_super_blocks<BlockIQ2_XXS>(
+      w, w_row_bytes, n_rows, act, n, out, 0.125f, [&](const BlockIQ2_XXS& x, const int8_t* y_qs) {
+        const __m512i qs = load512(x.qs);
+        const IndexHighBits high{_mm512_movepi8_mask(qs)};
+        const auto codes = decoder.lookup_codes(qs, high);
+        const __m512i fields = _mm512_multishift_epi64_epi8(field_shifts, qs);
+        const __m512i sign_bytes = iq2_signs(c, fields);
+        const __m512i scales = odd_scales(fields);
+        __m512i acc = _mm512_setzero_si512();
+        for (int m = 0; m < 4; ++m) {
+          const __m512i grid = decoder.levels(codes, kIq2xxsCodeSpread.of[m]);
+          const __mmask64 negate = sign_mask(sign_bytes, kIq2xxsSignSpread.of[m], c.value_bits);
+          acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq2xxsScaleSpread.of[m]);
+        }
+        return acc;
+      });
 }
 
 // ---- IQ2_XS --------------------------------------------------------------------------------
@@ -331,24 +333,25 @@ constexpr Spread kIq2xsSignSpread = spread_lanes(iq2xs_row_byte);
 constexpr Spread kScaleSpread16 = spread_scales(16, identity);
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_xs.
-float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const SignTables c;
   const GridDecoder<2> decoder(kIq2xsCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  return sum_grid_super_blocks<BlockIQ2_XS>(w, act, n, 0.125f, [&](const BlockIQ2_XS& x, const int8_t* y_qs) {
-    const __m512i qs = load512(x.qs);
-    const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
-    const auto codes = decoder.lookup_codes(qs, high);
-    const __m512i sign_bytes = iq2_signs(c, _mm512_srli_epi16(qs, 9));
-    const __m512i scales = nibble_scales(load_u64(x.scales), nibble_shifts);
-    __m512i acc = _mm512_setzero_si512();
-    for (int m = 0; m < 4; ++m) {
-      const __m512i grid = decoder.levels(codes, kIq2xsCodeSpread.of[m]);
-      const __mmask64 negate = sign_mask(sign_bytes, kIq2xsSignSpread.of[m], c.value_bits);
-      acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kScaleSpread16.of[m]);
-    }
-    return acc;
-  });
+  sum_grid_super_blocks<BlockIQ2_XS>(
+      w, w_row_bytes, n_rows, act, n, out, 0.125f, [&](const BlockIQ2_XS& x, const int8_t* y_qs) {
+        const __m512i qs = load512(x.qs);
+        const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
+        const auto codes = decoder.lookup_codes(qs, high);
+        const __m512i sign_bytes = iq2_signs(c, _mm512_srli_epi16(qs, 9));
+        const __m512i scales = nibble_scales(load_u64(x.scales), nibble_shifts);
+        __m512i acc = _mm512_setzero_si512();
+        for (int m = 0; m < 4; ++m) {
+          const __m512i grid = decoder.levels(codes, kIq2xsCodeSpread.of[m]);
+          const __mmask64 negate = sign_mask(sign_bytes, kIq2xsSignSpread.of[m], c.value_bits);
+          acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kScaleSpread16.of[m]);
+        }
+        return acc;
+      });
 }
 
 // ---- IQ2_S ---------------------------------------------------------------------------------
@@ -358,10 +361,11 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
 constexpr Spread kIq2sCodeSpread = spread_rows8(identity);
 
 // value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_s.
-float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const GridDecoder<4> decoder(kIq2sCodes, kCodeShifts2.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  return sum_grid_super_blocks<BlockIQ2_S>(w, act, n, 0.125f, [&](const BlockIQ2_S& x, const int8_t* y_qs) {
+  sum_grid_super_blocks<
+      BlockIQ2_S>(w, w_row_bytes, n_rows, act, n, out, 0.125f, [&](const BlockIQ2_S& x, const int8_t* y_qs) {
     const __m512i qs = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
     const uint64_t qh = load_u64(x.qh);
     const IndexHighBits high{_mm512_movepi8_mask(qs), _pext_u64(qh, 0x5555555555555555ull),
@@ -390,27 +394,28 @@ constexpr LaneBytes kIq3xxsSignShifts = lane_bytes([](int, int j) { return 32 * 
 constexpr LaneBytes kIq3xxsScaleShifts = lane_bytes([](int, int j) { return j < 2 ? 28 + 32 * j : 0; });
 
 // value = d / 4 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq3_xxs.
-float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const SignTables c;
   const GridDecoder<1> decoder(kIq3xxsCodes, kCodeShifts3.of);
   const __m512i sign_shifts = load512(kIq3xxsSignShifts.of);
   const __m512i scale_shifts = load512(kIq3xxsScaleShifts.of);
-  return sum_grid_super_blocks<BlockIQ3_XXS>(w, act, n, 0.25f, [&](const BlockIQ3_XXS& x, const int8_t* y_qs) {
-    const __m512i qs = load512(x.qs);
-    const IndexHighBits high{_mm512_movepi8_mask(qs)};
-    const auto codes = decoder.lookup_codes(qs, high);
-    const __m512i words =
-        _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.scales_and_signs)));
-    const __m512i sign_bytes = iq2_signs(c, _mm512_multishift_epi64_epi8(sign_shifts, words));
-    const __m512i scales = odd_scales(_mm512_multishift_epi64_epi8(scale_shifts, words));
-    __m512i acc = _mm512_setzero_si512();
-    for (int m = 0; m < 4; ++m) {
-      const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
-      const __mmask64 negate = sign_mask(sign_bytes, kIq3xxsSignSpread.of[m], c.value_bits);
-      acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq3xxsScaleSpread.of[m]);
-    }
-    return acc;
-  });
+  sum_grid_super_blocks<BlockIQ3_XXS>(
+      w, w_row_bytes, n_rows, act, n, out, 0.25f, [&](const BlockIQ3_XXS& x, const int8_t* y_qs) {
+        const __m512i qs = load512(x.qs);
+        const IndexHighBits high{_mm512_movepi8_mask(qs)};
+        const auto codes = decoder.lookup_codes(qs, high);
+        const __m512i words =
+            _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.scales_and_signs)));
+        const __m512i sign_bytes = iq2_signs(c, _mm512_multishift_epi64_epi8(sign_shifts, words));
+        const __m512i scales = odd_scales(_mm512_multishift_epi64_epi8(scale_shifts, words));
+        __m512i acc = _mm512_setzero_si512();
+        for (int m = 0; m < 4; ++m) {
+          const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
+          const __mmask64 negate = sign_mask(sign_bytes, kIq3xxsSignSpread.of[m], c.value_bits);
+          acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kIq3xxsScaleSpread.of[m]);
+        }
+        return acc;
+      });
 }
 
 // ---- IQ3_S ---------------------------------------------------------------------------------
@@ -421,31 +426,32 @@ float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
 constexpr Spread kScaleSpread32 = spread_scales(32, identity);
 
 // value = d * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq3_s.
-float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const GridDecoder<2> decoder(kIq3sCodes, kCodeShifts3.of);
   const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  return sum_grid_super_blocks<BlockIQ3_S>(w, act, n, 1.0f, [&](const BlockIQ3_S& x, const int8_t* y_qs) {
-    const __m512i qs = load512(x.qs);
-    const IndexHighBits high{_mm512_movepi8_mask(qs), load_u64(x.qh)};
-    const auto codes = decoder.lookup_codes(qs, high);
-    const __m512i scales = nibble_scales(load_u32(x.scales), nibble_shifts);
-    __m512i acc = _mm512_setzero_si512();
-    for (int m = 0; m < 4; ++m) {
-      const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
-      acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread32.of[m]);
-    }
-    return acc;
-  });
+  sum_grid_super_blocks<BlockIQ3_S>(
+      w, w_row_bytes, n_rows, act, n, out, 1.0f, [&](const BlockIQ3_S& x, const int8_t* y_qs) {
+        const __m512i qs = load512(x.qs);
+        const IndexHighBits high{_mm512_movepi8_mask(qs), load_u64(x.qh)};
+        const auto codes = decoder.lookup_codes(qs, high);
+        const __m512i scales = nibble_scales(load_u32(x.scales), nibble_shifts);
+        __m512i acc = _mm512_setzero_si512();
+        for (int m = 0; m < 4; ++m) {
+          const __m512i grid = decoder.levels(codes, kRows4CodeSpread.of[m]);
+          acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread32.of[m]);
+        }
+        return acc;
+      });
 }
 
 }  // namespace
 
 void add_avx512_vbmi_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::IQ2_XXS, for_each_token<dot_iq2_xxs>);
-  set_kernel(table, GgmlType::IQ2_XS, for_each_token<dot_iq2_xs>);
-  set_kernel(table, GgmlType::IQ2_S, for_each_token<dot_iq2_s>);
-  set_kernel(table, GgmlType::IQ3_XXS, for_each_token<dot_iq3_xxs>);
-  set_kernel(table, GgmlType::IQ3_S, for_each_token<dot_iq3_s>);
+  set_kernel(table, GgmlType::IQ2_XXS, rows_for_each_token<dot_iq2_xxs>);
+  set_kernel(table, GgmlType::IQ2_XS, rows_for_each_token<dot_iq2_xs>);
+  set_kernel(table, GgmlType::IQ2_S, rows_for_each_token<dot_iq2_s>);
+  set_kernel(table, GgmlType::IQ3_XXS, rows_for_each_token<dot_iq3_xxs>);
+  set_kernel(table, GgmlType::IQ3_S, rows_for_each_token<dot_iq3_s>);
 }
 
 }  // namespace sluice::quant::fast::detail
