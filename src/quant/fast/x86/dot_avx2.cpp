@@ -146,47 +146,49 @@ float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
 // Integer sums per super-block as int32 lanes; super_blocks.h does the f32 step of
 // dot_scalar.cpp.
 
-float dot_q4_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q4_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  return sum_super_blocks<BlockQ4_K>(w, act, n, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(x.qs + 32 * c);
-      const __m256i lo = _mm256_and_si256(q, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
-    }
-    return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
-  });
+  sum_super_block_rows<BlockQ4_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i scales_and_mins = unpack_k4_scales(x.scales);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = load256(x.qs + 32 * c);
+          const __m256i lo = _mm256_and_si256(q, low4);
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+          const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+          const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
+        }
+        return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
+      });
 }
 
-float dot_q5_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
-  return sum_super_blocks<BlockQ5_K>(w, act, n, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
-    __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(x.qs + 32 * c);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
-      high_bits = _mm256_srli_epi16(high_bits, 2);
-      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
-    }
-    return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
-  });
+  sum_super_block_rows<BlockQ5_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i scales_and_mins = unpack_k4_scales(x.scales);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+        __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = load256(x.qs + 32 * c);
+          const __m256i lo =
+              _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
+          const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                             _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
+          high_bits = _mm256_srli_epi16(high_bits, 2);
+          const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+          const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
+        }
+        return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
+      });
 }
 
 // Scales of 16-value sub-blocks s and s + 1 as int16: 8 lanes of s, then 8 lanes of s + 1
@@ -199,97 +201,101 @@ inline __m256i sub_block_pair_scales(const int16_t* sc16, int s) {
   return _mm256_shuffle_epi8(_mm256_set1_epi32(pair), spread);
 }
 
-float dot_q6_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  return sum_super_blocks<BlockQ6_K>(w, act, n, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    alignas(32) int16_t sc16[16];
-    const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
-    // sum_s scale_s * 32 * bsums_s, taken off at the end (q - 32).
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
-    __m256i acc = _mm256_setzero_si256();
-    for (int half = 0; half < 2; ++half) {
-      const __m256i ql0 = load256(x.ql + 64 * half);
-      const __m256i ql1 = load256(x.ql + 64 * half + 32);
-      const __m256i qh = load256(x.qh + 32 * half);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
-      };
-      for (int t = 0; t < 4; ++t) {
-        const __m256i p = _mm256_maddubs_epi16(q[t], load256(y_qs + 128 * half + 32 * t));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * half + 2 * t)));
-      }
-    }
-    return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
-  });
+  sum_super_block_rows<BlockQ6_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        alignas(32) int16_t sc16[16];
+        const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
+        // sum_s scale_s * 32 * bsums_s, taken off at the end (q - 32).
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
+        __m256i acc = _mm256_setzero_si256();
+        for (int half = 0; half < 2; ++half) {
+          const __m256i ql0 = load256(x.ql + 64 * half);
+          const __m256i ql1 = load256(x.ql + 64 * half + 32);
+          const __m256i qh = load256(x.qh + 32 * half);
+          const __m256i q[4] = {
+              _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
+              _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
+              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
+              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
+          };
+          for (int t = 0; t < 4; ++t) {
+            const __m256i p = _mm256_maddubs_epi16(q[t], load256(y_qs + 128 * half + 32 * t));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * half + 2 * t)));
+          }
+        }
+        return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
+      });
 }
 
-float dot_q2_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low2 = _mm256_set1_epi8(3);
-  return sum_super_blocks<BlockQ2_K>(w, act, n, [&](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m128i packed = load128(x.scales);
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
-    alignas(32) int16_t sc16[16];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sc16),
-                       _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f))));
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 2; ++c) {
-      const __m256i raw = load256(x.qs + 32 * c);
-      for (int s = 0; s < 4; ++s) {
-        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
-        const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
-      }
-    }
-    return SuperBlockLanes{acc, _mm256_madd_epi16(mins, load256(y_bsums))};
-  });
+  sum_super_block_rows<BlockQ2_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m128i packed = load128(x.scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
+        alignas(32) int16_t sc16[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sc16),
+                           _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f))));
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 2; ++c) {
+          const __m256i raw = load256(x.qs + 32 * c);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
+            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
+          }
+        }
+        return SuperBlockLanes{acc, _mm256_madd_epi16(mins, load256(y_bsums))};
+      });
 }
 
-float dot_q3_k(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i bit2 = _mm256_set1_epi8(4);
-  return sum_super_blocks<BlockQ3_K>(w, act, n, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-    const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
-    alignas(32) int16_t sc16[16];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
-    // q = q' - 4 with q' in 0..7: take 4 * sum_s scale_s * bsums_s off at the end.
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
-    __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 2; ++c) {
-      const __m256i raw = load256(x.qs + 32 * c);
-      for (int s = 0; s < 4; ++s) {
-        const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2),
-                                          _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
-        high_bits = _mm256_srli_epi16(high_bits, 1);
-        const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
-      }
-    }
-    return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
-  });
+  sum_super_block_rows<BlockQ3_K>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
+        alignas(32) int16_t sc16[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
+        // q = q' - 4 with q' in 0..7: take 4 * sum_s scale_s * bsums_s off at the end.
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
+        __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 2; ++c) {
+          const __m256i raw = load256(x.qs + 32 * c);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2),
+                                              _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
+            high_bits = _mm256_srli_epi16(high_bits, 1);
+            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
+          }
+        }
+        return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
+      });
 }
 
-float dot_iq4_xs(const std::byte* w, const std::byte* act, int64_t n) {
+void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i levels = iq4_levels();
-  return sum_super_blocks<BlockIQ4_XS>(w, act, n, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const int low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;
-      const int high = (x.scales_h >> (2 * ib)) & 3;
-      const auto scale = static_cast<short>((low | (high << 4)) - 32);
-      const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(x.qs + 16 * ib));
-      const __m256i a = load256(y_qs + 32 * ib);
-      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
-    }
-    return SuperBlockLanes{acc};
-  });
+  sum_super_block_rows<BlockIQ4_XS>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const int low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;
+          const int high = (x.scales_h >> (2 * ib)) & 3;
+          const auto scale = static_cast<short>((low | (high << 4)) - 32);
+          const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(x.qs + 16 * ib));
+          const __m256i a = load256(y_qs + 32 * ib);
+          const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
+        }
+        return SuperBlockLanes{acc};
+      });
 }
 
 // Two sub-blocks per step with their own accumulators, grid indices read as bytes: the
@@ -341,13 +347,13 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q5_0, for_each_token<dot_q5_0>);
   set_kernel(table, GgmlType::Q5_1, for_each_token<dot_q5_1>);
   set_kernel(table, GgmlType::IQ4_NL, for_each_token<dot_iq4_nl>);
-  set_kernel(table, GgmlType::Q2_K, for_each_token<dot_q2_k>);
-  set_kernel(table, GgmlType::Q3_K, for_each_token<dot_q3_k>);
-  set_kernel(table, GgmlType::Q4_K, for_each_token<dot_q4_k>);
-  set_kernel(table, GgmlType::Q5_K, for_each_token<dot_q5_k>);
-  set_kernel(table, GgmlType::Q6_K, for_each_token<dot_q6_k>);
+  set_kernel(table, GgmlType::Q2_K, rows_for_each_token<dot_q2_k>);
+  set_kernel(table, GgmlType::Q3_K, rows_for_each_token<dot_q3_k>);
+  set_kernel(table, GgmlType::Q4_K, rows_for_each_token<dot_q4_k>);
+  set_kernel(table, GgmlType::Q5_K, rows_for_each_token<dot_q5_k>);
+  set_kernel(table, GgmlType::Q6_K, rows_for_each_token<dot_q6_k>);
   set_kernel(table, GgmlType::IQ2_XXS, for_each_token<dot_iq2_xxs>);
-  set_kernel(table, GgmlType::IQ4_XS, for_each_token<dot_iq4_xs>);
+  set_kernel(table, GgmlType::IQ4_XS, rows_for_each_token<dot_iq4_xs>);
   add_avx2_iq_kernels(table);
   add_avx2_ternary_fp4_kernels(table);
 }

@@ -2,7 +2,7 @@
 //     (f * f16(d) * y_d) * isum - (f16(dmin) * y_d) * msum
 // with f a power of two (1 for the K-quants, 1/8 to 1 for the grid i-quants), dmin and msum
 // zero for formats without minimums. Used by the AVX2 kernels of Q2_K to Q6_K and IQ4_XS and
-// the AVX-512 ones of Q2_K to Q6_K, TQ1_0, TQ2_0, IQ1_S, IQ1_M and the VBMI grid i-quants
+// the AVX-512 ones of Q2_K to Q6_K, IQ4_XS, TQ1_0, TQ2_0, IQ1_S, IQ1_M and the VBMI grid i-quants
 // (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S).
 //
 // dot_scalar.cpp adds each super-block's term to the row's sum with every step rounded to f32
@@ -179,15 +179,6 @@ void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows
   }
   if (n_rows > 0)
     out[n_rows - 1] = add_four_super_blocks(sum, pending.totals, pending.scale_pairs, d_factor, pending.y_d);
-}
-
-// The same for one row: a one-token dot product.
-template <class Block, class BlockLanes>
-float sum_super_blocks(const std::byte* w, const std::byte* act, int64_t n, BlockLanes block_lanes,
-                       float d_factor = 1.0f) {
-  float out = 0.0f;
-  sum_super_block_rows<Block>(w, 0, 1, act, n, &out, block_lanes, d_factor);
-  return out;
 }
 
 }  // namespace
