@@ -46,7 +46,7 @@ inline float load1_bf16(const std::byte* w, int64_t i) {
 }
 
 // Load8 / Load1 read the weights, LoadX8 / LoadX1 the activations (f32, or bf16 for BF16
-// weights).
+// weights); no software prefetch, as dot_avx512.cpp's float kernel.
 template <size_t kValueBytes, __m256 (*Load8)(const std::byte*, int64_t), float (*Load1)(const std::byte*, int64_t),
           __m256 (*LoadX8)(const std::byte*, int64_t) = load8_f32, float (*LoadX1)(const std::byte*, int64_t) = load1_f32>
 float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
@@ -54,7 +54,6 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
   __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    prefetch_ahead<32 * kValueBytes>(w + i * kValueBytes);
     acc0 = _mm256_fmadd_ps(Load8(w, i), LoadX8(x, i), acc0);
     acc1 = _mm256_fmadd_ps(Load8(w, i + 8), LoadX8(x, i + 8), acc1);
     acc2 = _mm256_fmadd_ps(Load8(w, i + 16), LoadX8(x, i + 16), acc2);

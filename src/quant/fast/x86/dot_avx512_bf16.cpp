@@ -26,6 +26,7 @@ inline __m512bh load32_bf16(const uint16_t* p, __mmask32 m) {
 }
 
 // Four accumulators of 16 lanes (32 products each per step); the tail through masked loads.
+// No software prefetch, as dot_avx512.cpp's float kernel.
 float dot_bf16(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wq = reinterpret_cast<const uint16_t*>(w);
   const auto* x = reinterpret_cast<const uint16_t*>(act);
@@ -33,7 +34,6 @@ float dot_bf16(const std::byte* w, const std::byte* act, int64_t n) {
   __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 128 <= n; i += 128) {
-    prefetch_ahead<128 * sizeof(uint16_t)>(wq + i);
     acc0 = _mm512_dpbf16_ps(acc0, load32_bf16(wq + i), load32_bf16(x + i));
     acc1 = _mm512_dpbf16_ps(acc1, load32_bf16(wq + i + 32), load32_bf16(x + i + 32));
     acc2 = _mm512_dpbf16_ps(acc2, load32_bf16(wq + i + 64), load32_bf16(x + i + 64));
