@@ -60,15 +60,21 @@ uint32_t f16_scale_pair(const Block& x) {
   }
 }
 
-// sum plus the terms of four super-blocks, in block order, as the scalar kernels compute
-// them. totals: [isum0..3, msum0..3]; scale_pairs: f16_scale_pair of each; d_factor: f; y_d:
-// their four activation scales.
-inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pairs, float d_factor, __m128 y_d) {
-  const __m256 y = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(y_d), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+// Four super-blocks' integer results and scales (group_sums below).
+struct GroupSums {
+  __m256i totals;       // [isum0..3, msum0..3]
+  __m128i scale_pairs;  // f16_scale_pair of each super-block
+  __m128 y_d;           // their activation scales
+};
+
+// sum plus the terms of the group's four super-blocks, in block order, as the scalar kernels
+// compute them; d_factor is f.
+inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor) {
+  const __m256 y = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(g.y_d), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
   const __m256 factors = _mm256_setr_ps(d_factor, 1.0f, d_factor, 1.0f, d_factor, 1.0f, d_factor, 1.0f);
-  const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(factors, _mm256_cvtph_ps(scale_pairs)), y);  // d0 dmin0 d1 ...
+  const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(factors, _mm256_cvtph_ps(g.scale_pairs)), y);  // d0 dmin0 d1 ...
   const __m256 sums =
-      _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(totals, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g.totals, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
   const __m256 products = _mm256_mul_ps(scales, sums);
   const __m256 terms = _mm256_sub_ps(products, _mm256_movehdup_ps(products));  // even lanes
   const __m128 low = _mm256_castps256_ps128(terms);
@@ -89,11 +95,6 @@ inline float add_four_super_blocks(float sum, __m256i totals, __m128i scale_pair
 // Formats without minimums compute (f16(0) * y_d) * 0 where the scalar kernels have no term:
 // +-0 for a finite y_d, NaN (as the scalar kernels' sum then is) for a NaN one. y_d is never
 // infinite: quantize_group (dispatch.cpp) gives non-finite activations the scale NaN.
-struct GroupSums {
-  __m256i totals;       // [isum0..3, msum0..3]
-  __m128i scale_pairs;  // f16_scale_pair of each super-block
-  __m128 y_d;           // their activation scales
-};
 
 // GCC 12 reports -Wuninitialized on the undefined pass-through operand of AVX-512 intrinsics
 // (_mm512_undefined_epi32; GCC bug 105593) once some kernels are inlined here for kCount < 4;
@@ -171,7 +172,7 @@ void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows
   // finishes the row before it.
   const auto advance = [&](const GroupSums& next, int64_t r, bool first_of_row) {
     if (have_pending) {
-      sum = add_four_super_blocks(sum, pending.totals, pending.scale_pairs, d_factor, pending.y_d);
+      sum = add_four_super_blocks(sum, pending, d_factor);
       if (first_of_row) {
         out[r - 1] = sum;
         sum = 0.0f;
@@ -185,8 +186,7 @@ void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows
     for (int64_t b = 0; b < n_full; b += 4) advance(group_sums<4>(wb, acts, b, block_lanes), r, b == 0);
     if (tail != 0) advance(tail_group_sums(tail, wb, acts, n_full, block_lanes), r, n_full == 0);
   }
-  if (n_rows > 0)
-    out[n_rows - 1] = add_four_super_blocks(sum, pending.totals, pending.scale_pairs, d_factor, pending.y_d);
+  if (n_rows > 0) out[n_rows - 1] = add_four_super_blocks(sum, pending, d_factor);
 }
 
 }  // namespace
