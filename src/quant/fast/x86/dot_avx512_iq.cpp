@@ -221,29 +221,34 @@ constexpr Iq1Shifted make_iq1_shifted() {
 }
 constexpr Iq1Shifted kIq1Shifted = make_iq1_shifted();
 
-// The integer dot of one IQ1 super-block as int32 lanes: grid indices of entries 0-15 and
-// 16-31 (8 values each) as int32 lanes, `plus` the entries whose delta sign is +1, the 16
-// scales 2 s + 1. The grid rows are fetched with scalar loads and inserts (GCC reads the
-// indices out of the vectors with vpextrw rather than through the stack array): on Zen 4
-// 1.7x faster than four 8-lane gathers. Forcing the indices through memory was 1.3x slower
-// (the loads wait on store forwarding).
-inline __m256i iq1_block_lanes(__m512i index_lo, __m512i index_hi, __mmask32 plus, __m256i scales, const int8_t* a,
-                               const int16_t* bsums) {
+// The integer dot of one IQ1 super-block as int32 lanes: index(m) is the grid index of entry
+// m (8 values), `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
+//
+// The grid rows are fetched with scalar loads and inserts, their indices computed in general
+// registers straight from the block's bytes. Computed in vectors (and moved out with vpextrw),
+// the indices put some 25 cycles of latency before the first row load, and a super-block's
+// chain (indices, rows, multiply-adds) became longer than the reorder window could hide.
+// Gathers (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC
+// cycles per super-block: 44 -> 33 (IQ1_S) and 44 -> 36 (IQ1_M) at 2048 columns. The block
+// functions below are forced inline, as GCC otherwise calls them for each super-block of a
+// row's short last group, which is every super-block of a 768-column row: 48 -> 37 there.
+template <class GridIndex>
+[[gnu::always_inline]] inline __m256i iq1_block_lanes(GridIndex index, __mmask32 plus, __m256i scales, const int8_t* a,
+                                                      const int16_t* bsums) {
   const __m512i scales512 = _mm512_castsi256_si512(scales);
   const __m512i twos = _mm512_set1_epi8(2);
-  alignas(64) uint16_t indices[32];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(indices), _mm512_cvtepi32_epi16(index_lo));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(indices + 16), _mm512_cvtepi32_epi16(index_hi));
+  const int64_t* table = kIq1Shifted.rows;
   const auto grid_rows = [&](int t) {  // entries 8 t to 8 t + 7
-    const uint16_t* i = indices + 8 * t;
-    const int64_t* rows = kIq1Shifted.rows;
-    const auto pair = [&](int k) { return _mm_insert_epi64(_mm_cvtsi64_si128(rows[i[k]]), rows[i[k + 1]], 1); };
+    const auto pair = [&](int k) {
+      return _mm_insert_epi64(_mm_cvtsi64_si128(table[index(8 * t + k)]), table[index(8 * t + k + 1)], 1);
+    };
     return join256(_mm256_set_m128i(pair(2), pair(0)), _mm256_set_m128i(pair(6), pair(4)));
   };
   // The -9 sum a correction starts the first accumulator; two chains halve the dpwssd latency.
   __m512i acc[2] = {
       _mm512_zextsi256_si512(_mm256_madd_epi16(load256(bsums), _mm256_mullo_epi16(scales, _mm256_set1_epi16(-9)))),
       _mm512_setzero_si512()};
+#pragma GCC unroll 4
   for (int t = 0; t < 4; ++t) {
     const __m512i rows = grid_rows(t);
     const __m512i w = _mm512_mask_add_epi64(rows, static_cast<__mmask8>(plus >> (8 * t)), rows, twos);
@@ -255,31 +260,24 @@ inline __m256i iq1_block_lanes(__m512i index_lo, __m512i index_hi, __mmask32 plu
 
 // value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_s.
 void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  // Entry m (8 values) takes index bits 3 (m % 4) of qh[m / 4], its delta sign bit 15.
+  // Entry m (8 values) takes index bits 3 (m % 4) of qh[m / 4] and its delta sign bit 15.
   const __m512i qh_of_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i qh_of_hi = _mm512_add_epi32(qh_of_lo, _mm512_set1_epi32(4));
-  const __m512i shifts = _mm512_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
-  const __m512i three_bits = _mm512_set1_epi32(7 << 8);
   const __m512i delta_bit = _mm512_set1_epi32(0x8000);
   const __m256i pairs = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   sum_super_block_rows<BlockIQ1_S>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) {
+      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) __attribute__((always_inline)) {
         const __m128i qh = load128(x.qh);
         const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
-        const __m512i h_lo = _mm512_permutexvar_epi32(qh_of_lo, qh32);
-        const __m512i h_hi = _mm512_permutexvar_epi32(qh_of_hi, qh32);
-        const auto index = [&](__m512i h, const uint8_t* q) {
-          return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)),
-                                 _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(h, shifts), 8), three_bits));
-        };
-        const __mmask32 plus = _mm512_testn_epi32_mask(h_lo, delta_bit) |
-                               (__mmask32{_mm512_testn_epi32_mask(h_hi, delta_bit)} << 16);
+        const __mmask32 plus =
+            _mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_lo, qh32), delta_bit) |
+            (__mmask32{_mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_hi, qh32), delta_bit)} << 16);
+        const auto index = [&](int m) { return x.qs[m] | ((uint32_t{x.qh[m / 4]} << 8 >> (3 * (m % 4))) & 0x700); };
         // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
         const __m128i s8 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
         const __m256i scales = _mm256_permutexvar_epi16(pairs, _mm256_castsi128_si256(s8));
-        return SuperBlockLanes{
-            iq1_block_lanes(index(h_lo, x.qs), index(h_hi, x.qs + 16), plus, scales, y_qs, y_bsums)};
+        return SuperBlockLanes{iq1_block_lanes(index, plus, scales, y_qs, y_bsums)};
       },
       0.125f);
 }
@@ -288,32 +286,27 @@ void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   // Entry m (8 values) takes nibble m % 2 of qh[m / 2]: 3 index bits and the delta sign (8).
   const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
-  const __m512i three_bits = _mm512_set1_epi32(7 << 8);
   const __m512i delta_bit = _mm512_set1_epi32(8);
   // Scale of 16 values s: bits 3 (s % 4) of scales[s / 4].
   const __m256i words = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m256i scale_shifts = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
   sum_super_block_rows<BlockIQ1_M>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) {
+      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) __attribute__((always_inline)) {
         const __m128i qh = load128(x.qh);
-        const auto index = [&](__m128i qh_pairs, const uint8_t* q, __mmask16& plus) {
-          const __m512i h = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts);
-          plus = _mm512_testn_epi32_mask(h, delta_bit);
-          return _mm512_or_si512(_mm512_cvtepu8_epi32(load128(q)),
-                                 _mm512_and_si512(_mm512_slli_epi32(h, 8), three_bits));
+        const auto plus_of = [&](__m128i qh_pairs) {
+          return _mm512_testn_epi32_mask(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts), delta_bit);
         };
-        __mmask16 plus_lo, plus_hi;
-        const __m512i index_lo = index(_mm_unpacklo_epi8(qh, qh), x.qs, plus_lo);
-        const __m512i index_hi = index(_mm_unpackhi_epi8(qh, qh), x.qs + 16, plus_hi);
+        const __mmask32 plus =
+            plus_of(_mm_unpacklo_epi8(qh, qh)) | (__mmask32{plus_of(_mm_unpackhi_epi8(qh, qh))} << 16);
+        const auto index = [&](int m) { return x.qs[m] | ((uint32_t{x.qh[m / 2]} << 8 >> (4 * (m % 2))) & 0x700); };
         uint64_t scale_words;
         std::memcpy(&scale_words, x.scales, sizeof(scale_words));
         const __m256i raw = _mm256_permutexvar_epi16(words, _mm256_set1_epi64x(static_cast<int64_t>(scale_words)));
         const __m256i scales = _mm256_or_si256(
             _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(raw, scale_shifts), _mm256_set1_epi16(7)), 1),
             _mm256_set1_epi16(1));
-        return SuperBlockLanes{iq1_block_lanes(index_lo, index_hi, plus_lo | (__mmask32{plus_hi} << 16), scales,
-                                               y_qs, y_bsums)};
+        return SuperBlockLanes{iq1_block_lanes(index, plus, scales, y_qs, y_bsums)};
       },
       0.125f);
 }
