@@ -221,28 +221,35 @@ constexpr Iq1Shifted make_iq1_shifted() {
 }
 constexpr Iq1Shifted kIq1Shifted = make_iq1_shifted();
 
-// The integer dot of one IQ1 super-block as int32 lanes: index(m) is the grid index of entry
-// m (8 values), `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
+// The integer dot of one IQ1 super-block as int32 lanes: four_indices(k) holds the grid
+// indices of entries 4 k to 4 k + 3 (8 values each) as the 16-bit fields of one 64-bit word,
+// `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
 //
-// The grid rows are fetched with scalar loads and inserts, their indices computed in general
-// registers straight from the block's bytes. Computed in vectors (and moved out with vpextrw),
-// the indices put some 25 cycles of latency before the first row load, and a super-block's
-// chain (indices, rows, multiply-adds) became longer than the reorder window could hide.
+// The grid rows are fetched with scalar loads and inserts. Their indices are put together in
+// general registers straight from the block's bytes, four at a time with two pdep (the qs
+// bytes and the 3-bit high parts, each into its 16-bit fields). Computed in vectors and moved
+// out with vpextrw, they put some 25 cycles of latency before the first row load, and a
+// super-block's chain (indices, rows, multiply-adds) outgrew what the reorder window hides;
+// one at a time in general registers (shift, mask, or), the instructions were too many.
 // Gathers (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC
-// cycles per super-block: 44 -> 33 (IQ1_S) and 44 -> 36 (IQ1_M) at 2048 columns. The block
-// functions below are forced inline, as GCC otherwise calls them for each super-block of a
-// row's short last group, which is every super-block of a 768-column row: 48 -> 37 there.
-template <class GridIndex>
-[[gnu::always_inline]] inline __m256i iq1_block_lanes(GridIndex index, __mmask32 plus, __m256i scales, const int8_t* a,
-                                                      const int16_t* bsums) {
+// cycles per super-block at 2048 columns: IQ1_S 44 -> 33 (one at a time) -> 28 (pdep), IQ1_M
+// 44 -> 36 -> 30. The block functions below are forced inline, as GCC otherwise calls them for
+// each super-block of a row's short last group, which is every super-block of a 768-column
+// row: 48 -> 31 there.
+template <class FourIndices>
+[[gnu::always_inline]] inline __m256i iq1_block_lanes(FourIndices four_indices, __mmask32 plus, __m256i scales,
+                                                      const int8_t* a, const int16_t* bsums) {
   const __m512i scales512 = _mm512_castsi256_si512(scales);
   const __m512i twos = _mm512_set1_epi8(2);
   const int64_t* table = kIq1Shifted.rows;
-  const auto grid_rows = [&](int t) {  // entries 8 t to 8 t + 7
-    const auto pair = [&](int k) {
-      return _mm_insert_epi64(_mm_cvtsi64_si128(table[index(8 * t + k)]), table[index(8 * t + k + 1)], 1);
+  // Entries 8 t to 8 t + 7; pair(four, k) those in fields k and k + 1 of four.
+  const auto grid_rows = [&](int t) {
+    const auto pair = [&](uint64_t four, int k) {
+      return _mm_insert_epi64(_mm_cvtsi64_si128(table[(four >> (16 * k)) & 0xffff]),
+                              table[(four >> (16 * k + 16)) & 0xffff], 1);
     };
-    return join256(_mm256_set_m128i(pair(2), pair(0)), _mm256_set_m128i(pair(6), pair(4)));
+    const uint64_t low = four_indices(2 * t), high = four_indices(2 * t + 1);
+    return join256(_mm256_set_m128i(pair(low, 2), pair(low, 0)), _mm256_set_m128i(pair(high, 2), pair(high, 0)));
   };
   // The -9 sum a correction starts the first accumulator; two chains halve the dpwssd latency.
   __m512i acc[2] = {
@@ -273,11 +280,14 @@ void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
         const __mmask32 plus =
             _mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_lo, qh32), delta_bit) |
             (__mmask32{_mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_hi, qh32), delta_bit)} << 16);
-        const auto index = [&](int m) { return x.qs[m] | ((uint32_t{x.qh[m / 4]} << 8 >> (3 * (m % 4))) & 0x700); };
+        // Entries 4 k to 4 k + 3: qs bytes, and above them the 3-bit parts of qh[k].
+        const auto four_indices = [&](int k) {
+          return _pdep_u64(load_u32(x.qs + 4 * k), 0x00ff00ff00ff00ff) | _pdep_u64(x.qh[k], 0x0700070007000700);
+        };
         // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
         const __m128i s8 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
         const __m256i scales = _mm256_permutexvar_epi16(pairs, _mm256_castsi128_si256(s8));
-        return SuperBlockLanes{iq1_block_lanes(index, plus, scales, y_qs, y_bsums)};
+        return SuperBlockLanes{iq1_block_lanes(four_indices, plus, scales, y_qs, y_bsums)};
       },
       0.125f);
 }
@@ -299,14 +309,20 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
         };
         const __mmask32 plus =
             plus_of(_mm_unpacklo_epi8(qh, qh)) | (__mmask32{plus_of(_mm_unpackhi_epi8(qh, qh))} << 16);
-        const auto index = [&](int m) { return x.qs[m] | ((uint32_t{x.qh[m / 2]} << 8 >> (4 * (m % 2))) & 0x700); };
+        // Entries 4 k to 4 k + 3: qs bytes, and above them the nibbles of qh[2 k] and
+        // qh[2 k + 1] less their delta bits.
+        const auto four_indices = [&](int k) {
+          const uint32_t h = x.qh[2 * k] | uint32_t{x.qh[2 * k + 1]} << 8;
+          return _pdep_u64(load_u32(x.qs + 4 * k), 0x00ff00ff00ff00ff) |
+                 (_pdep_u64(h, 0x0f000f000f000f00) & 0x0700070007000700);
+        };
         uint64_t scale_words;
         std::memcpy(&scale_words, x.scales, sizeof(scale_words));
         const __m256i raw = _mm256_permutexvar_epi16(words, _mm256_set1_epi64x(static_cast<int64_t>(scale_words)));
         const __m256i scales = _mm256_or_si256(
             _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(raw, scale_shifts), _mm256_set1_epi16(7)), 1),
             _mm256_set1_epi16(1));
-        return SuperBlockLanes{iq1_block_lanes(index, plus, scales, y_qs, y_bsums)};
+        return SuperBlockLanes{iq1_block_lanes(four_indices, plus, scales, y_qs, y_bsums)};
       },
       0.125f);
 }
