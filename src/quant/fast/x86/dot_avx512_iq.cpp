@@ -115,33 +115,6 @@ float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
-float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ2_S)>(&x);
-    __m512i acc = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib += 2) {
-      const uint8_t* q = x.qs + 4 * ib;
-      const uint32_t h = x.qh[ib] | (uint32_t{x.qh[ib + 1]} << 8);  // 2 high index bits per entry
-      const auto row = [&](int k) { return grid_row(kIq2sGrid, q[k] | (((h >> (2 * k)) & 3) << 8)); };
-      const __m512i grid = _mm512_setr_epi64(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-      const __mmask64 signs = load_u64(x.signs + 4 * ib);
-      const int s0 = x.scales[ib], s1 = x.scales[ib + 1];
-      acc = add_scaled_grid_dot(acc, grid, signs, y_qs + 32 * ib,
-                                quarter_scales(2 * (s0 & 0x0f) + 1, 2 * (s0 >> 4) + 1, 2 * (s1 & 0x0f) + 1,
-                                               2 * (s1 >> 4) + 1));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = 0.125f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
-}
-
 float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ3_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -201,6 +174,71 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
   return sum;
 }
 
+// Grid rows fetched with scalar loads and inserts, their indices put together in general
+// registers straight from the block's bytes, four at a time with pdep (the low index bytes and
+// the high index bits, each into the 16-bit fields of one word). Computed in vectors and moved
+// out with vpextrw, the indices put some 25 cycles of latency before the first row load, and a
+// super-block's chain (indices, rows, multiply-adds) outgrew what the reorder window hides; one
+// at a time in general registers (shift, mask, or), the instructions were too many. Gathers
+// (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC cycles
+// per super-block at 2048 columns: IQ1_S 44 -> 33 (one at a time) -> 28 (pdep), IQ1_M
+// 44 -> 36 -> 30, IQ2_S 39 (dot_avx512_vbmi.cpp's, which looked grid codes up in registers)
+// -> 26. The block functions below are forced inline, as GCC otherwise calls them for each
+// super-block of a row's short last group, which is every super-block of a 768-column row
+// (IQ1_S 48 -> 31 cycles there).
+
+// Four 16-bit fields: the bytes of low (4 bytes), and above them 16 bits of high deposited by
+// high_fields (the mask of each field's high index bits).
+inline uint64_t four_indices(const uint8_t* low, uint64_t high, uint64_t high_fields) {
+  return _pdep_u64(load_u32(low), 0x00ff00ff00ff00ffull) | _pdep_u64(high, high_fields);
+}
+
+// Grid rows 8 t to 8 t + 7 of a super-block as one vector: rows is the grid (8 bytes per row),
+// four_indices(k) the indices of rows 4 k to 4 k + 3 as 16-bit fields.
+template <class FourIndices>
+[[gnu::always_inline]] inline __m512i eight_grid_rows(const void* rows, FourIndices four_indices, int t) {
+  const auto row = [&](uint64_t four, int k) {  // the row of field k
+    int64_t r;
+    std::memcpy(&r, static_cast<const uint8_t*>(rows) + 8 * ((four >> (16 * k)) & 0xffff), sizeof(r));
+    return r;
+  };
+  const auto pair = [&](uint64_t four, int k) {
+    return _mm_insert_epi64(_mm_cvtsi64_si128(row(four, k)), row(four, k + 1), 1);
+  };
+  const uint64_t low = four_indices(2 * t), high = four_indices(2 * t + 1);
+  return join256(_mm256_set_m128i(pair(low, 2), pair(low, 0)), _mm256_set_m128i(pair(high, 2), pair(high, 0)));
+}
+
+// 16 4-bit scales, low nibble first, as int16 2 s + 1 (the low 256 bits).
+inline __m512i nibble_scales16(const uint8_t* scales) {
+  const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  const __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(raw, low4), _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+  return _mm512_castsi256_si512(
+      _mm256_or_si256(_mm256_slli_epi16(_mm256_cvtepu8_epi16(nibbles), 1), _mm256_set1_epi16(1)));
+}
+
+// value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_s. qs holds the
+// low 8 bits of 32 10-bit grid indices, qh their high 2 bits (bits 2 e, 2 e + 1 for entry e),
+// signs one explicit sign byte per 8 values.
+void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ2_S>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) __attribute__((always_inline)) {
+        const __m512i scales = nibble_scales16(x.scales);
+        const auto indices = [&](int k) { return four_indices(x.qs + 4 * k, x.qh[k], 0x0300030003000300ull); };
+        __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) {
+          const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
+          acc[t & 1] = add_scaled_grid_dot(acc[t & 1], eight_grid_rows(kIq2sGrid, indices, t),
+                                           load_u64(x.signs + 8 * t), y_qs + 64 * t, s);
+        }
+        return SuperBlockLanes{fold_to_256(_mm512_add_epi32(acc[0], acc[1]))};
+      },
+      0.125f);
+}
+
 // IQ1 weights w = 8 grid + delta_sign (dot_scalar_iq.cpp) are odd in [-9, 9]; w + 9 =
 // 8 (grid + 1) + (delta_sign + 1) is in [0, 18], maddubs' unsigned operand as it is, and the
 // 9 sum a it adds is taken off through the activations' sums per 16 (bsums): no abs, no sign
@@ -221,43 +259,21 @@ constexpr Iq1Shifted make_iq1_shifted() {
 }
 constexpr Iq1Shifted kIq1Shifted = make_iq1_shifted();
 
-// The integer dot of one IQ1 super-block as int32 lanes: four_indices(k) holds the grid
-// indices of entries 4 k to 4 k + 3 (8 values each) as the 16-bit fields of one 64-bit word,
+// The integer dot of one IQ1 super-block as int32 lanes: indices(k) holds the grid
+// indices of entries 4 k to 4 k + 3 (8 values each) as 16-bit fields (eight_grid_rows),
 // `plus` the entries whose delta sign is +1, the 16 scales 2 s + 1.
-//
-// The grid rows are fetched with scalar loads and inserts. Their indices are put together in
-// general registers straight from the block's bytes, four at a time with two pdep (the qs
-// bytes and the 3-bit high parts, each into its 16-bit fields). Computed in vectors and moved
-// out with vpextrw, they put some 25 cycles of latency before the first row load, and a
-// super-block's chain (indices, rows, multiply-adds) outgrew what the reorder window hides;
-// one at a time in general registers (shift, mask, or), the instructions were too many.
-// Gathers (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC
-// cycles per super-block at 2048 columns: IQ1_S 44 -> 33 (one at a time) -> 28 (pdep), IQ1_M
-// 44 -> 36 -> 30. The block functions below are forced inline, as GCC otherwise calls them for
-// each super-block of a row's short last group, which is every super-block of a 768-column
-// row: 48 -> 31 there.
 template <class FourIndices>
-[[gnu::always_inline]] inline __m256i iq1_block_lanes(FourIndices four_indices, __mmask32 plus, __m256i scales,
+[[gnu::always_inline]] inline __m256i iq1_block_lanes(FourIndices indices, __mmask32 plus, __m256i scales,
                                                       const int8_t* a, const int16_t* bsums) {
   const __m512i scales512 = _mm512_castsi256_si512(scales);
   const __m512i twos = _mm512_set1_epi8(2);
-  const int64_t* table = kIq1Shifted.rows;
-  // Entries 8 t to 8 t + 7; pair(four, k) those in fields k and k + 1 of four.
-  const auto grid_rows = [&](int t) {
-    const auto pair = [&](uint64_t four, int k) {
-      return _mm_insert_epi64(_mm_cvtsi64_si128(table[(four >> (16 * k)) & 0xffff]),
-                              table[(four >> (16 * k + 16)) & 0xffff], 1);
-    };
-    const uint64_t low = four_indices(2 * t), high = four_indices(2 * t + 1);
-    return join256(_mm256_set_m128i(pair(low, 2), pair(low, 0)), _mm256_set_m128i(pair(high, 2), pair(high, 0)));
-  };
   // The -9 sum a correction starts the first accumulator; two chains halve the dpwssd latency.
   __m512i acc[2] = {
       _mm512_zextsi256_si512(_mm256_madd_epi16(load256(bsums), _mm256_mullo_epi16(scales, _mm256_set1_epi16(-9)))),
       _mm512_setzero_si512()};
 #pragma GCC unroll 4
   for (int t = 0; t < 4; ++t) {
-    const __m512i rows = grid_rows(t);
+    const __m512i rows = eight_grid_rows(kIq1Shifted.rows, indices, t);
     const __m512i w = _mm512_mask_add_epi64(rows, static_cast<__mmask8>(plus >> (8 * t)), rows, twos);
     const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales512);
     acc[t & 1] = _mm512_dpwssd_epi32(acc[t & 1], _mm512_maddubs_epi16(w, load512(a + 64 * t)), s);
@@ -281,13 +297,11 @@ void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
             _mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_lo, qh32), delta_bit) |
             (__mmask32{_mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_hi, qh32), delta_bit)} << 16);
         // Entries 4 k to 4 k + 3: qs bytes, and above them the 3-bit parts of qh[k].
-        const auto four_indices = [&](int k) {
-          return _pdep_u64(load_u32(x.qs + 4 * k), 0x00ff00ff00ff00ff) | _pdep_u64(x.qh[k], 0x0700070007000700);
-        };
+        const auto indices = [&](int k) { return four_indices(x.qs + 4 * k, x.qh[k], 0x0700070007000700ull); };
         // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
         const __m128i s8 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
         const __m256i scales = _mm256_permutexvar_epi16(pairs, _mm256_castsi128_si256(s8));
-        return SuperBlockLanes{iq1_block_lanes(four_indices, plus, scales, y_qs, y_bsums)};
+        return SuperBlockLanes{iq1_block_lanes(indices, plus, scales, y_qs, y_bsums)};
       },
       0.125f);
 }
@@ -311,10 +325,9 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
             plus_of(_mm_unpacklo_epi8(qh, qh)) | (__mmask32{plus_of(_mm_unpackhi_epi8(qh, qh))} << 16);
         // Entries 4 k to 4 k + 3: qs bytes, and above them the nibbles of qh[2 k] and
         // qh[2 k + 1] less their delta bits.
-        const auto four_indices = [&](int k) {
-          const uint32_t h = x.qh[2 * k] | uint32_t{x.qh[2 * k + 1]} << 8;
-          return _pdep_u64(load_u32(x.qs + 4 * k), 0x00ff00ff00ff00ff) |
-                 (_pdep_u64(h, 0x0f000f000f000f00) & 0x0700070007000700);
+        const auto indices = [&](int k) {
+          return four_indices(x.qs + 4 * k, x.qh[2 * k] | uint32_t{x.qh[2 * k + 1]} << 8, 0x0f000f000f000f00ull) &
+                 0x07ff07ff07ff07ffull;
         };
         uint64_t scale_words;
         std::memcpy(&scale_words, x.scales, sizeof(scale_words));
@@ -322,7 +335,7 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
         const __m256i scales = _mm256_or_si256(
             _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(raw, scale_shifts), _mm256_set1_epi16(7)), 1),
             _mm256_set1_epi16(1));
-        return SuperBlockLanes{iq1_block_lanes(four_indices, plus, scales, y_qs, y_bsums)};
+        return SuperBlockLanes{iq1_block_lanes(indices, plus, scales, y_qs, y_bsums)};
       },
       0.125f);
 }
@@ -331,7 +344,7 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 
 void add_avx512_iq_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_XS, for_each_token<dot_iq2_xs>);
-  set_kernel(table, GgmlType::IQ2_S, for_each_token<dot_iq2_s>);
+  set_kernel(table, GgmlType::IQ2_S, rows_for_each_token<dot_iq2_s>);
   set_kernel(table, GgmlType::IQ3_XXS, for_each_token<dot_iq3_xxs>);
   set_kernel(table, GgmlType::IQ3_S, for_each_token<dot_iq3_s>);
   set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1_s>);

@@ -1,17 +1,17 @@
 // AVX-512 VBMI kernels (byte permutes across a whole vector, vpmultishiftqb) of the grid
-// i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S, added on top of the AVX-512 table where
+// i-quants IQ2_XXS, IQ2_XS, IQ3_XXS and IQ3_S, added on top of the AVX-512 table where
 // the CPU has VBMI; dot_scalar.cpp and dot_scalar_iq.cpp are their reference, reproduced bit
 // for bit.
 //
 // The other kernels load a grid row (and for some formats a sign mask) from memory for every
 // 4 or 8 values and insert or gather them into vectors, which leaves these formats bound by
 // loads and inserts at a fraction of memory speed. Here the tables are permuted, not loaded
-// from: they stay in registers (IQ2_S's 1024-row tables fill more than the register file, so
-// half of its permutes read their second table from L1):
+// from: they stay in registers. (IQ2_S had a kernel here too, but its 1024-row tables filled
+// more than the register file, and dot_avx512_iq.cpp's, which loads grid rows, is faster.)
 //   - Each grid row (8 values of 3 levels, or 4 values of 8 levels) becomes a code of 2 or 3
 //     bits per value, at most 16 bits. The codes' low and high bytes are two tables of 256
 //     bytes per 256 rows; a super-block's grid indices look up both bytes with two-register
-//     permutes (vpermi2b covers 128 entries; index bits 7, 8, 9 pick among the pairs).
+//     permutes (vpermi2b covers 128 entries; index bits 7 and 8 pick among the pairs).
 //   - Per 64 values, one permute puts each 64-bit lane's codes (one row of 8 values or two of
 //     4) in its low bytes, vpmultishiftqb moves value j's code to the low bits of byte j, and a
 //     64-entry permute maps codes to levels.
@@ -82,10 +82,9 @@ constexpr uint8_t kIq3xxsLevels[8] = {4, 12, 20, 28, 36, 44, 52, 62};
 constexpr uint8_t kIq3sLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
 constexpr auto kIq2xxsCodes = make_grid_codes(kIq2xxsGrid, kIq2Levels);
 constexpr auto kIq2xsCodes = make_grid_codes(kIq2xsGrid, kIq2Levels);
-constexpr auto kIq2sCodes = make_grid_codes(kIq2sGrid, kIq2Levels);
 constexpr auto kIq3xxsCodes = make_grid_codes(kIq3xxsGrid, kIq3xxsLevels);
 constexpr auto kIq3sCodes = make_grid_codes(kIq3sGrid, kIq3sLevels);
-static_assert(kIq2xxsCodes.valid && kIq2xsCodes.valid && kIq2sCodes.valid, "IQ2 grid values outside 8, 25, 43");
+static_assert(kIq2xxsCodes.valid && kIq2xsCodes.valid, "IQ2 grid values outside 8, 25, 43");
 static_assert(kIq3xxsCodes.valid && kIq3sCodes.valid, "IQ3 grid values outside their levels");
 
 // A table of 256 * kParts bytes in registers.
@@ -109,27 +108,20 @@ inline __m512i lookup256(__m512i indices, __mmask64 index_bit7, const Table<kPar
                                 _mm512_permutex2var_epi8(p[2], indices, p[3]));
 }
 
-// Masks of index bits 7, 8 and 9 for lookups of up to 1024 entries.
+// Masks of index bits 7 and 8 for lookups of up to 512 entries.
 struct IndexHighBits {
   __mmask64 bit7;
   __mmask64 bit8 = 0;
-  __mmask64 bit9 = 0;
 };
 
 template <int kParts>
 inline __m512i lookup(__m512i indices, const IndexHighBits& high, const Table<kParts>& table) {
   if constexpr (kParts == 1) {
     return lookup256(indices, high.bit7, table);
-  } else if constexpr (kParts == 2) {
+  } else {
+    static_assert(kParts == 2);
     return _mm512_mask_blend_epi8(high.bit8, lookup256(indices, high.bit7, table),
                                   lookup256(indices, high.bit7, table, 256));
-  } else {
-    static_assert(kParts == 4);
-    const __m512i low = _mm512_mask_blend_epi8(high.bit8, lookup256(indices, high.bit7, table),
-                                               lookup256(indices, high.bit7, table, 256));
-    const __m512i high_half = _mm512_mask_blend_epi8(high.bit8, lookup256(indices, high.bit7, table, 512),
-                                                     lookup256(indices, high.bit7, table, 768));
-    return _mm512_mask_blend_epi8(high.bit9, low, high_half);
   }
 }
 
@@ -354,33 +346,6 @@ void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
       });
 }
 
-// ---- IQ2_S ---------------------------------------------------------------------------------
-// qs holds the low 8 bits of 32 10-bit grid indices, qh their high 2 bits (bits 2 e, 2 e + 1 of
-// the 64-bit word for entry e), signs one explicit sign byte per 8 values; scales as IQ2_XS.
-
-constexpr Spread kIq2sCodeSpread = spread_rows8(identity);
-
-// value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_s.
-void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const GridDecoder<4> decoder(kIq2sCodes, kCodeShifts2.of);
-  const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  sum_grid_super_blocks<
-      BlockIQ2_S>(w, w_row_bytes, n_rows, act, n, out, 0.125f, [&](const BlockIQ2_S& x, const int8_t* y_qs) {
-    const __m512i qs = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
-    const uint64_t qh = load_u64(x.qh);
-    const IndexHighBits high{_mm512_movepi8_mask(qs), _pext_u64(qh, 0x5555555555555555ull),
-                             _pext_u64(qh, 0xaaaaaaaaaaaaaaaaull)};
-    const auto codes = decoder.lookup_codes(qs, high);
-    const __m512i scales = nibble_scales(load_u64(x.scales), nibble_shifts);
-    __m512i acc = _mm512_setzero_si512();
-    for (int m = 0; m < 4; ++m) {
-      const __m512i grid = decoder.levels(codes, kIq2sCodeSpread.of[m]);
-      acc = add_scaled_dot(acc, grid, explicit_signs(x.signs, m), y_qs + 64 * m, scales, kScaleSpread16.of[m]);
-    }
-    return acc;
-  });
-}
-
 // ---- IQ3_XXS -------------------------------------------------------------------------------
 // qs holds 64 grid indices of 4 values each; scales_and_signs, per sub-block ib of 32 values,
 // a 32-bit word of four 7-bit sign indices (8 values each) and a 4-bit scale. Read as 64-bit
@@ -449,7 +414,6 @@ void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 void add_avx512_vbmi_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_XXS, rows_for_each_token<dot_iq2_xxs>);
   set_kernel(table, GgmlType::IQ2_XS, rows_for_each_token<dot_iq2_xs>);
-  set_kernel(table, GgmlType::IQ2_S, rows_for_each_token<dot_iq2_s>);
   set_kernel(table, GgmlType::IQ3_XXS, rows_for_each_token<dot_iq3_xxs>);
   set_kernel(table, GgmlType::IQ3_S, rows_for_each_token<dot_iq3_s>);
 }
