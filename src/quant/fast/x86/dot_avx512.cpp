@@ -1,7 +1,7 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels of the fast path; dot_scalar.cpp is their reference.
 // The 32-value formats are in dot_avx512_blocks32.cpp. Formats missing from both use the AVX2
 // kernels (dispatch.cpp). On CPUs with AVX-512 VBMI, dot_avx512_vbmi.cpp's kernels replace
-// those of the grid i-quants IQ2_XXS, IQ2_XS, IQ3_XXS and IQ3_S; on CPUs with AVX512_BF16,
+// those of the grid i-quants IQ2_XXS, IQ3_XXS and IQ3_S; on CPUs with AVX512_BF16,
 // dot_avx512_bf16.cpp's replaces BF16's.
 //
 // Compiled with the AVX-512 flags whatever the project's -march and called only on CPUs

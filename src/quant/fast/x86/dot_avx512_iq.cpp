@@ -79,42 +79,6 @@ inline StepSigns step_signs(__m256i sign_bytes) {
   return s;
 }
 
-float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_XS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_XS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
-    const __m512i entries = load512(x.qs);  // 32 x (9-bit grid index, 7-bit sign index)
-    const StepSigns signs = step_signs(iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9))));
-    const __m512i grid_index = _mm512_and_si512(entries, _mm512_set1_epi16(511));
-    const __m256i indices[4] = {
-        _mm512_castsi512_si256(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(grid_index))),
-        _mm512_extracti64x4_epi64(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(grid_index)), 1),
-        _mm512_castsi512_si256(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(grid_index, 1))),
-        _mm512_extracti64x4_epi64(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(grid_index, 1)), 1)};
-    // Scales per 16 values: the nibbles of scales[], low first, as 2 s + 1.
-    const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.scales));
-    const __m128i low4 = _mm_set1_epi8(0x0f);
-    const __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(raw, low4), _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
-    const __m512i scales = _mm512_castsi256_si512(
-        _mm256_or_si256(_mm256_slli_epi16(_mm256_cvtepu8_epi16(nibbles), 1), _mm256_set1_epi16(1)));
-    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int t = 0; t < 4; ++t) {
-      const __m512i rows = _mm512_i32gather_epi64(indices[t], kIq2xsGrid, 8);
-      const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
-      acc[t & 1] = _mm512_dpwssd_epi32(
-          acc[t & 1], _mm512_maddubs_epi16(rows, negate_where(load512(y_qs + 64 * t), signs.of[t])), s);
-    }
-    const int32_t isum = hsum_i32(_mm512_add_epi32(acc[0], acc[1]));
-    const float d = 0.125f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
-}
-
 float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
   const auto* wb = blocks_of<BlockIQ3_XXS>(w);
   const Q8x256View acts = view_q8x256(act, n);
@@ -182,8 +146,8 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
 // at a time in general registers (shift, mask, or), the instructions were too many. Gathers
 // (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC cycles
 // per super-block at 2048 columns: IQ1_S 44 -> 33 (one at a time) -> 28 (pdep), IQ1_M
-// 44 -> 36 -> 30, IQ2_S 39 (dot_avx512_vbmi.cpp's, which looked grid codes up in registers)
-// -> 26. The block functions below are forced inline, as GCC otherwise calls them for each
+// 44 -> 36 -> 30; IQ2_XS 33 and IQ2_S 39 (dot_avx512_vbmi.cpp's, which looked grid codes up
+// in registers) -> 28 and 26. The block functions below are forced inline, as GCC otherwise calls them for each
 // super-block of a row's short last group, which is every super-block of a 768-column row
 // (IQ1_S 48 -> 31 cycles there).
 
@@ -233,6 +197,37 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
           const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
           acc[t & 1] = add_scaled_grid_dot(acc[t & 1], eight_grid_rows(kIq2sGrid, indices, t),
                                            load_u64(x.signs + 8 * t), y_qs + 64 * t, s);
+        }
+        return SuperBlockLanes{fold_to_256(_mm512_add_epi32(acc[0], acc[1]))};
+      },
+      0.125f);
+}
+
+// value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_xs. qs holds 32
+// 16-bit entries of a 9-bit grid index and a 7-bit sign index; scales as IQ2_S.
+void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ2_XS>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) __attribute__((always_inline)) {
+        const __m512i entries = load512(x.qs);
+        // The sign bytes of values 64 t .. 64 t + 63 are 64-bit word t.
+        const __m256i sign_bytes = iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9)));
+        const __m128i signs_lo = _mm256_castsi256_si128(sign_bytes), signs_hi = _mm256_extracti128_si256(sign_bytes, 1);
+        const uint64_t signs[4] = {
+            static_cast<uint64_t>(_mm_cvtsi128_si64(signs_lo)), static_cast<uint64_t>(_mm_extract_epi64(signs_lo, 1)),
+            static_cast<uint64_t>(_mm_cvtsi128_si64(signs_hi)), static_cast<uint64_t>(_mm_extract_epi64(signs_hi, 1))};
+        const __m512i scales = nibble_scales16(x.scales);
+        const auto indices = [&](int k) {
+          uint64_t four;
+          std::memcpy(&four, x.qs + 4 * k, sizeof(four));
+          return four & 0x01ff01ff01ff01ffull;
+        };
+        __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) {
+          const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
+          acc[t & 1] =
+              add_scaled_grid_dot(acc[t & 1], eight_grid_rows(kIq2xsGrid, indices, t), signs[t], y_qs + 64 * t, s);
         }
         return SuperBlockLanes{fold_to_256(_mm512_add_epi32(acc[0], acc[1]))};
       },
@@ -343,7 +338,7 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 }  // namespace
 
 void add_avx512_iq_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::IQ2_XS, for_each_token<dot_iq2_xs>);
+  set_kernel(table, GgmlType::IQ2_XS, rows_for_each_token<dot_iq2_xs>);
   set_kernel(table, GgmlType::IQ2_S, rows_for_each_token<dot_iq2_s>);
   set_kernel(table, GgmlType::IQ3_XXS, for_each_token<dot_iq3_xxs>);
   set_kernel(table, GgmlType::IQ3_S, for_each_token<dot_iq3_s>);

@@ -1,13 +1,14 @@
 // AVX-512 VBMI kernels (byte permutes across a whole vector, vpmultishiftqb) of the grid
-// i-quants IQ2_XXS, IQ2_XS, IQ3_XXS and IQ3_S, added on top of the AVX-512 table where
+// i-quants IQ2_XXS, IQ3_XXS and IQ3_S, added on top of the AVX-512 table where
 // the CPU has VBMI; dot_scalar.cpp and dot_scalar_iq.cpp are their reference, reproduced bit
 // for bit.
 //
-// The other kernels load a grid row (and for some formats a sign mask) from memory for every
-// 4 or 8 values and insert or gather them into vectors, which leaves these formats bound by
-// loads and inserts at a fraction of memory speed. Here the tables are permuted, not loaded
-// from: they stay in registers. (IQ2_S had a kernel here too, but its 1024-row tables filled
-// more than the register file, and dot_avx512_iq.cpp's, which loads grid rows, is faster.)
+// The AVX2 kernels fetch a grid row (and for some formats a sign mask) from memory for every
+// 4 or 8 values and insert or gather them into vectors. Here the tables are permuted, not
+// loaded from: they stay in registers. (IQ2_XS and IQ2_S had kernels here too, but their 512-
+// and 1024-row code tables filled much of the register file or more; dot_avx512_iq.cpp's,
+// which load grid rows with their indices put together by pdep, are faster: 33 -> 28 and
+// 39 -> 26 TSC cycles per super-block.)
 //   - Each grid row (8 values of 3 levels, or 4 values of 8 levels) becomes a code of 2 or 3
 //     bits per value, at most 16 bits. The codes' low and high bytes are two tables of 256
 //     bytes per 256 rows; a super-block's grid indices look up both bytes with two-register
@@ -81,10 +82,9 @@ constexpr uint8_t kIq2Levels[3] = {8, 25, 43};
 constexpr uint8_t kIq3xxsLevels[8] = {4, 12, 20, 28, 36, 44, 52, 62};
 constexpr uint8_t kIq3sLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
 constexpr auto kIq2xxsCodes = make_grid_codes(kIq2xxsGrid, kIq2Levels);
-constexpr auto kIq2xsCodes = make_grid_codes(kIq2xsGrid, kIq2Levels);
 constexpr auto kIq3xxsCodes = make_grid_codes(kIq3xxsGrid, kIq3xxsLevels);
 constexpr auto kIq3sCodes = make_grid_codes(kIq3sGrid, kIq3sLevels);
-static_assert(kIq2xxsCodes.valid && kIq2xsCodes.valid, "IQ2 grid values outside 8, 25, 43");
+static_assert(kIq2xxsCodes.valid, "IQ2 grid values outside 8, 25, 43");
 static_assert(kIq3xxsCodes.valid && kIq3sCodes.valid, "IQ3 grid values outside their levels");
 
 // A table of 256 * kParts bytes in registers.
@@ -315,37 +315,6 @@ void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
       });
 }
 
-// ---- IQ2_XS --------------------------------------------------------------------------------
-// qs holds 32 16-bit entries of a 9-bit grid index and a 7-bit sign index; scales 16 4-bit
-// scales, one per 16 values.
-
-constexpr int iq2xs_row_byte(int row) { return 2 * row; }
-constexpr Spread kIq2xsCodeSpread = spread_rows8(iq2xs_row_byte);
-constexpr Spread kIq2xsSignSpread = spread_lanes(iq2xs_row_byte);
-constexpr Spread kScaleSpread16 = spread_scales(16, identity);
-
-// value = d / 8 * (2 scale + 1) * grid * sign, as dot_scalar_iq.cpp's dot_iq2_xs.
-void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const SignTables c;
-  const GridDecoder<2> decoder(kIq2xsCodes, kCodeShifts2.of);
-  const __m512i nibble_shifts = load512(kNibbleShifts.of);
-  sum_grid_super_blocks<BlockIQ2_XS>(
-      w, w_row_bytes, n_rows, act, n, out, 0.125f, [&](const BlockIQ2_XS& x, const int8_t* y_qs) {
-        const __m512i qs = load512(x.qs);
-        const IndexHighBits high{_mm512_movepi8_mask(qs), _mm512_movepi8_mask(_mm512_srli_epi16(qs, 1))};
-        const auto codes = decoder.lookup_codes(qs, high);
-        const __m512i sign_bytes = iq2_signs(c, _mm512_srli_epi16(qs, 9));
-        const __m512i scales = nibble_scales(load_u64(x.scales), nibble_shifts);
-        __m512i acc = _mm512_setzero_si512();
-        for (int m = 0; m < 4; ++m) {
-          const __m512i grid = decoder.levels(codes, kIq2xsCodeSpread.of[m]);
-          const __mmask64 negate = sign_mask(sign_bytes, kIq2xsSignSpread.of[m], c.value_bits);
-          acc = add_scaled_dot(acc, grid, negate, y_qs + 64 * m, scales, kScaleSpread16.of[m]);
-        }
-        return acc;
-      });
-}
-
 // ---- IQ3_XXS -------------------------------------------------------------------------------
 // qs holds 64 grid indices of 4 values each; scales_and_signs, per sub-block ib of 32 values,
 // a 32-bit word of four 7-bit sign indices (8 values each) and a 4-bit scale. Read as 64-bit
@@ -413,7 +382,6 @@ void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 
 void add_avx512_vbmi_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_XXS, rows_for_each_token<dot_iq2_xxs>);
-  set_kernel(table, GgmlType::IQ2_XS, rows_for_each_token<dot_iq2_xs>);
   set_kernel(table, GgmlType::IQ3_XXS, rows_for_each_token<dot_iq3_xxs>);
   set_kernel(table, GgmlType::IQ3_S, rows_for_each_token<dot_iq3_s>);
 }
