@@ -18,15 +18,10 @@
 namespace sluice::quant::fast::detail {
 namespace {
 
-// int16 scales of 4 runs of 16 values (the 32 int16 lanes of a maddubs result, 8 per run).
-inline __m512i quarter_scales(int s0, int s1, int s2, int s3) {
-  const auto pair = [](int lo, int hi) {
-    return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hi)), _mm_set1_epi16(static_cast<short>(lo)));
-  };
-  return join256(pair(s0, s1), pair(s2, s3));
+// int16 scales of 2 runs of 32 values (the 32 int16 lanes of a maddubs result, 16 per run).
+inline __m512i half_scales(int s0, int s1) {
+  return join256(_mm256_set1_epi16(static_cast<short>(s0)), _mm256_set1_epi16(static_cast<short>(s1)));
 }
-
-inline __m512i half_scales(int s0, int s1) { return quarter_scales(s0, s0, s1, s1); }
 
 // Unsigned grid bytes times activations negated by `signs`, scaled per 16 values, into acc.
 inline __m512i add_scaled_grid_dot(__m512i acc, __m512i grid, __mmask64 signs, const int8_t* a, __m512i scales) {
