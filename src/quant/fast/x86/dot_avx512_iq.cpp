@@ -142,9 +142,9 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
 // (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC cycles
 // per super-block at 2048 columns: IQ1_S 44 -> 33 (one at a time) -> 28 (pdep), IQ1_M
 // 44 -> 36 -> 30; IQ2_XS 33 and IQ2_S 39 (dot_avx512_vbmi.cpp's, which looked grid codes up
-// in registers) -> 28 and 26. The block functions below are forced inline, as GCC otherwise calls them for each
-// super-block of a row's short last group, which is every super-block of a 768-column row
-// (IQ1_S 48 -> 31 cycles there).
+// in registers) -> 28 and 26. The block functions below are forced inline, as GCC otherwise
+// calls them for each super-block of a row's short last group, which is every super-block of
+// a 768-column row (IQ1_S 48 -> 31 cycles there).
 
 // Four 16-bit fields: the bytes of low (4 bytes), and above them 16 bits of high deposited by
 // high_fields (the mask of each field's high index bits).
