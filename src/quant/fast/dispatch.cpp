@@ -206,7 +206,7 @@ bool cpu_supports(Isa isa) {
       return cpu_supports(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vnni") &&
-             __builtin_cpu_supports("bmi2");  // pdep in the IQ1 kernels; every AVX-512 CPU has it
+             __builtin_cpu_supports("bmi2");  // pdep in dot_avx512_iq.cpp; every AVX-512 CPU has it
 #else
     case Isa::kAvx2:
     case Isa::kAvx512: return false;

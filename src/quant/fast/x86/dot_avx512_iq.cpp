@@ -205,12 +205,7 @@ void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) __attribute__((always_inline)) {
         const __m512i entries = load512(x.qs);
-        // The sign bytes of values 64 t .. 64 t + 63 are 64-bit word t.
-        const __m256i sign_bytes = iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9)));
-        const __m128i signs_lo = _mm256_castsi256_si128(sign_bytes), signs_hi = _mm256_extracti128_si256(sign_bytes, 1);
-        const uint64_t signs[4] = {
-            static_cast<uint64_t>(_mm_cvtsi128_si64(signs_lo)), static_cast<uint64_t>(_mm_extract_epi64(signs_lo, 1)),
-            static_cast<uint64_t>(_mm_cvtsi128_si64(signs_hi)), static_cast<uint64_t>(_mm_extract_epi64(signs_hi, 1))};
+        const StepSigns signs = step_signs(iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9))));
         const __m512i scales = nibble_scales16(x.scales);
         const auto indices = [&](int k) {
           uint64_t four;
@@ -222,7 +217,7 @@ void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
         for (int t = 0; t < 4; ++t) {
           const __m512i s = _mm512_permutexvar_epi16(load512(kScaleLanes16.lanes[t]), scales);
           acc[t & 1] =
-              add_scaled_grid_dot(acc[t & 1], eight_grid_rows(kIq2xsGrid, indices, t), signs[t], y_qs + 64 * t, s);
+              add_scaled_grid_dot(acc[t & 1], eight_grid_rows(kIq2xsGrid, indices, t), signs.of[t], y_qs + 64 * t, s);
         }
         return SuperBlockLanes{fold_to_256(_mm512_add_epi32(acc[0], acc[1]))};
       },
