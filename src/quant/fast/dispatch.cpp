@@ -30,7 +30,7 @@ RowDotFn kernel_of(const KernelTable& table, GgmlType type) {
 detail::Avx512Extensions cpu_avx512_extensions() {
 #if defined(SLUICE_X86_KERNELS)
   if (!cpu_supports(Isa::kAvx512)) return {};
-  return {.vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2"),
+  return {.vbmi = static_cast<bool>(__builtin_cpu_supports("avx512vbmi")),  // BMI2 is part of kAvx512
           .bf16 = static_cast<bool>(__builtin_cpu_supports("avx512bf16"))};
 #else
   return {};

@@ -31,7 +31,7 @@ void add_scalar_kernels(KernelTable& table);
 void add_avx2_kernels(KernelTable& table);
 // AVX-512 extensions with kernels of their own, which replace some of the AVX-512 file's.
 struct Avx512Extensions {
-  bool vbmi = false;  // VBMI and BMI2: x86/dot_avx512_vbmi.cpp
+  bool vbmi = false;  // VBMI: x86/dot_avx512_vbmi.cpp (with BMI2, which kAvx512 includes)
   bool bf16 = false;  // AVX512_BF16: x86/dot_avx512_bf16.cpp
 };
 void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions);
