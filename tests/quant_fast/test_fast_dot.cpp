@@ -247,15 +247,21 @@ class FastKernel : public ::testing::TestWithParam<KernelCase> {
     }
   }
 
-  // out[t * kRows + r] for every row and token through `dot`.
-  std::vector<float> run(RowDotFn dot) const {
+  // out[t * kRows + r] for every row and token through `dot`, the rows `gap` bytes apart.
+  std::vector<float> run(RowDotFn dot, size_t gap = 0) const {
     std::vector<float> out(kRows * kTokens);
     const size_t w_bytes = row_bytes(type_, static_cast<uint64_t>(n_cols_));
-    dot(weights_.data(), w_bytes, kRows, act_.data(), act_bytes_, kTokens, n_cols_, out.data(), kRows);
+    std::vector<std::byte> spaced(kRows * (w_bytes + gap), std::byte{0xa5});
+    for (int64_t r = 0; r < kRows; ++r) {
+      std::copy_n(weights_.begin() + static_cast<std::ptrdiff_t>(r * w_bytes), w_bytes,
+                  spaced.begin() + static_cast<std::ptrdiff_t>(r * (w_bytes + gap)));
+    }
+    dot(spaced.data(), w_bytes + gap, kRows, act_.data(), act_bytes_, kTokens, n_cols_, out.data(), kRows);
     return out;
   }
 
-  void expect_simd_matches_scalar() const;
+  // gap: as run's, for the SIMD kernels (the scalar one runs on rows laid end to end).
+  void expect_simd_matches_scalar(size_t gap = 0) const;
 
   static constexpr int64_t kRows = 3;
   static constexpr int64_t kTokens = 7;  // a group of 4 and 3 more
@@ -292,7 +298,7 @@ TEST_P(FastKernel, ScalarMatchesExactDecodeTimesDequantizedActivations) {
 // Every SIMD kernel of this CPU for the format (AVX-512's without the VBMI and BF16 ones too,
 // which CPUs without those extensions run) against the scalar one on the fixture's weights and
 // activations.
-void FastKernel::expect_simd_matches_scalar() const {
+void FastKernel::expect_simd_matches_scalar(size_t gap) const {
   const std::vector<float> reference = run(row_dot_of(Isa::kScalar, type_));
   // Sum of |products| per (row, token), the scale of the rounding differences.
   std::vector<double> magnitude(reference.size());
@@ -314,7 +320,7 @@ void FastKernel::expect_simd_matches_scalar() const {
   for (const auto& [name, dot] : kernels) {
     if (dot == nullptr) continue;  // this set falls back to a lower one for this format
     ++n_checked;
-    const std::vector<float> got = run(dot);
+    const std::vector<float> got = run(dot, gap);
     for (size_t i = 0; i < got.size(); ++i) {
       if (integer_exact(type_)) {
         EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(reference[i]))
@@ -329,6 +335,10 @@ void FastKernel::expect_simd_matches_scalar() const {
 }
 
 TEST_P(FastKernel, SimdMatchesScalar) { expect_simd_matches_scalar(); }
+
+// Rows not laid end to end (a slice of a wider matrix): the kernels that run a call's rows as
+// one sequence of blocks must go row by row here.
+TEST_P(FastKernel, SimdMatchesScalarOnRowsApart) { expect_simd_matches_scalar(traits_of(type_).type_size); }
 
 // Activations at full scale (every quant +-127), where the kernels' integer sums are largest:
 // a kernel keeping partial sums in 16 bits would overflow here first.

@@ -155,8 +155,8 @@ void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 // hmask[l]. Fed as q2 | hbit << 2 in 0..7; 4 * sum_s scale_s * bsums_s comes off at the end.
 // As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
 // version ran slower on Zen 4); four accumulators, as Q2_K's. The block function is forced
-// inline: GCC otherwise calls it for each super-block of a row's short last group, which is
-// every super-block of a 768-column row (27.8 -> 24.2 TSC cycles per super-block there).
+// inline: GCC may otherwise call it for each super-block (27 against 21 TSC cycles per
+// super-block at 2048 columns, one core, hot).
 void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i bit2 = _mm256_set1_epi8(4);

@@ -142,9 +142,7 @@ float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
 // (four of eight rows) were slower on Zen 4 than the scalar loads. One core, hot, TSC cycles
 // per super-block at 2048 columns: IQ1_S 44 -> 33 (one at a time) -> 28 (pdep), IQ1_M
 // 44 -> 36 -> 30; IQ2_XS 33 and IQ2_S 39 (dot_avx512_vbmi.cpp's, which looked grid codes up
-// in registers) -> 28 and 26. The block functions below are forced inline, as GCC otherwise
-// calls them for each super-block of a row's short last group, which is every super-block of
-// a 768-column row (IQ1_S 48 -> 31 cycles there).
+// in registers) -> 28 and 26.
 
 // Four 16-bit fields: the bytes of low (4 bytes), and above them 16 bits of high deposited by
 // high_fields (the mask of each field's high index bits).
@@ -183,7 +181,7 @@ inline __m512i nibble_scales16(const uint8_t* scales) {
 void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_S>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) __attribute__((always_inline)) {
+      [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) {
         const __m512i scales = nibble_scales16(x.scales);
         const auto indices = [&](int k) { return four_indices(x.qs + 4 * k, x.qh[k], 0x0300030003000300ull); };
         __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
@@ -203,7 +201,7 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_XS>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) __attribute__((always_inline)) {
+      [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) {
         const __m512i entries = load512(x.qs);
         const StepSigns signs = step_signs(iq2_sign_bytes(_mm512_cvtepi16_epi8(_mm512_srli_epi16(entries, 9))));
         const __m512i scales = nibble_scales16(x.scales);
@@ -275,7 +273,7 @@ void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   const __m256i pairs = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   sum_super_block_rows<BlockIQ1_S>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) __attribute__((always_inline)) {
+      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i qh = load128(x.qh);
         const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
         const __mmask32 plus =
@@ -301,7 +299,7 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   const __m256i scale_shifts = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
   sum_super_block_rows<BlockIQ1_M>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) __attribute__((always_inline)) {
+      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i qh = load128(x.qh);
         const auto plus_of = [&](__m128i qh_pairs) {
           return _mm512_testn_epi32_mask(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts), delta_bit);

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
@@ -67,16 +68,21 @@ struct GroupSums {
   __m128 y_d;           // their activation scales
 };
 
-// sum plus the terms of the group's four super-blocks, in block order, as the scalar kernels
-// compute them; d_factor is f.
-inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor) {
+// The terms of the group's four super-blocks, as the scalar kernels compute them, in lanes
+// 0, 2, 4 and 6 (the odd lanes are scratch); d_factor is f.
+inline __m256 four_terms(const GroupSums& g, float d_factor) {
   const __m256 y = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(g.y_d), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
   const __m256 factors = _mm256_setr_ps(d_factor, 1.0f, d_factor, 1.0f, d_factor, 1.0f, d_factor, 1.0f);
   const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(factors, _mm256_cvtph_ps(g.scale_pairs)), y);  // d0 dmin0 d1 ...
   const __m256 sums =
       _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g.totals, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
   const __m256 products = _mm256_mul_ps(scales, sums);
-  const __m256 terms = _mm256_sub_ps(products, _mm256_movehdup_ps(products));  // even lanes
+  return _mm256_sub_ps(products, _mm256_movehdup_ps(products));
+}
+
+// sum plus the group's four terms, in block order.
+inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor) {
+  const __m256 terms = four_terms(g, d_factor);
   const __m128 low = _mm256_castps256_ps128(terms);
   const __m128 high = _mm256_extractf128_ps(terms, 1);
   sum += _mm_cvtss_f32(low);
@@ -86,11 +92,47 @@ inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor
   return sum;
 }
 
-// The integer results of kCount (1..4) super-blocks from block b on, ready for
-// add_four_super_blocks. A group of fewer than four is padded with zero lanes, scales and
-// activation scales: its padding terms are +0, and adding +0 leaves the sum as it is (the sum
-// starts at +0 and, rounding to nearest with flush-to-zero off, as nothing here changes, is
-// never -0).
+// As add_four_super_blocks, for a group that may begin rows: bit i of row_starts marks
+// super-block i as the first of a row. The sum so far is then the previous row's result,
+// stored at *out++, and the sum starts again from +0. Returns the last row's sum.
+inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor, unsigned row_starts, float*& out) {
+  if (row_starts == 0) return add_four_super_blocks(sum, g, d_factor);
+  const __m256 terms = four_terms(g, d_factor);
+  const __m128 low = _mm256_castps256_ps128(terms);
+  const __m128 high = _mm256_extractf128_ps(terms, 1);
+  const float term[4] = {_mm_cvtss_f32(low), _mm_cvtss_f32(_mm_movehl_ps(low, low)), _mm_cvtss_f32(high),
+                         _mm_cvtss_f32(_mm_movehl_ps(high, high))};
+  for (int i = 0; i < 4; ++i) {
+    if (row_starts >> i & 1) {
+      *out++ = sum;
+      sum = 0.0f;
+    }
+    sum += term[i];
+  }
+  return sum;
+}
+
+// Where the super-blocks of a group sit in their rows: the activation block of each
+// (block(i)), and which of them begin a row (bit i of row_starts).
+struct GroupPlace {
+  int64_t act_blocks[4];
+  unsigned row_starts;
+
+  int64_t block(int i) const { return act_blocks[i]; }
+};
+
+// The place of a group within one row, from activation block `first` on.
+struct PlaceInRow {
+  int64_t first;
+
+  int64_t block(int i) const { return first + i; }
+};
+
+// The integer results of kCount (1..4) super-blocks, wk[0..kCount), against activation
+// blocks place.block(0..kCount), ready for add_four_super_blocks. A group of fewer than four
+// is padded with zero lanes, scales and activation scales: its padding terms are +0, and
+// adding +0 leaves the sum as it is (the sum starts at +0 and, rounding to nearest with
+// flush-to-zero off, as nothing here changes, is never -0).
 //
 // Formats without minimums compute (f16(0) * y_d) * 0 where the scalar kernels have no term:
 // +-0 for a finite y_d, NaN (as the scalar kernels' sum then is) for a NaN one. y_d is never
@@ -101,68 +143,63 @@ inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor
 // the operand is never read.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
-template <int kCount, class Block, class BlockLanes>
-[[gnu::always_inline]] inline GroupSums group_sums(const Block* wb, const Q8x256View& acts, int64_t b,
+template <int kCount, class Block, class Place, class BlockLanes>
+[[gnu::always_inline]] inline GroupSums group_sums(const Block* wk, const Q8x256View& acts, const Place& place,
                                                    const BlockLanes& block_lanes) {
   __m256i lanes[8];
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
     if (i < kCount) {
-      prefetch_ahead<sizeof(Block)>(wb + b + i);
-      const SuperBlockLanes s = block_lanes(wb[b + i], acts.qs + 256 * (b + i), acts.bsums + 16 * (b + i));
+      prefetch_ahead<sizeof(Block)>(wk + i);
+      const int64_t a = place.block(i);
+      const SuperBlockLanes s = block_lanes(wk[i], acts.qs + 256 * a, acts.bsums + 16 * a);
       lanes[i] = s.isum;
       lanes[4 + i] = s.msum;
     } else {
       lanes[i] = lanes[4 + i] = _mm256_setzero_si256();
     }
   }
-  const auto pair = [&](int i) { return i < kCount ? static_cast<int>(f16_scale_pair(wb[b + i])) : 0; };
-  const auto y = [&](int i) { return i < kCount ? acts.d[b + i] : 0.0f; };
+  const auto pair = [&](int i) { return i < kCount ? static_cast<int>(f16_scale_pair(wk[i])) : 0; };
+  const auto y = [&](int i) { return i < kCount ? acts.d[place.block(i)] : 0.0f; };
+  constexpr bool kConsecutive = std::is_same_v<Place, PlaceInRow>;
   return {lane_totals(lanes), _mm_setr_epi32(pair(0), pair(1), pair(2), pair(3)),
-          kCount == 4 ? _mm_loadu_ps(acts.d + b) : _mm_setr_ps(y(0), y(1), y(2), y(3))};
+          kCount == 4 && kConsecutive ? _mm_loadu_ps(acts.d + place.block(0)) : _mm_setr_ps(y(0), y(1), y(2), y(3))};
 }
 #pragma GCC diagnostic pop
 
-// group_sums for a row's last group of count (1..3) super-blocks.
-template <class Block, class BlockLanes>
-GroupSums tail_group_sums(int count, const Block* wb, const Q8x256View& acts, int64_t b,
+// group_sums for the last group of count (1..3) super-blocks.
+template <class Block, class Place, class BlockLanes>
+GroupSums tail_group_sums(int count, const Block* wk, const Q8x256View& acts, const Place& place,
                           const BlockLanes& block_lanes) {
   switch (count) {
     case 1:
-      return group_sums<1>(wb, acts, b, block_lanes);
+      return group_sums<1>(wk, acts, place, block_lanes);
     case 2:
-      return group_sums<2>(wb, acts, b, block_lanes);
+      return group_sums<2>(wk, acts, place, block_lanes);
     default:
-      return group_sums<3>(wb, acts, b, block_lanes);
+      return group_sums<3>(wk, acts, place, block_lanes);
   }
 }
 
-// One token against n_rows weight rows (a RowsDotFn's work): out[r] = the dot product of row
-// r. block_lanes(block, activation quants, activation bsums) returns a super-block's
-// SuperBlockLanes; d_factor is f.
-//
-// Each group's f32 step runs after the next group's integer work has been issued, the next
-// group being the first of the next row at the end of a row. Run right after its own group,
-// the step's chain of conversions and shuffles (some 40 cycles) held up retirement while the
-// next group's instructions filled the reorder buffer; deferred, its inputs are long ready.
-// With the groups inlined (constants stay in registers), one core, hot, TSC cycles per
-// super-block: Q4_K 17.6 -> 13.5 and Q6_K 20.7 -> 16.4 at 2048 columns, 20.1 -> 17.2 and
-// 24.5 -> 19.8 at 768. Each row's terms are still added in block order, so results are
-// unchanged.
-//
-// Whole groups go through one loop and a row's short last group through a switch after it.
-// Choosing between the two inside one loop ran hot matvecs 10% faster at 768 columns but
-// slowed decoding of a 12-layer Qwen3-30B-A3B slice from 45 to 31 tokens/s (median of 8
-// alternating runs): something outside this loop's own timing, not found.
-template <class Block, class BlockLanes>
-void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
-                          float* out, BlockLanes block_lanes, float d_factor = 1.0f) {
-  const Q8x256View acts = view_q8x256(act, n);
-  const int64_t n_blocks = n / 256;
-  if (n_blocks == 0) {
-    std::fill(out, out + n_rows, 0.0f);
-    return;
+// The place of the four super-blocks from activation block `first` on, in rows of
+// n_blocks; `first` moves on to the block after them.
+inline GroupPlace place_group(int64_t& first, int64_t n_blocks) {
+  GroupPlace p{};
+  int64_t j = first;
+  for (int i = 0; i < 4; ++i) {
+    p.act_blocks[i] = j;
+    p.row_starts |= static_cast<unsigned>(j == 0) << i;
+    j = j + 1 == n_blocks ? 0 : j + 1;
   }
+  first = j;
+  return p;
+}
+
+// sum_super_block_rows (below) for rows cut into groups row by row; a row's last group is
+// short where n_blocks is not a multiple of four.
+template <class Block, class BlockLanes>
+void sum_rows_one_by_one(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Q8x256View& acts,
+                         int64_t n_blocks, float* out, BlockLanes block_lanes, float d_factor) {
   const int64_t n_full = n_blocks / 4 * 4;  // blocks in whole groups of four
   const int tail = static_cast<int>(n_blocks - n_full);
   float sum = 0.0f;
@@ -183,10 +220,86 @@ void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows
   };
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto* wb = blocks_of<Block>(w + static_cast<size_t>(r) * w_row_bytes);
-    for (int64_t b = 0; b < n_full; b += 4) advance(group_sums<4>(wb, acts, b, block_lanes), r, b == 0);
-    if (tail != 0) advance(tail_group_sums(tail, wb, acts, n_full, block_lanes), r, n_full == 0);
+    for (int64_t b = 0; b < n_full; b += 4) {
+      advance(group_sums<4>(wb + b, acts, PlaceInRow{b}, block_lanes), r, b == 0);
+    }
+    if (tail != 0) advance(tail_group_sums(tail, wb + n_full, acts, PlaceInRow{n_full}, block_lanes), r, n_full == 0);
   }
-  if (n_rows > 0) out[n_rows - 1] = add_four_super_blocks(sum, pending, d_factor);
+  out[n_rows - 1] = add_four_super_blocks(sum, pending, d_factor);
+}
+
+// sum_super_block_rows (below) for rows laid end to end, their super-blocks taken as one
+// sequence cut into groups of four.
+template <class Block, class BlockLanes>
+void sum_rows_as_one_sequence(const std::byte* w, int64_t n_rows, const Q8x256View& acts, int64_t n_blocks, float* out,
+                              BlockLanes block_lanes, float d_factor) {
+  const auto* wb = blocks_of<Block>(w);
+  const int64_t total = n_rows * n_blocks;
+  const int64_t n_full = total / 4 * 4;  // super-blocks in whole groups of four
+  float sum = 0.0f;
+  float* next_out = out;
+  GroupSums pending{};
+  unsigned pending_starts = 0;
+  bool have_pending = false;
+  // Adds the pending group's terms and makes `next` the pending one.
+  const auto advance = [&](const GroupSums& next, unsigned row_starts) {
+    if (have_pending) sum = add_four_super_blocks(sum, pending, d_factor, pending_starts, next_out);
+    pending = next;
+    pending_starts = row_starts;
+    have_pending = true;
+  };
+  int64_t first = 0;  // activation block of the next group's first super-block
+  for (int64_t k = 0; k < n_full; k += 4) {
+    GroupPlace place = place_group(first, n_blocks);
+    if (k == 0) place.row_starts &= ~1u;  // the first row has no row before it to store
+    advance(group_sums<4>(wb + k, acts, place, block_lanes), place.row_starts);
+  }
+  if (n_full != total) {
+    const int count = static_cast<int>(total - n_full);
+    GroupPlace place = place_group(first, n_blocks);
+    place.row_starts &= (1u << count) - 1;  // none in the padding
+    if (n_full == 0) place.row_starts &= ~1u;
+    advance(tail_group_sums(count, wb + n_full, acts, place, block_lanes), place.row_starts);
+  }
+  sum = add_four_super_blocks(sum, pending, d_factor, pending_starts, next_out);
+  *next_out = sum;
+}
+
+// One token against n_rows weight rows (a RowsDotFn's work): out[r] = the dot product of row
+// r. block_lanes(block, activation quants, activation bsums) returns a super-block's
+// SuperBlockLanes; d_factor is f.
+//
+// The super-blocks go in groups of four. Rows of a multiple of four super-blocks are cut into
+// their own groups. Other rows laid end to end are taken as one sequence, so that a group may
+// end one row and begin the next: cut row by row, each row would end in a short group, and at
+// 768 columns (three super-blocks, an expert's down projection in Qwen3-30B-A3B) every group
+// was short, each paying for the reduction and the f32 step of four. One core, hot, TSC
+// cycles per super-block at 768 columns: Q2_K 18.9 -> 14.5, Q3_K 24.2 -> 21.9, Q4_K
+// 17.3 -> 14.6, Q6_K 19.2 -> 16.4, IQ2_XXS 33.3 -> 27.5 (at 2048 columns they take 14.3,
+// 21.1, 13.5, 15.7 and 27.9). Rows apart in memory (w_row_bytes larger than the blocks) are
+// cut row by row.
+//
+// Each group's f32 step runs after the next group's integer work has been issued. Run right
+// after its own group, the step's chain of conversions and shuffles (some 40 cycles) held up
+// retirement while the next group's instructions filled the reorder buffer; deferred, its
+// inputs are long ready. With the groups inlined (constants stay in registers), one core,
+// hot, TSC cycles per super-block: Q4_K 17.6 -> 13.5 and Q6_K 20.7 -> 16.4 at 2048 columns.
+// Each row's terms are still added in block order, so results are unchanged.
+template <class Block, class BlockLanes>
+void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
+                          float* out, BlockLanes block_lanes, float d_factor = 1.0f) {
+  const Q8x256View acts = view_q8x256(act, n);
+  const int64_t n_blocks = n / 256;
+  if (n_blocks == 0 || n_rows == 0) {
+    std::fill(out, out + n_rows, 0.0f);
+    return;
+  }
+  const bool laid_end_to_end = w_row_bytes == static_cast<size_t>(n_blocks) * sizeof(Block) || n_rows == 1;
+  if (n_blocks % 4 == 0 || !laid_end_to_end) {
+    sum_rows_one_by_one<Block>(w, w_row_bytes, n_rows, acts, n_blocks, out, block_lanes, d_factor);
+  } else {
+    sum_rows_as_one_sequence<Block>(w, n_rows, acts, n_blocks, out, block_lanes, d_factor);
+  }
 }
 
 }  // namespace
