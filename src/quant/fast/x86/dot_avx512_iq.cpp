@@ -267,18 +267,16 @@ template <class FourIndices>
 // value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_s.
 void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   // Entry m (8 values) takes index bits 3 (m % 4) of qh[m / 4] and its delta sign bit 15.
-  const __m512i qh_of_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  const __m512i qh_of_hi = _mm512_add_epi32(qh_of_lo, _mm512_set1_epi32(4));
-  const __m512i delta_bit = _mm512_set1_epi32(0x8000);
+  // Byte m of sign_bytes is the high byte of qh[m / 4].
+  const __m256i sign_bytes = _mm256_setr_epi8(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7,  //
+                                              9, 9, 9, 9, 11, 11, 11, 11, 13, 13, 13, 13, 15, 15, 15, 15);
   const __m256i pairs = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   sum_super_block_rows<BlockIQ1_S>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i qh = load128(x.qh);
-        const __m512i qh32 = _mm512_cvtepu16_epi32(_mm256_castsi128_si256(qh));
-        const __mmask32 plus =
-            _mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_lo, qh32), delta_bit) |
-            (__mmask32{_mm512_testn_epi32_mask(_mm512_permutexvar_epi32(qh_of_hi, qh32), delta_bit)} << 16);
+        const __mmask32 plus = _mm256_testn_epi8_mask(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(qh), sign_bytes),
+                                                      _mm256_set1_epi8(-128));
         // Entries 4 k to 4 k + 3: qs bytes, and above them the 3-bit parts of qh[k].
         const auto indices = [&](int k) { return four_indices(x.qs + 4 * k, x.qh[k], 0x0700070007000700ull); };
         // Scale of 32 values: qh bits 12-14, so per 16 values each twice.
@@ -292,20 +290,18 @@ void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 // value = d / 8 * (2 scale + 1) * (8 grid + delta_sign), as dot_scalar_iq.cpp's dot_iq1_m.
 void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   // Entry m (8 values) takes nibble m % 2 of qh[m / 2]: 3 index bits and the delta sign (8).
-  const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
-  const __m512i delta_bit = _mm512_set1_epi32(8);
+  // Byte m of each_twice is qh[m / 2]; tested against delta_bits it gives entry m's sign.
+  const __m256i each_twice = _mm256_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,  //
+                                              8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  const __m256i delta_bits = _mm256_set1_epi16(static_cast<short>(0x8008));
   // Scale of 16 values s: bits 3 (s % 4) of scales[s / 4].
   const __m256i words = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m256i scale_shifts = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
   sum_super_block_rows<BlockIQ1_M>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t* y_bsums) {
-        const __m128i qh = load128(x.qh);
-        const auto plus_of = [&](__m128i qh_pairs) {
-          return _mm512_testn_epi32_mask(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(qh_pairs), shifts), delta_bit);
-        };
-        const __mmask32 plus =
-            plus_of(_mm_unpacklo_epi8(qh, qh)) | (__mmask32{plus_of(_mm_unpackhi_epi8(qh, qh))} << 16);
+        const __m256i qh_twice = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(x.qh)), each_twice);
+        const __mmask32 plus = _mm256_testn_epi8_mask(qh_twice, delta_bits);
         // Entries 4 k to 4 k + 3: qs bytes, and above them the nibbles of qh[2 k] and
         // qh[2 k + 1] less their delta bits.
         const auto indices = [&](int k) {
