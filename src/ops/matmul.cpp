@@ -61,10 +61,15 @@ void exact_rows(const PreparedTask& task, int64_t begin, int64_t end) {
 }
 
 // Rows [begin, end) of a fast-path product through the row kernel, in tiles of rows x tokens.
+// One token reads each row once however the rows are cut, so it takes them in one call: cut
+// into tiles, each call restarted the kernel's pipeline of super-block groups (one token,
+// 2 threads, 768 x 2048, paired runs: Q2_K 22.5 -> 20.9 and 18.8 -> 18.1 us; no change at
+// 2048 x 768).
 void row_kernel_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   const quant::MatrixView& w = *task.w;
-  for (int64_t r0 = begin; r0 < end; r0 += kRowTile) {
-    const int64_t r1 = std::min(end, r0 + kRowTile);
+  const int64_t row_tile = task.n_tokens == 1 ? end - begin : kRowTile;
+  for (int64_t r0 = begin; r0 < end; r0 += row_tile) {
+    const int64_t r1 = std::min(end, r0 + row_tile);
     for (int64_t t0 = 0; t0 < task.n_tokens; t0 += kTokenTile) {
       const int64_t n_tile = std::min(kTokenTile, task.n_tokens - t0);
       const std::byte* act = task.act + static_cast<size_t>(t0) * task.act_bytes;
