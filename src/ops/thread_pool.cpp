@@ -39,7 +39,7 @@ bool ThreadPool::spin_until(Pred pred) {
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
-  chunk_ranges_ = std::make_unique<std::atomic<uint64_t>[]>(static_cast<size_t>(n_threads_));
+  chunk_ranges_ = std::make_unique<ChunkRange[]>(static_cast<size_t>(n_threads_));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -59,24 +59,26 @@ void ThreadPool::run_chunk(int index) {
   if (begin < end) (*job_)(begin, end, index);
 }
 
+// Going to sleep and waking a sleeper pair up as a store followed by a load on each side
+// (sleepers_ then generation_ here, generation_ then sleepers_ in parallel_for), all
+// sequentially consistent: at least one side sees the other's store, so either the worker
+// sees the new job or parallel_for sees the sleeper and notifies it under the mutex. The same
+// holds for caller_asleep_ and pending_ at the end of a job.
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   while (true) {
-    const auto has_news = [&] {
-      return stopping_.load(std::memory_order_acquire) ||
-             generation_.load(std::memory_order_acquire) != seen;
-    };
+    const auto has_news = [&] { return stopping_.load() || generation_.load() != seen; };
     if (!spin_until(has_news)) {
       std::unique_lock lock(mutex_);
+      sleepers_.fetch_add(1);
       work_ready_.wait(lock, has_news);
+      sleepers_.fetch_sub(1);
     }
-    if (stopping_.load(std::memory_order_acquire)) return;
-    seen = generation_.load(std::memory_order_acquire);
+    if (stopping_.load()) return;
+    seen = generation_.load();
     run_chunk(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      // The caller may be asleep: take the mutex so the wake-up cannot slip between its
-      // check of pending_ and its wait.
-      { std::lock_guard lock(mutex_); }
+    if (pending_.fetch_sub(1) == 1 && caller_asleep_.load()) {
+      { std::lock_guard lock(mutex_); }  // the caller is inside wait() or has not checked yet
       work_done_.notify_one();
     }
   }
@@ -88,19 +90,21 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n, 0);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    job_ = &fn;
-    job_size_ = n;
-    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+  job_ = &fn;
+  job_size_ = n;
+  pending_.store(n_threads_ - 1);
+  generation_.fetch_add(1);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard lock(mutex_); }  // a sleeper is inside wait() or has not checked yet
+    work_ready_.notify_all();
   }
-  work_ready_.notify_all();
   run_chunk(0);
-  const auto all_done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  const auto all_done = [&] { return pending_.load() == 0; };
   if (!spin_until(all_done)) {
     std::unique_lock lock(mutex_);
+    caller_asleep_.store(true);
     work_done_.wait(lock, all_done);
+    caller_asleep_.store(false);
   }
   job_ = nullptr;
 }
@@ -119,10 +123,10 @@ void ThreadPool::parallel_chunks(int64_t n, int64_t chunk, const std::function<v
   // thief never take the same chunk. Without imbalance every thread works through the same
   // rows at every call, which keeps them in its own cache when they fit.
   SLUICE_ASSERT(n_chunks < (int64_t{1} << 32));
-  std::atomic<uint64_t>* ranges = chunk_ranges_.get();
+  ChunkRange* ranges = chunk_ranges_.get();
   const auto pack = [](uint64_t front, uint64_t back) { return front | back << 32; };
   for (int i = 0; i < n_threads_; ++i) {
-    ranges[i].store(pack(static_cast<uint64_t>(n_chunks * i / n_threads_),
+    ranges[i].bounds.store(pack(static_cast<uint64_t>(n_chunks * i / n_threads_),
                          static_cast<uint64_t>(n_chunks * (i + 1) / n_threads_)),
                     std::memory_order_relaxed);
   }
@@ -139,9 +143,9 @@ void ThreadPool::parallel_chunks(int64_t n, int64_t chunk, const std::function<v
   };
   parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
     const auto run = [&](int64_t c) { fn(c * chunk, std::min(n, (c + 1) * chunk), thread); };
-    for (int64_t c = take(ranges[thread], true); c >= 0; c = take(ranges[thread], true)) run(c);
+    for (int64_t c = take(ranges[thread].bounds, true); c >= 0; c = take(ranges[thread].bounds, true)) run(c);
     for (int other = 1; other < n_threads_; ++other) {
-      auto& range = ranges[(thread + other) % n_threads_];
+      auto& range = ranges[(thread + other) % n_threads_].bounds;
       for (int64_t c = take(range, false); c >= 0; c = take(range, false)) run(c);
     }
   });

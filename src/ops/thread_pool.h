@@ -61,16 +61,27 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  // The mutex and condition variables serve only threads that went to sleep: handing out a
+  // job and reporting it done touch atomics alone while everyone spins, and take the mutex
+  // only when sleepers_ or caller_asleep_ says someone waits on a condition variable.
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
-  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
+  // The job, written before generation_ is bumped and read by workers after they see it.
+  // Each group of fields that one side writes and the other polls has its own cache line.
+  alignas(64) const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_size_ = 0;
-  // Written under mutex_ (so sleepers cannot miss a change), read without it by spinners.
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
-  std::atomic<int> pending_{0};
-  std::unique_ptr<std::atomic<uint64_t>[]> chunk_ranges_;  // parallel_chunks: each thread's share
+  alignas(64) std::atomic<int> pending_{0};  // workers still running the current job
+  alignas(64) std::atomic<int> sleepers_{0};  // workers asleep on work_ready_ (or about to be)
+  std::atomic<bool> caller_asleep_{false};    // parallel_for's caller asleep on work_done_
+  // parallel_chunks: each thread's share, one per cache line so that a thread taking chunks
+  // from its own share does not pull the line away from the others.
+  struct alignas(64) ChunkRange {
+    std::atomic<uint64_t> bounds;
+  };
+  std::unique_ptr<ChunkRange[]> chunk_ranges_;
 };
 
 }  // namespace sluice::ops

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "ops/attention.h"
 #include "ops/matmul.h"
@@ -58,6 +59,25 @@ TEST(ThreadPool, ChunksVisitEveryIndexExactlyOnceInWholeChunks) {
         });
         for (auto& v : visits) EXPECT_EQ(v.load(), 1) << threads << " threads, n " << n << ", chunk " << chunk;
       }
+    }
+  }
+}
+
+// Past kSpinTime without work, workers sleep on a condition variable, and a caller whose
+// workers run longer than kSpinTime sleeps too: each round below must still wake the
+// sleepers (a lost wake-up hangs the test until ctest's timeout fails it).
+TEST(ThreadPool, WakesThreadsThatWentToSleep) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (int round = 0; round < 3; ++round) {
+      std::this_thread::sleep_for(2 * ThreadPool::kSpinTime);  // the workers fall asleep
+      std::vector<std::atomic<int>> visits(static_cast<size_t>(threads));
+      pool.parallel_for(threads, [&](int64_t begin, int64_t end, int thread) {
+        // Workers outlast the caller's spin, so the caller falls asleep waiting for them.
+        if (thread != 0) std::this_thread::sleep_for(2 * ThreadPool::kSpinTime);
+        for (int64_t i = begin; i < end; ++i) visits[i]++;
+      });
+      for (auto& v : visits) EXPECT_EQ(v.load(), 1) << threads << " threads, round " << round;
     }
   }
 }
