@@ -400,6 +400,57 @@ TEST(QuantizeActivations, NonFiniteInputGivesNaN) {
   EXPECT_TRUE(std::isnan(detail::view_q8x256(act.data(), 256).d[0]));
 }
 
+// Every set's activation quantizer writes the scalar one's bytes: random rows (with outliers
+// and runs of zeros; Q8_0 with an odd number of groups), values landing on ties (x = k + 0.5 with max |x| = 127, so x /
+// d is exactly k + 0.5 and must round to even), values too small for 1/d, and non-finite values.
+TEST(QuantizeActivations, SimdMatchesScalar) {
+  const int64_t n = 33 * 32;
+  std::vector<std::vector<float>> rows;
+  const std::vector<float> random = random_activations(n, 3, 11);
+  for (int64_t t = 0; t < 3; ++t) rows.emplace_back(random.begin() + t * n, random.begin() + (t + 1) * n);
+  std::vector<float> ties(n);
+  for (int64_t i = 0; i < n; ++i) ties[i] = i % 32 == 0 ? 127.0f : static_cast<float>(i % 254 - 127) + 0.5f;
+  rows.push_back(ties);
+  std::vector<float> edge(n, 0.0f);  // group by group: all zero, tiny, NaN, infinite, ordinary
+  for (int64_t i = 0; i < n; ++i) {
+    switch (i / 32 % 5) {
+      case 0:
+        break;
+      case 1:
+        edge[i] = std::ldexp(static_cast<float>(i % 7) - 3.0f, -130);
+        break;
+      case 2:
+        edge[i] = i % 32 == 5 ? std::numeric_limits<float>::quiet_NaN() : 1.0f;
+        break;
+      case 3:
+        edge[i] = i % 32 == 9 ? -std::numeric_limits<float>::infinity() : 1.0f;
+        break;
+      default:
+        edge[i] = static_cast<float>(i % 13) - 6.0f;
+        break;
+    }
+  }
+  rows.push_back(edge);
+  const Isa before = active_isa();
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    const int64_t n_cols = type == GgmlType::Q8_0 ? n : 1024;
+    const size_t bytes = activation_row_bytes(type, n_cols);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      set_isa(Isa::kScalar);
+      std::vector<std::byte> expected(bytes);
+      quantize_activations(type, rows[r].data(), n_cols, expected.data());
+      for (Isa isa : simd_isas()) {
+        set_isa(isa);
+        std::vector<std::byte> got(bytes);
+        quantize_activations(type, rows[r].data(), n_cols, got.data());
+        EXPECT_EQ(std::memcmp(got.data(), expected.data(), bytes), 0)
+            << isa_name(isa) << " " << type_name(type) << " row " << r;
+      }
+    }
+  }
+  set_isa(before);
+}
+
 TEST(Dispatch, ParsesNamesAndSwitchesSets) {
   EXPECT_EQ(parse_isa("scalar"), Isa::kScalar);
   EXPECT_EQ(parse_isa("avx2"), Isa::kAvx2);

@@ -1,5 +1,5 @@
 // Chooses the instruction set once (CPU features, SLUICE_ISA), builds its kernel table with
-// fallbacks to lower sets, and quantizes activations (one implementation for every set).
+// fallbacks to lower sets, and quantizes activations with the chosen set's quantizers.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -59,6 +59,8 @@ KernelTable build_table(Isa isa) {
     for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
       if (more.dot[id]) table.dot[id] = more.dot[id];
     }
+    if (more.quantize_q8x32) table.quantize_q8x32 = more.quantize_q8x32;
+    if (more.quantize_q8x256) table.quantize_q8x256 = more.quantize_q8x256;
   };
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) add(own_kernels(Isa::kAvx2, {}));
   if (isa == Isa::kAvx512) add(own_kernels(Isa::kAvx512, cpu_avx512_extensions()));
@@ -144,37 +146,6 @@ struct Active {
 Active& active() {
   static Active state;
   return state;
-}
-
-// Round to nearest, ties to even, for |v| < 2^22 (the quants are within +-127.5): adding
-// 1.5 * 2^23 leaves no fraction bits. Exact and the same on every target.
-inline float round_nearest(float v) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  return (v + kMagic) - kMagic;
-}
-
-// value = d * q with q = round(x / d) in [-127, 127], d = max |x| / 127. Returns the sum of q.
-// Non-finite input gives d = NaN so that every product with this block is NaN. Written so that
-// the compiler vectorizes it: max |x| through the bits (for non-negative floats integer order
-// is float order, and infinities and NaNs lie above every finite value), integer sums.
-int32_t quantize_group(const float* x, int n, float* d_out, int8_t* q) {
-  uint32_t amax_bits = 0;
-  for (int i = 0; i < n; ++i) amax_bits = std::max(amax_bits, std::bit_cast<uint32_t>(x[i]) & 0x7fffffffu);
-  if (amax_bits >= 0x7f800000u) {
-    *d_out = std::numeric_limits<float>::quiet_NaN();
-    std::memset(q, 0, static_cast<size_t>(n));
-    return 0;
-  }
-  const float d = std::bit_cast<float>(amax_bits) / 127.0f;
-  const float inv_d = d > 0.0f ? 1.0f / d : 0.0f;
-  int32_t sum = 0;
-  for (int i = 0; i < n; ++i) {
-    const auto r = static_cast<int32_t>(std::clamp(round_nearest(x[i] * inv_d), -127.0f, 127.0f));
-    q[i] = static_cast<int8_t>(r);
-    sum += r;
-  }
-  *d_out = d;
-  return sum;
 }
 
 }  // namespace
@@ -272,7 +243,6 @@ size_t activation_row_bytes(GgmlType weight_type, int64_t n_cols) {
 }
 
 void quantize_activations(GgmlType weight_type, const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
   switch (activation_format(weight_type)) {
     case ActivationFormat::kF32:
       if (n_cols > 0) std::memcpy(out, x, static_cast<size_t>(n_cols) * sizeof(float));
@@ -282,25 +252,14 @@ void quantize_activations(GgmlType weight_type, const float* x, int64_t n_cols, 
       for (int64_t i = 0; i < n_cols; ++i) bf16[i] = f32_to_bf16(x[i]);
       return;
     }
-    case ActivationFormat::kQ8x32: {
+    case ActivationFormat::kQ8x32:
       SLUICE_ASSERT(n_cols % 32 == 0);
-      auto* sum = reinterpret_cast<int32_t*>(out + n_cols);
-      auto* d = reinterpret_cast<float*>(sum + n_cols / 32);
-      for (int64_t b = 0; b < n_cols / 32; ++b) sum[b] = quantize_group(x + 32 * b, 32, &d[b], qs + 32 * b);
+      active().table.load(std::memory_order_acquire)->quantize_q8x32(x, n_cols, out);
       return;
-    }
-    case ActivationFormat::kQ8x256: {
+    case ActivationFormat::kQ8x256:
       SLUICE_ASSERT(n_cols % 256 == 0);
-      auto* bsums = reinterpret_cast<int16_t*>(out + n_cols);
-      auto* d = reinterpret_cast<float*>(bsums + n_cols / 16);
-      for (int64_t b = 0; b < n_cols / 256; ++b) quantize_group(x + 256 * b, 256, &d[b], qs + 256 * b);
-      for (int64_t g = 0; g < n_cols / 16; ++g) {
-        int sum = 0;
-        for (int i = 0; i < 16; ++i) sum += qs[16 * g + i];
-        bsums[g] = static_cast<int16_t>(sum);
-      }
+      active().table.load(std::memory_order_acquire)->quantize_q8x256(x, n_cols, out);
       return;
-    }
     case ActivationFormat::kNone: break;
   }
   SLUICE_ASSERT(!"quantize_activations of a type without fast kernels");

@@ -362,6 +362,7 @@ float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
 }  // namespace
 
 void add_scalar_kernels(KernelTable& table) {
+  add_scalar_activation_quantizers(table);
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<load_f32, load_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<load_f16, load_f32>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<load_bf16, load_bf16>>);

@@ -1,5 +1,6 @@
 // What the per-instruction-set files (dot_scalar.cpp, x86/dot_avx2.cpp, x86/dot_avx512.cpp)
-// hand to the dispatcher (dispatch.cpp): a table of row kernels indexed by GGML type id.
+// hand to the dispatcher (dispatch.cpp): a table of row kernels indexed by GGML type id, and
+// the activation quantizers.
 //
 // The 256-value formats (K-quants, i-quants, TQ1_0, TQ2_0) sum each super-block in integers
 // and then add its contribution in f32 with the same scalar expression in every file, so their
@@ -11,8 +12,10 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "quant/fast/fast_dot.h"
 
@@ -20,8 +23,14 @@ namespace sluice::quant::fast::detail {
 
 inline constexpr uint32_t kTypeSlots = 41;  // GGML type ids 0..40
 
+// Quantizes one row of n_cols activations into a kQ8x32 or kQ8x256 row (layout in
+// fast_dot.h). Every set's version gives the same bytes as the scalar one.
+using QuantizeRowFn = void (*)(const float* x, int64_t n_cols, std::byte* out);
+
 struct KernelTable {
   RowDotFn dot[kTypeSlots] = {};
+  QuantizeRowFn quantize_q8x32 = nullptr;
+  QuantizeRowFn quantize_q8x256 = nullptr;
 };
 
 // Each fills in the kernels its instruction set has. The x86 ones exist only when
@@ -45,6 +54,8 @@ void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.
 void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
 void add_avx512_vbmi_kernels(KernelTable& table);          // x86/dot_avx512_vbmi.cpp (CPUs with VBMI)
 void add_avx512_bf16_kernels(KernelTable& table);          // x86/dot_avx512_bf16.cpp (CPUs with AVX512_BF16)
+void add_scalar_activation_quantizers(KernelTable& table);  // activations_scalar.cpp
+void add_avx512_activation_quantizers(KernelTable& table);  // x86/activations_avx512.cpp
 
 // The 16 IQ4_NL / IQ4_XS levels as integers (quant_tables.h's kValuesIq4nl holds them as
 // floats).
@@ -83,6 +94,27 @@ inline Q8x256View view_q8x256(const std::byte* row, int64_t n) {
   const auto* qs = reinterpret_cast<const int8_t*>(row);
   const auto* bsums = reinterpret_cast<const int16_t*>(row + n);
   return {qs, bsums, reinterpret_cast<const float*>(bsums + n / 16)};
+}
+
+// The scale of a group of activations quantized to 8 bits, value = d * q with
+// q = round(x * inv_d) in [-127, 127] and d = max |x| / 127, from max |x| as float bits (for
+// non-negative floats integer order is float order, and infinities and NaNs lie above every
+// finite value). `zero`: write the group's quants as zeros. Non-finite input gives d = NaN, so
+// that every product with the group is NaN; values too small for 1/d to be finite (max |x|
+// below about 4e-37) give d = 0, as all zeros do. Every set computes it with this code, so
+// their quants agree to the bit.
+struct ActivationGroupScale {
+  float d;
+  float inv_d;
+  bool zero;
+};
+
+inline ActivationGroupScale activation_group_scale(uint32_t max_abs_bits) {
+  if (max_abs_bits >= 0x7f800000u) return {std::numeric_limits<float>::quiet_NaN(), 0.0f, true};
+  const float d = std::bit_cast<float>(max_abs_bits) / 127.0f;
+  const float inv_d = d > 0.0f ? 1.0f / d : 0.0f;
+  if (inv_d == 0.0f || inv_d > std::numeric_limits<float>::max()) return {0.0f, 0.0f, true};
+  return {d, inv_d, false};
 }
 
 }  // namespace
