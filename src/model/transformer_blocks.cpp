@@ -270,7 +270,7 @@ void moe_block(ops::ThreadPool& pool, const TransformerHParams& hp,
     for (int64_t t = 0; t < n_tokens; ++t) observer(layer, first_pos + t, std::span(routing.chosen.data() + t * k, k));
   }
   experts.prefetch(layer, routing.unique);
-  if (next_router && n_tokens <= kMaxTokensToPredict) {
+  if (next_router && n_tokens <= kMaxTokensToPredict && experts.wants_predictions()) {
     experts.predict(next_layer, route(pool, hp, *next_router, x, n_tokens, next_layer,
                                      next_options ? *next_options : MoeOptions{}).unique);
   }

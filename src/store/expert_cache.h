@@ -55,6 +55,7 @@ class ExpertCache : public ExpertProvider {
 
   void prefetch(int32_t layer, std::span<const int32_t> experts) override;
   void predict(int32_t layer, std::span<const int32_t> experts) override;
+  bool wants_predictions() const override { return true; }
   bool is_ready(int32_t layer, int32_t expert) const override;
   ExpertWeights acquire(int32_t layer, int32_t expert) override;
   void release(int32_t layer, int32_t expert) override;

@@ -38,6 +38,9 @@ class ExpertProvider {
   // acquired); experts only predicted for a later layer to predict (read if room allows).
   virtual void prefetch(int32_t /*layer*/, std::span<const int32_t> /*experts*/) {}
   virtual void predict(int32_t /*layer*/, std::span<const int32_t> /*experts*/) {}
+  // Whether predict does anything: a prediction costs the model a product with the next
+  // layer's router (a few percent of decoding in memory), not worth it for resident experts.
+  virtual bool wants_predictions() const { return false; }
   // Whether acquire would return without waiting for a read.
   virtual bool is_ready(int32_t /*layer*/, int32_t /*expert*/) const { return true; }
   // Views of one expert, valid until release(); blocks until its bytes are in memory.
