@@ -135,8 +135,13 @@ float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BytesOfT
     add_blocks32_step<Block, kHasMin>(s, wb, acts, b, 4, bytes_of_two);
   }
   if (b < nb) add_blocks32_step<Block, kHasMin>(s, wb, acts, b, static_cast<int>(nb - b), bytes_of_two);
-  const float terms = hsum_f32(_mm512_zextps128_ps512(s.block_terms));
-  return hsum_f32(_mm512_add_ps(s.acc0, s.acc1)) + (kHasMin ? 1.0f : -static_cast<float>(kOffset)) * terms;
+  // The lanes folded to four, the block terms added there, and the four summed.
+  const __m512 acc = _mm512_add_ps(s.acc0, s.acc1);
+  const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+  const __m128 four = _mm_fmadd_ps(_mm_set1_ps(kHasMin ? 1.0f : -static_cast<float>(kOffset)), s.block_terms,
+                                   _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1)));
+  const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+  return _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)));
 }
 
 float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
