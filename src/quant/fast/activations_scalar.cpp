@@ -20,7 +20,7 @@ int32_t quantize_group(const float* x, int n, float* d_out, int8_t* q) {
   for (int i = 0; i < n; ++i) max_abs_bits = std::max(max_abs_bits, std::bit_cast<uint32_t>(x[i]) & 0x7fffffffu);
   const ActivationGroupScale scale = activation_group_scale(max_abs_bits);
   *d_out = scale.d;
-  if (scale.zero) {
+  if (scale.quants_are_zero()) {
     std::memset(q, 0, static_cast<size_t>(n));
     return 0;
   }

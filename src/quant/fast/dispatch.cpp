@@ -2,13 +2,9 @@
 // fallbacks to lower sets, and quantizes activations with the chosen set's quantizers.
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <atomic>
-#include <bit>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 
 #include "quant/fast/fast_dot.h"
 #include "quant/fast/kernels.h"

@@ -99,22 +99,22 @@ inline Q8x256View view_q8x256(const std::byte* row, int64_t n) {
 // The scale of a group of activations quantized to 8 bits, value = d * q with
 // q = round(x * inv_d) in [-127, 127] and d = max |x| / 127, from max |x| as float bits (for
 // non-negative floats integer order is float order, and infinities and NaNs lie above every
-// finite value). `zero`: write the group's quants as zeros. Non-finite input gives d = NaN, so
-// that every product with the group is NaN; values too small for 1/d to be finite (max |x|
-// below about 4e-37) give d = 0, as all zeros do. Every set computes it with this code, so
-// their quants agree to the bit.
+// finite value). Non-finite input gives d = NaN, so that every product with the group is NaN;
+// values too small for 1/d to be finite (max |x| below about 4e-37) give d = 0, as all zeros
+// do. In those cases inv_d is 0 and the group's quants are written as zeros (not computed:
+// NaN * 0 is NaN). Every set computes it with this code, so their quants agree to the bit.
 struct ActivationGroupScale {
   float d;
   float inv_d;
-  bool zero;
+  bool quants_are_zero() const { return inv_d == 0.0f; }
 };
 
 inline ActivationGroupScale activation_group_scale(uint32_t max_abs_bits) {
-  if (max_abs_bits >= 0x7f800000u) return {std::numeric_limits<float>::quiet_NaN(), 0.0f, true};
+  if (max_abs_bits >= 0x7f800000u) return {std::numeric_limits<float>::quiet_NaN(), 0.0f};
   const float d = std::bit_cast<float>(max_abs_bits) / 127.0f;
   const float inv_d = d > 0.0f ? 1.0f / d : 0.0f;
-  if (inv_d == 0.0f || inv_d > std::numeric_limits<float>::max()) return {0.0f, 0.0f, true};
-  return {d, inv_d, false};
+  if (inv_d > std::numeric_limits<float>::max()) return {0.0f, 0.0f};
+  return {d, inv_d};
 }
 
 }  // namespace

@@ -58,8 +58,8 @@ void quantize_q8x32(const float* x, int64_t n_cols, std::byte* out) {
     const ActivationGroupScale scale = activation_group_scale(max_abs_bits(group, 32));
     d[g] = scale.d;
     const __m512 inv_d = _mm512_set1_ps(scale.inv_d);
-    low = scale.zero ? _mm512_setzero_si512() : quants16(group, inv_d);
-    high = scale.zero ? _mm512_setzero_si512() : quants16(group + 16, inv_d);
+    low = scale.quants_are_zero() ? _mm512_setzero_si512() : quants16(group, inv_d);
+    high = scale.quants_are_zero() ? _mm512_setzero_si512() : quants16(group + 16, inv_d);
   };
   int64_t g = 0;
   for (; g + 2 <= n_groups; g += 2) {
@@ -92,7 +92,7 @@ void quantize_q8x256(const float* x, int64_t n_cols, std::byte* out) {
     int16_t* sums = bsums + 16 * b;
     const ActivationGroupScale scale = activation_group_scale(max_abs_bits(group, 256));
     d[b] = scale.d;
-    if (scale.zero) {
+    if (scale.quants_are_zero()) {
       for (int i = 0; i < 256; i += 64) _mm512_storeu_si512(q + i, _mm512_setzero_si512());
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), _mm256_setzero_si256());
       continue;
