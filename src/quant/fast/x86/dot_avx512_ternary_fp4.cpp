@@ -4,6 +4,7 @@
 // dpbusd sums 4 products u8 x s8 into int32 directly.
 #include <immintrin.h>
 
+#include <cstring>
 #include <vector>
 
 #include "quant/blocks_ternary_fp4.h"
@@ -21,38 +22,60 @@ namespace {
 
 // Byte-wise r * 3 mod 256: moves the next base-3 digit of a TQ1_0 byte to the top.
 inline __m512i times3(__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, r)); }
-inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
-inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
+
+// TQ1_0 reads a block's 52 digit bytes (qs, then qh) as one vector and rotates all of them at
+// once, so that rotation k holds digit k of every byte in the byte's own lane. The
+// activations come rearranged to match, once per call: Tq1ActivationBlock::digit[k][p] is
+// the activation of digit k of byte p, zero where there is none (digit 4 of qh, bytes 52 and
+// on). Building the rotations from the block's three parts instead (five digits of qs[0..32),
+// five of qs[32..48), four of qh, as the values lie) took 4 inserts, 3 blends and 30 byte adds
+// per block, more than its products: one core, hot, TSC cycles per super-block 20.9 -> 15.5 at
+// 2048 columns, 21.9 -> 16.5 at 768.
+struct alignas(64) Tq1ActivationBlock {
+  int8_t digit[5][64];
+};
+constexpr int kTq1DigitBytes = 52;  // qs and qh
+
+inline const int8_t* tq1_0_activations(const Q8x256View& acts, int64_t n_blocks) {
+  thread_local std::vector<Tq1ActivationBlock> prepared;
+  prepared.resize(static_cast<size_t>(n_blocks));
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const int8_t* y = acts.qs + 256 * b;
+    Tq1ActivationBlock& out = prepared[static_cast<size_t>(b)];
+    for (int k = 0; k < 5; ++k) {
+      int8_t* lanes = out.digit[k];
+      std::memcpy(lanes, y + 32 * k, 32);             // qs[l], l < 32: value 32k + l
+      std::memcpy(lanes + 32, y + 160 + 16 * k, 16);  // qs[32 + l]: value 160 + 16k + l
+      if (k < 4) {
+        std::memcpy(lanes + 48, y + 240 + 4 * k, 4);  // qh[l]: value 240 + 4k + l
+      } else {
+        std::memset(lanes + 48, 0, 4);
+      }
+      std::memset(lanes + kTq1DigitBytes, 0, 64 - kTq1DigitBytes);
+    }
+  }
+  return &prepared.data()->digit[0][0];
+}
 
 void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  sum_super_block_rows<BlockTQ1_0>(
-      w, w_row_bytes, n_rows, act, n, out, [](const BlockTQ1_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
-        // Values 32k + l: digit k of qs[l] (k < 5); values 160 + 16k + l: digit k of qs[32 + l];
-        // values 240 + 4k + l: digit k of qh[l]. Four vectors of 64 consecutive values.
-        const __m256i a0 = load256(x.qs);
-        const __m256i a1 = times3(a0), a2 = times3(a1), a3 = times3(a2), a4 = times3(a3);
-        const __m128i b0 = load128(x.qs + 32);
-        const __m128i b1 = times3(b0), b2 = times3(b1), b3 = times3(b2), b4 = times3(b3);
-        const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
-        const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
-        const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
-        const __m512i rotated[4] = {
-            join256(a0, a1),
-            join256(a2, a3),
-            join256(a4, _mm256_set_m128i(b1, b0)),
-            join256(_mm256_set_m128i(b3, b2), _mm256_set_m128i(h, b4)),
-        };
+  Q8x256View acts = view_q8x256(act, n);
+  acts.qs = tq1_0_activations(acts, n / 256);
+  constexpr __mmask64 kDigitBytes = (uint64_t{1} << kTq1DigitBytes) - 1;
+  sum_super_block_rows<BlockTQ1_0, sizeof(Tq1ActivationBlock)>(
+      w, w_row_bytes, n_rows, acts, n, out, [](const BlockTQ1_0& x, const int8_t* y, const int16_t* y_bsums) {
         // The top digit of a rotated byte r is (3 r) >> 8 and the next rotation r' is 3 r mod
         // 256, so digit = (3 r - r') / 256: the rotated bytes go into dpbusd as they are, and
         // sum digit * a = (3 sum r a - sum r' a) / 256, exactly. The 256 sum a of the -1 rides on
         // the r' sums through the bsums.
+        __m512i r = _mm512_maskz_loadu_epi8(kDigitBytes, x.qs);
         __m512i acc_r = _mm512_setzero_si512();
         __m512i acc_next = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y_bsums)),
                                                _mm512_set1_epi16(256));
-        for (int i = 0; i < 4; ++i) {
-          const __m512i a = load512(y_qs + 64 * i);
-          acc_r = _mm512_dpbusd_epi32(acc_r, rotated[i], a);
-          acc_next = _mm512_dpbusd_epi32(acc_next, times3(rotated[i]), a);
+        for (int k = 0; k < 5; ++k) {
+          const __m512i a = load512(y + 64 * k);
+          acc_r = _mm512_dpbusd_epi32(acc_r, r, a);
+          r = times3(r);
+          acc_next = _mm512_dpbusd_epi32(acc_next, r, a);
         }
         // Every int32 lane sums whole products 256 (digit - 1) a, so the shift is exact.
         const __m512i lanes = _mm512_sub_epi32(_mm512_add_epi32(acc_r, _mm512_add_epi32(acc_r, acc_r)), acc_next);

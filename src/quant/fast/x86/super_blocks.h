@@ -143,7 +143,7 @@ struct PlaceInRow {
 // the operand is never read.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
-template <int kCount, class Block, class Place, class BlockLanes>
+template <int kCount, int kQsStride, class Block, class Place, class BlockLanes>
 [[gnu::always_inline]] inline GroupSums group_sums(const Block* wk, const Q8x256View& acts, const Place& place,
                                                    const BlockLanes& block_lanes) {
   __m256i lanes[8];
@@ -152,7 +152,7 @@ template <int kCount, class Block, class Place, class BlockLanes>
     if (i < kCount) {
       prefetch_ahead<sizeof(Block)>(wk + i);
       const int64_t a = place.block(i);
-      const SuperBlockLanes s = block_lanes(wk[i], acts.qs + 256 * a, acts.bsums + 16 * a);
+      const SuperBlockLanes s = block_lanes(wk[i], acts.qs + kQsStride * a, acts.bsums + 16 * a);
       lanes[i] = s.isum;
       lanes[4 + i] = s.msum;
     } else {
@@ -168,16 +168,16 @@ template <int kCount, class Block, class Place, class BlockLanes>
 #pragma GCC diagnostic pop
 
 // group_sums for the last group of count (1..3) super-blocks.
-template <class Block, class Place, class BlockLanes>
+template <int kQsStride, class Block, class Place, class BlockLanes>
 GroupSums tail_group_sums(int count, const Block* wk, const Q8x256View& acts, const Place& place,
                           const BlockLanes& block_lanes) {
   switch (count) {
     case 1:
-      return group_sums<1>(wk, acts, place, block_lanes);
+      return group_sums<1, kQsStride>(wk, acts, place, block_lanes);
     case 2:
-      return group_sums<2>(wk, acts, place, block_lanes);
+      return group_sums<2, kQsStride>(wk, acts, place, block_lanes);
     default:
-      return group_sums<3>(wk, acts, place, block_lanes);
+      return group_sums<3, kQsStride>(wk, acts, place, block_lanes);
   }
 }
 
@@ -197,7 +197,7 @@ inline GroupPlace place_group(int64_t& first, int64_t n_blocks) {
 
 // sum_super_block_rows (below) for rows cut into groups row by row; a row's last group is
 // short where n_blocks is not a multiple of four.
-template <class Block, class BlockLanes>
+template <int kQsStride, class Block, class BlockLanes>
 void sum_rows_one_by_one(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Q8x256View& acts,
                          int64_t n_blocks, float* out, BlockLanes block_lanes, float d_factor) {
   const int64_t n_full = n_blocks / 4 * 4;  // blocks in whole groups of four
@@ -221,16 +221,17 @@ void sum_rows_one_by_one(const std::byte* w, size_t w_row_bytes, int64_t n_rows,
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto* wb = blocks_of<Block>(w + static_cast<size_t>(r) * w_row_bytes);
     for (int64_t b = 0; b < n_full; b += 4) {
-      advance(group_sums<4>(wb + b, acts, PlaceInRow{b}, block_lanes), r, b == 0);
+      advance(group_sums<4, kQsStride>(wb + b, acts, PlaceInRow{b}, block_lanes), r, b == 0);
     }
-    if (tail != 0) advance(tail_group_sums(tail, wb + n_full, acts, PlaceInRow{n_full}, block_lanes), r, n_full == 0);
+    if (tail != 0)
+      advance(tail_group_sums<kQsStride>(tail, wb + n_full, acts, PlaceInRow{n_full}, block_lanes), r, n_full == 0);
   }
   out[n_rows - 1] = add_four_super_blocks(sum, pending, d_factor);
 }
 
 // sum_super_block_rows (below) for rows laid end to end, their super-blocks taken as one
 // sequence cut into groups of four.
-template <class Block, class BlockLanes>
+template <int kQsStride, class Block, class BlockLanes>
 void sum_rows_as_one_sequence(const std::byte* w, int64_t n_rows, const Q8x256View& acts, int64_t n_blocks, float* out,
                               BlockLanes block_lanes, float d_factor) {
   const auto* wb = blocks_of<Block>(w);
@@ -252,14 +253,14 @@ void sum_rows_as_one_sequence(const std::byte* w, int64_t n_rows, const Q8x256Vi
   for (int64_t k = 0; k < n_full; k += 4) {
     GroupPlace place = place_group(first, n_blocks);
     if (k == 0) place.row_starts &= ~1u;  // the first row has no row before it to store
-    advance(group_sums<4>(wb + k, acts, place, block_lanes), place.row_starts);
+    advance(group_sums<4, kQsStride>(wb + k, acts, place, block_lanes), place.row_starts);
   }
   if (n_full != total) {
     const int count = static_cast<int>(total - n_full);
     GroupPlace place = place_group(first, n_blocks);
     place.row_starts &= (1u << count) - 1;  // none in the padding
     if (n_full == 0) place.row_starts &= ~1u;
-    advance(tail_group_sums(count, wb + n_full, acts, place, block_lanes), place.row_starts);
+    advance(tail_group_sums<kQsStride>(count, wb + n_full, acts, place, block_lanes), place.row_starts);
   }
   sum = add_four_super_blocks(sum, pending, d_factor, pending_starts, next_out);
   *next_out = sum;
@@ -267,7 +268,9 @@ void sum_rows_as_one_sequence(const std::byte* w, int64_t n_rows, const Q8x256Vi
 
 // One token against n_rows weight rows (a RowsDotFn's work): out[r] = the dot product of row
 // r. block_lanes(block, activation quants, activation bsums) returns a super-block's
-// SuperBlockLanes; d_factor is f.
+// SuperBlockLanes; d_factor is f. Activation block a's quants are read at
+// acts.qs + kQsStride * a: the row as quantize_activations wrote it (256), or a kernel's own
+// arrangement of it made once per call (TQ1_0's, 320 bytes per block).
 //
 // The super-blocks go in groups of four. Rows of a multiple of four super-blocks are cut into
 // their own groups. Other rows laid end to end are taken as one sequence, so that a group may
@@ -285,10 +288,9 @@ void sum_rows_as_one_sequence(const std::byte* w, int64_t n_rows, const Q8x256Vi
 // inputs are long ready. With the groups inlined (constants stay in registers), one core,
 // hot, TSC cycles per super-block: Q4_K 17.6 -> 13.5 and Q6_K 20.7 -> 16.4 at 2048 columns.
 // Each row's terms are still added in block order, so results are unchanged.
-template <class Block, class BlockLanes>
-void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
+template <class Block, int kQsStride = 256, class BlockLanes>
+void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Q8x256View& acts, int64_t n,
                           float* out, BlockLanes block_lanes, float d_factor = 1.0f) {
-  const Q8x256View acts = view_q8x256(act, n);
   const int64_t n_blocks = n / 256;
   if (n_blocks == 0 || n_rows == 0) {
     std::fill(out, out + n_rows, 0.0f);
@@ -296,10 +298,17 @@ void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows
   }
   const bool laid_end_to_end = w_row_bytes == static_cast<size_t>(n_blocks) * sizeof(Block) || n_rows == 1;
   if (n_blocks % 4 == 0 || !laid_end_to_end) {
-    sum_rows_one_by_one<Block>(w, w_row_bytes, n_rows, acts, n_blocks, out, block_lanes, d_factor);
+    sum_rows_one_by_one<kQsStride, Block>(w, w_row_bytes, n_rows, acts, n_blocks, out, block_lanes, d_factor);
   } else {
-    sum_rows_as_one_sequence<Block>(w, n_rows, acts, n_blocks, out, block_lanes, d_factor);
+    sum_rows_as_one_sequence<kQsStride, Block>(w, n_rows, acts, n_blocks, out, block_lanes, d_factor);
   }
+}
+
+// sum_super_block_rows over the activation row as quantize_activations wrote it.
+template <class Block, class BlockLanes>
+void sum_super_block_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
+                          float* out, BlockLanes block_lanes, float d_factor = 1.0f) {
+  sum_super_block_rows<Block>(w, w_row_bytes, n_rows, view_q8x256(act, n), n, out, block_lanes, d_factor);
 }
 
 }  // namespace
