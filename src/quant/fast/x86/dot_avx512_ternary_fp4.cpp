@@ -27,7 +27,9 @@ inline __m512i times3(__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, 
 // once, so that rotation k holds digit k of every byte in the byte's own lane. The
 // activations come rearranged to match, once per call: Tq1ActivationBlock::digit[k][p] is
 // the activation of digit k of byte p, zero where there is none (digit 4 of qh, bytes 52 and
-// on). Building the rotations from the block's three parts instead (five digits of qs[0..32),
+// on). Lanes 52 and on meet weight bytes that are zero in every rotation, so digit[0]'s last
+// four bytes carry something else: the block's 256 * sum a as an int32 (see dot_tq1_0).
+// Building the rotations from the block's three parts instead (five digits of qs[0..32),
 // five of qs[32..48), four of qh, as the values lie) took 4 inserts, 3 blends and 30 byte adds
 // per block, more than its products: one core, hot, TSC cycles per super-block 20.9 -> 15.5 at
 // 2048 columns, 21.9 -> 16.5 at 768.
@@ -35,6 +37,7 @@ struct alignas(64) Tq1ActivationBlock {
   int8_t digit[5][64];
 };
 constexpr int kTq1DigitBytes = 52;  // qs and qh
+constexpr int kTq1SumOffset = 60;   // of 256 * sum a, in digit[0]
 
 inline const int8_t* tq1_0_activations(const Q8x256View& acts, int64_t n_blocks) {
   thread_local std::vector<Tq1ActivationBlock> prepared;
@@ -53,6 +56,10 @@ inline const int8_t* tq1_0_activations(const Q8x256View& acts, int64_t n_blocks)
       }
       std::memset(lanes + kTq1DigitBytes, 0, 64 - kTq1DigitBytes);
     }
+    int32_t sum = 0;
+    for (int i = 0; i < 256; ++i) sum += y[i];
+    const int32_t sum256 = 256 * sum;
+    std::memcpy(out.digit[0] + kTq1SumOffset, &sum256, sizeof sum256);
   }
   return &prepared.data()->digit[0][0];
 }
@@ -62,15 +69,15 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   acts.qs = tq1_0_activations(acts, n / 256);
   constexpr __mmask64 kDigitBytes = (uint64_t{1} << kTq1DigitBytes) - 1;
   sum_super_block_rows<BlockTQ1_0, sizeof(Tq1ActivationBlock)>(
-      w, w_row_bytes, n_rows, acts, n, out, [](const BlockTQ1_0& x, const int8_t* y, const int16_t* y_bsums) {
+      w, w_row_bytes, n_rows, acts, n, out, [](const BlockTQ1_0& x, const int8_t* y, const int16_t*) {
         // The top digit of a rotated byte r is (3 r) >> 8 and the next rotation r' is 3 r mod
         // 256, so digit = (3 r - r') / 256: the rotated bytes go into dpbusd as they are, and
         // sum digit * a = (3 sum r a - sum r' a) / 256, exactly. The 256 sum a of the -1 rides on
-        // the r' sums through the bsums.
+        // the r' sums from its first lane.
         __m512i r = _mm512_maskz_loadu_epi8(kDigitBytes, x.qs);
         __m512i acc_r = _mm512_setzero_si512();
-        __m512i acc_next = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y_bsums)),
-                                               _mm512_set1_epi16(256));
+        __m512i acc_next = _mm512_zextsi128_si512(
+            _mm_cvtsi32_si128(static_cast<int>(load_u32(reinterpret_cast<const uint8_t*>(y) + kTq1SumOffset))));
         for (int k = 0; k < 5; ++k) {
           const __m512i a = load512(y + 64 * k);
           acc_r = _mm512_dpbusd_epi32(acc_r, r, a);
