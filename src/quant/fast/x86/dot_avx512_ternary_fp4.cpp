@@ -90,16 +90,33 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       });
 }
 
+// Minus the sum of each activation block's 256 quants, made once per call: TQ2_0's kernel
+// starts a block's accumulator from it (value = q - 1) with one load, where a dpwssd over the
+// block's 16 bsums took a multiply slot of its own. One core, hot, TSC cycles per super-block:
+// 8.75 -> 8.45 at 2048 columns, 10.2 -> 9.7 at 768.
+inline const int32_t* minus_block_sums(const Q8x256View& acts, int64_t n_blocks) {
+  thread_local std::vector<int32_t> sums;
+  sums.resize(static_cast<size_t>(n_blocks));
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int32_t sum = 0;
+    for (int i = 0; i < 16; ++i) sum += acts.bsums[16 * b + i];
+    sums[static_cast<size_t>(b)] = -sum;
+  }
+  return sums.data();
+}
+
 void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  const Q8x256View acts = view_q8x256(act, n);
+  const int32_t* minus_sums = minus_block_sums(acts, n / 256);
   const __m512i low2 = _mm512_set1_epi8(3);
   // Shifts of the 2-bit fields for the two 32-value halves of a 64-value step.
   const __m512i shift_01 = join256(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
   const __m512i shift_23 = join256(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
   sum_super_block_rows<BlockTQ2_0>(
-      w, w_row_bytes, n_rows, act, n, out, [&](const BlockTQ2_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
-        // The -1 of value = q - 1: the accumulator starts at minus the sum of the activations.
-        __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(y_bsums)),
-                                          _mm512_set1_epi16(-1));
+      w, w_row_bytes, n_rows, acts, n, out, [&](const BlockTQ2_0& x, const int8_t* y_qs, const int16_t*) {
+        // The -1 of value = q - 1: the accumulator starts at minus the sum of the activations
+        // (of the block whose quants y_qs points at).
+        __m512i acc = _mm512_zextsi128_si512(_mm_cvtsi32_si128(minus_sums[(y_qs - acts.qs) / 256]));
         for (int c = 0; c < 2; ++c) {  // values 128c + 32s + l: bits 2s of qs[32c + l]
           const __m512i raw = _mm512_broadcast_i64x4(load256(x.qs + 32 * c));
           const __m512i q01 = _mm512_and_si512(_mm512_srlv_epi16(raw, shift_01), low2);
