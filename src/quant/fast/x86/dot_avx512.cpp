@@ -211,26 +211,11 @@ void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
       });
 }
 
-// One token's int8 activations for IQ4_XS (dot_iq4_xs below), reordered once per call to
-// the order in which 64 bytes of quants give their values: per 128 values, the low nibbles
-// of the 64 bytes (values 0-15, 32-47, 64-79, 96-111), then the high nibbles (16-31, 48-63,
-// 80-95, 112-127).
-inline const int8_t* iq4_xs_activations(const int8_t* qs, int64_t n) {
-  thread_local std::vector<int8_t> reordered;
-  reordered.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; i += 128) {
-    const __m512i first = load512(qs + i), second = load512(qs + i + 64);
-    _mm512_storeu_si512(reordered.data() + i, _mm512_shuffle_i64x2(first, second, 0x88));  // 16-byte pieces 0 2 4 6
-    _mm512_storeu_si512(reordered.data() + i + 64, _mm512_shuffle_i64x2(first, second, 0xdd));  // 1 3 5 7
-  }
-  return reordered.data();
-}
-
 // IQ4_XS: value = d * (ls - 32) * level per 32 values, ls of 6 bits (4 in scales_l, 2 in
 // scales_h). The levels + 128 (1..241) go to dpbusd unsigned, as IQ4_NL's do
 // (dot_avx512_blocks32.cpp); each 32 values' int32 lanes are multiplied by ls - 32, and
 // 128 (ls - 32) sum a comes off through the bsums. 64 bytes of quants at a time: their low
-// and high nibbles meet the reordered activations (iq4_xs_activations) in two dpbusd into
+// and high nibbles meet the reordered activations (nibble_order_activations) in two dpbusd into
 // the same lanes, 4 per 32 values, so one scale multiply serves 128 values. (The AVX2
 // kernel's sign trick and maddubs, taken to 512 bits, ran no faster on Zen 4. Taking 32
 // bytes at a time, with nibbles_of_two and the activations as they are, took 20.9 TSC cycles
@@ -246,7 +231,7 @@ void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
   };
   const __m512i spread[2] = {quarter_index(0), quarter_index(1)};
   const int8_t* original = view_q8x256(act, n).qs;
-  const int8_t* reordered = iq4_xs_activations(original, n);
+  const int8_t* reordered = nibble_order_activations(original, n);
   sum_super_block_rows<BlockIQ4_XS>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t* y_bsums) {
         // ls - 32 of the 8 sub-blocks as int16, then int32.
