@@ -163,46 +163,39 @@ float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BytesOfT
   return blocks32_total<kOffset, kHasMin>(s);
 }
 
-// The low and high nibbles of four blocks' quants (dot_nibbles32), or the weight bytes made
-// from them.
-struct NibbleHalves {
+// Four blocks' weights as dpbusd's unsigned bytes, split by value: low holds values 0-15 of
+// each block (16 bytes a block, in block order), high values 16-31.
+struct HalfBlocks {
   __m512i low, high;
 };
 
-// The formats with 16 bytes of nibbles per block (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4), all
-// rows of one token, four blocks per step: their 64 bytes of nibbles in one vector, whose low
-// and high nibbles meet the activations in
-// nibble order (nibble_order_activations) in two dpbusd into the same int32 lanes, four per
-// block. One conversion and one multiply-add with the blocks' scales then serve 128 values,
-// where add_blocks32_step takes two of each, and two joins and masked shifts for the nibbles.
-// weight_bytes(nibble halves, the four blocks) gives dpbusd's unsigned operands, and
-// bytes_of_two is add_blocks32_step's, for a last step of fewer than four blocks. One core,
-// hot, TSC cycles per 256 values at 2048 / 768 columns (768 / 2048 rows), against two blocks
-// per step: Q4_0 18.1 / 20.2 -> 14.9 / 15.9, IQ4_NL 20.5 / 22.5 -> 16.8 / 17.9, MXFP4
-// 20.3 / 23.0 -> 16.8 / 17.7, Q5_0 23.6 / 26.2 -> 21.0 / 23.3.
-template <class Block, int kOffset, class WeightBytes, class BytesOfTwo>
-void dot_nibbles32(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out,
-                   WeightBytes weight_bytes, BytesOfTwo bytes_of_two) {
+// All rows of one token, four blocks per step: the weights split into halves (HalfBlocks) meet
+// the activations in the same order (nibble_order_activations) in two dpbusd into the same
+// int32 lanes, four per block, so one conversion and one multiply-add with the blocks' scales
+// serve 128 values, where add_blocks32_step takes two of each. The halves are the low and high
+// nibbles of one vector of four blocks' quants (no joins or masked shifts), so this serves
+// the formats with 16 bytes of nibbles per block. halves_of_four(blocks) makes them;
+// bytes_of_two is add_blocks32_step's, for a last step of fewer than four blocks. One core, hot, TSC cycles per 256
+// values at 2048 / 768 columns (768 / 2048 rows), against two blocks per step: Q4_0 18.1 / 20.2 -> 14.9 / 15.9,
+// IQ4_NL 20.5 / 22.5 -> 16.8 / 17.9, MXFP4 20.3 / 23.0 -> 16.8 / 17.7, Q5_0 23.6 / 26.2 ->
+// 21.0 / 23.3.
+template <class Block, int kOffset, class HalvesOfFour, class BytesOfTwo>
+void dot_four_blocks32(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
+                       float* out, HalvesOfFour halves_of_four, BytesOfTwo bytes_of_two) {
   constexpr bool kHasMin = requires(Block x) { x.m; };
   static_assert(kHasMin != (kOffset > 0));
   const Q8x32View acts = view_q8x32(act, n);
   const int64_t nb = n / 32;
   const int64_t n_full = nb / 4 * 4;  // blocks in whole steps
   const int8_t* reordered = nibble_order_activations(acts.qs, 32 * n_full);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i each_four = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto* wb = blocks_of<Block>(w + static_cast<size_t>(r) * w_row_bytes);
     Blocks32Sums s;
     for (int64_t b = 0; b < n_full; b += 4) {
       prefetch_ahead<4 * sizeof(Block)>(wb + b);
-      const __m512i q = _mm512_inserti32x4(
-          _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(load128(wb[b].qs)), load128(wb[b + 1].qs), 1),
-                             load128(wb[b + 2].qs), 2),
-          load128(wb[b + 3].qs), 3);
       const int8_t* a = reordered + 32 * b;
-      const NibbleHalves u = weight_bytes(
-          NibbleHalves{_mm512_and_si512(q, low4), _mm512_and_si512(_mm512_srli_epi16(q, 4), low4)}, wb + b);
+      const HalfBlocks u = halves_of_four(wb + b);
       const __m512i p =
           _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u.low, load512(a)), u.high, load512(a + 64));
       const __m512 scales = _mm512_zextps128_ps512(step_scales<Block, kHasMin>(s, wb, acts, b, 4));
@@ -214,10 +207,19 @@ void dot_nibbles32(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const
   }
 }
 
-// The nibbles as they are (Q4_0, Q4_1).
+// Four 16-byte pieces, each at its own address, as one vector.
+inline __m512i four_pieces(const void* p0, const void* p1, const void* p2, const void* p3) {
+  return _mm512_inserti32x4(
+      _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(load128(p0)), load128(p1), 1), load128(p2), 2),
+      load128(p3), 3);
+}
+
+// The low and high nibbles of four blocks' 16 bytes of quants.
 template <class Block>
-NibbleHalves plain_nibbles(NibbleHalves nibbles, const Block*) {
-  return nibbles;
+HalfBlocks nibble_halves(const Block* blocks) {
+  const __m512i q = four_pieces(blocks[0].qs, blocks[1].qs, blocks[2].qs, blocks[3].qs);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  return {_mm512_and_si512(q, low4), _mm512_and_si512(_mm512_srli_epi16(q, 4), low4)};
 }
 
 template <class Block>
@@ -228,7 +230,8 @@ __m512i nibbles_of_two_blocks(const Block& x0, const Block& x1) {
 // Bit 4 added to the nibbles of four Q5_0 / Q5_1 blocks: bits 0-15 of each block's qh go with
 // its low nibbles, bits 16-31 with its high ones.
 template <class Block>
-NibbleHalves add_fifth_bits(NibbleHalves nibbles, const Block* blocks) {
+HalfBlocks fifth_bit_halves(const Block* blocks) {
+  const HalfBlocks nibbles = nibble_halves(blocks);
   uint64_t low = 0, high = 0;
   for (int i = 0; i < 4; ++i) {
     const uint64_t qh = load_u32(blocks[i].qh);
@@ -246,31 +249,32 @@ __m512i fifth_bits_of_two_blocks(const Block& x0, const Block& x1) {
 }
 
 void dot_q4_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_nibbles32<BlockQ4_0, 8>(w, w_row_bytes, n_rows, act, n, out, plain_nibbles<BlockQ4_0>,
-                              nibbles_of_two_blocks<BlockQ4_0>);
+  dot_four_blocks32<BlockQ4_0, 8>(w, w_row_bytes, n_rows, act, n, out, nibble_halves<BlockQ4_0>,
+                                  nibbles_of_two_blocks<BlockQ4_0>);
 }
 
 void dot_q4_1(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_nibbles32<BlockQ4_1, 0>(w, w_row_bytes, n_rows, act, n, out, plain_nibbles<BlockQ4_1>,
-                              nibbles_of_two_blocks<BlockQ4_1>);
+  dot_four_blocks32<BlockQ4_1, 0>(w, w_row_bytes, n_rows, act, n, out, nibble_halves<BlockQ4_1>,
+                                  nibbles_of_two_blocks<BlockQ4_1>);
 }
 
 void dot_q5_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_nibbles32<BlockQ5_0, 16>(w, w_row_bytes, n_rows, act, n, out, add_fifth_bits<BlockQ5_0>,
-                               fifth_bits_of_two_blocks<BlockQ5_0>);
+  dot_four_blocks32<BlockQ5_0, 16>(w, w_row_bytes, n_rows, act, n, out, fifth_bit_halves<BlockQ5_0>,
+                                   fifth_bits_of_two_blocks<BlockQ5_0>);
 }
 
 void dot_q5_1(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_nibbles32<BlockQ5_1, 0>(w, w_row_bytes, n_rows, act, n, out, add_fifth_bits<BlockQ5_1>,
-                              fifth_bits_of_two_blocks<BlockQ5_1>);
+  dot_four_blocks32<BlockQ5_1, 0>(w, w_row_bytes, n_rows, act, n, out, fifth_bit_halves<BlockQ5_1>,
+                                  fifth_bits_of_two_blocks<BlockQ5_1>);
 }
 
-// The levels of IQ4_NL and MXFP4 looked up per nibble.
+// The levels of IQ4_NL and MXFP4 looked up per nibble: halves_of_four and bytes_of_two.
 template <class Block>
 auto looked_up(__m512i levels) {
   return std::pair{
-      [levels](NibbleHalves nibbles, const Block*) {
-        return NibbleHalves{_mm512_shuffle_epi8(levels, nibbles.low), _mm512_shuffle_epi8(levels, nibbles.high)};
+      [levels](const Block* blocks) {
+        const HalfBlocks nibbles = nibble_halves(blocks);
+        return HalfBlocks{_mm512_shuffle_epi8(levels, nibbles.low), _mm512_shuffle_epi8(levels, nibbles.high)};
       },
       [levels](const Block& x0, const Block& x1) { return _mm512_shuffle_epi8(levels, nibbles_of_two(x0.qs, x1.qs)); }};
 }
@@ -278,10 +282,12 @@ auto looked_up(__m512i levels) {
 // IQ4_NL: the levels + 128 (1..241) looked up per nibble.
 void dot_iq4_nl(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const auto [four, two] = looked_up<BlockIQ4_NL>(iq4_levels_plus_128());
-  dot_nibbles32<BlockIQ4_NL, 128>(w, w_row_bytes, n_rows, act, n, out, four, two);
+  dot_four_blocks32<BlockIQ4_NL, 128>(w, w_row_bytes, n_rows, act, n, out, four, two);
 }
 
-// Q8_0: the signed quants + 128 (the sign bit flipped).
+// Q8_0: the signed quants + 128 (the sign bit flipped). Two blocks per vector: four blocks
+// split into halves (dot_four_blocks32), whose 16-byte pieces take four more inserts, ran
+// slower (one core, hot, 17.4 -> 18.8 TSC cycles per 256 values at 2048 columns).
 float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
   return sum_blocks32<BlockQ8_0, 128>(w, act, n, [](const BlockQ8_0& x0, const BlockQ8_0& x1) {
     return _mm512_xor_si512(join256(load256(x0.qs), load256(x1.qs)), _mm512_set1_epi8(-128));
@@ -293,7 +299,7 @@ void dot_mxfp4(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   const __m128i doubled = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
   const __m512i levels = _mm512_broadcast_i32x4(_mm_add_epi8(doubled, _mm_set1_epi8(12)));
   const auto [four, two] = looked_up<BlockMXFP4>(levels);
-  dot_nibbles32<BlockMXFP4, 12>(w, w_row_bytes, n_rows, act, n, out, four, two);
+  dot_four_blocks32<BlockMXFP4, 12>(w, w_row_bytes, n_rows, act, n, out, four, two);
 }
 
 }  // namespace
