@@ -21,7 +21,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <numeric>
 #include <type_traits>
+#include <vector>
 
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
@@ -136,6 +138,7 @@ inline float add_four_super_blocks(float sum, const GroupSums& g, float d_factor
 struct GroupPlace {
   int64_t act_blocks[4];
   unsigned row_starts;
+  alignas(16) float y_d[4];  // the activation blocks' scales
 
   int64_t block(int i) const { return act_blocks[i]; }
 };
@@ -182,9 +185,14 @@ template <int kCount, int kQsStride, class Block, class Place, class BlockLanes>
   }
   const auto pair = [&](int i) { return i < kCount ? static_cast<int>(f16_scale_pair(wk[i])) : 0; };
   const auto y = [&](int i) { return i < kCount ? acts.d[place.block(i)] : 0.0f; };
-  constexpr bool kConsecutive = std::is_same_v<Place, PlaceInRow>;
-  const __m128 y_d =
-      kCount == 4 && kConsecutive ? _mm_loadu_ps(acts.d + place.block(0)) : _mm_setr_ps(y(0), y(1), y(2), y(3));
+  __m128 y_d;
+  if constexpr (kCount == 4 && std::is_same_v<Place, GroupPlace>) {
+    y_d = _mm_load_ps(place.y_d);
+  } else if constexpr (kCount == 4 && std::is_same_v<Place, PlaceInRow>) {
+    y_d = _mm_loadu_ps(acts.d + place.block(0));
+  } else {
+    y_d = _mm_setr_ps(y(0), y(1), y(2), y(3));
+  }
   if constexpr (kMinimums) {
     const __m256i all[8] = {isum[0], isum[1], isum[2], isum[3], msum[0], msum[1], msum[2], msum[3]};
     return {lane_totals(all), _mm_setr_epi32(pair(0), pair(1), pair(2), pair(3)), y_d};
@@ -210,12 +218,13 @@ GroupSums tail_group_sums(int count, const Block* wk, const Q8x256View& acts, co
 }
 
 // The place of the four super-blocks from activation block `first` on, in rows of
-// n_blocks; `first` moves on to the block after them.
-inline GroupPlace place_group(int64_t& first, int64_t n_blocks) {
+// n_blocks, with their activation scales from act_d; `first` moves on to the block after them.
+inline GroupPlace place_group(int64_t& first, int64_t n_blocks, const float* act_d) {
   GroupPlace p{};
   int64_t j = first;
   for (int i = 0; i < 4; ++i) {
     p.act_blocks[i] = j;
+    p.y_d[i] = act_d[j];
     p.row_starts |= static_cast<unsigned>(j == 0) << i;
     j = j + 1 == n_blocks ? 0 : j + 1;
   }
@@ -278,15 +287,27 @@ void sum_rows_as_one_sequence(const std::byte* w, int64_t n_rows, const Q8x256Vi
     pending_starts = row_starts;
     have_pending = true;
   };
+  // The groups' places repeat every `period` groups (4 period super-blocks are whole rows):
+  // made once per call. Worked out group by group as the sequence went (a chain of compares
+  // from group to group, and the activation scales gathered one by one), they cost some 2.5
+  // TSC cycles per super-block. One core, hot, at 768 columns: a trivial block function
+  // 7.7 -> 5.0, Q4_K 14.7 -> 13.7, Q6_K 16.7 -> 15.2, Q3_K 20.1 -> 18.9, TQ2_0 9.25 -> 8.1.
+  const int64_t period = n_blocks / std::gcd(n_blocks, int64_t{4});
+  thread_local std::vector<GroupPlace> places;
+  places.resize(static_cast<size_t>(period));
   int64_t first = 0;  // activation block of the next group's first super-block
+  for (GroupPlace& p : places) p = place_group(first, n_blocks, acts.d);
+  int64_t t = 0;  // the next group's place in `places`
   for (int64_t k = 0; k < n_full; k += 4) {
-    GroupPlace place = place_group(first, n_blocks);
-    if (k == 0) place.row_starts &= ~1u;  // the first row has no row before it to store
-    advance(group_sums<4, kQsStride>(wb + k, acts, place, block_lanes), place.row_starts);
+    const GroupPlace& place = places[static_cast<size_t>(t)];
+    t = t + 1 == period ? 0 : t + 1;
+    // The first row has no row before it to store.
+    const unsigned row_starts = k == 0 ? place.row_starts & ~1u : place.row_starts;
+    advance(group_sums<4, kQsStride>(wb + k, acts, place, block_lanes), row_starts);
   }
   if (n_full != total) {
     const int count = static_cast<int>(total - n_full);
-    GroupPlace place = place_group(first, n_blocks);
+    GroupPlace place = places[static_cast<size_t>(t)];
     place.row_starts &= (1u << count) - 1;  // none in the padding
     if (n_full == 0) place.row_starts &= ~1u;
     advance(tail_group_sums<kQsStride>(count, wb + n_full, acts, place, block_lanes), place.row_starts);
