@@ -248,24 +248,17 @@ __m512i fifth_bits_of_two_blocks(const Block& x0, const Block& x1) {
   return _mm512_or_si512(nibbles_of_two(x0.qs, x1.qs), high_bits_of_two(x0.qh, x1.qh));
 }
 
-void dot_q4_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_four_blocks32<BlockQ4_0, 8>(w, w_row_bytes, n_rows, act, n, out, nibble_halves<BlockQ4_0>,
-                                  nibbles_of_two_blocks<BlockQ4_0>);
-}
-
-void dot_q4_1(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_four_blocks32<BlockQ4_1, 0>(w, w_row_bytes, n_rows, act, n, out, nibble_halves<BlockQ4_1>,
-                                  nibbles_of_two_blocks<BlockQ4_1>);
-}
-
-void dot_q5_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_four_blocks32<BlockQ5_0, 16>(w, w_row_bytes, n_rows, act, n, out, fifth_bit_halves<BlockQ5_0>,
-                                   fifth_bits_of_two_blocks<BlockQ5_0>);
-}
-
-void dot_q5_1(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  dot_four_blocks32<BlockQ5_1, 0>(w, w_row_bytes, n_rows, act, n, out, fifth_bit_halves<BlockQ5_1>,
-                                  fifth_bits_of_two_blocks<BlockQ5_1>);
+// Q4_0 and Q4_1 (the nibbles as they are), Q5_0 and Q5_1 (bit 4 from qh); kOffset as
+// dot_four_blocks32's.
+template <class Block, int kOffset>
+void dot_q4_q5(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  if constexpr (requires(Block x) { x.qh; }) {
+    dot_four_blocks32<Block, kOffset>(w, w_row_bytes, n_rows, act, n, out, fifth_bit_halves<Block>,
+                                      fifth_bits_of_two_blocks<Block>);
+  } else {
+    dot_four_blocks32<Block, kOffset>(w, w_row_bytes, n_rows, act, n, out, nibble_halves<Block>,
+                                      nibbles_of_two_blocks<Block>);
+  }
 }
 
 // The levels of IQ4_NL and MXFP4 looked up per nibble: halves_of_four and bytes_of_two.
@@ -306,10 +299,10 @@ void dot_mxfp4(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 
 void add_avx512_blocks32_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
-  set_kernel(table, GgmlType::Q4_0, rows_for_each_token<dot_q4_0>);
-  set_kernel(table, GgmlType::Q4_1, rows_for_each_token<dot_q4_1>);
-  set_kernel(table, GgmlType::Q5_0, rows_for_each_token<dot_q5_0>);
-  set_kernel(table, GgmlType::Q5_1, rows_for_each_token<dot_q5_1>);
+  set_kernel(table, GgmlType::Q4_0, rows_for_each_token<dot_q4_q5<BlockQ4_0, 8>>);
+  set_kernel(table, GgmlType::Q4_1, rows_for_each_token<dot_q4_q5<BlockQ4_1, 0>>);
+  set_kernel(table, GgmlType::Q5_0, rows_for_each_token<dot_q4_q5<BlockQ5_0, 16>>);
+  set_kernel(table, GgmlType::Q5_1, rows_for_each_token<dot_q4_q5<BlockQ5_1, 0>>);
   set_kernel(table, GgmlType::IQ4_NL, rows_for_each_token<dot_iq4_nl>);
   set_kernel(table, GgmlType::MXFP4, rows_for_each_token<dot_mxfp4>);
 }
