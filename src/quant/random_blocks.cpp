@@ -16,7 +16,8 @@ namespace {
 // sub-scale can reach, so that scale / reach gives values of about `scale`. Formats with
 // mins (x = d * sc * q - dmin * m, sc and m alike random) get dmin = d * mean(q), which
 // centres the values on zero as trained weights are; otherwise every row would share a bias
-// of about +scale that random models amplify layer after layer.
+// of about +scale that random models amplify layer after layer. Q4_1 and Q5_1 add their
+// minimum (x = d * q + m), so theirs is the negative mean.
 struct ScaleLayout {
   GgmlType type;
   uint32_t d_offset;     // byte offset of the f16 scale
@@ -29,7 +30,9 @@ constexpr uint32_t kNone = 0xffffffffu;
 constexpr ScaleLayout kScaleLayouts[] = {
     {GgmlType::Q8_0, 0, kNone, 127.0f},
     {GgmlType::Q4_0, 0, kNone, 8.0f},
+    {GgmlType::Q4_1, 0, 2, 7.5f, -7.5f},
     {GgmlType::Q5_0, 0, kNone, 16.0f},
+    {GgmlType::Q5_1, 0, 2, 15.5f, -15.5f},
     {GgmlType::IQ4_NL, 0, kNone, 127.0f},
     {GgmlType::Q2_K, 80, 82, 3.0f * 15.0f, 1.5f},
     {GgmlType::Q3_K, 108, kNone, 4.0f * 32.0f},
