@@ -61,7 +61,7 @@ inline const int8_t* tq1_0_activations(const Q8x256View& acts, int64_t n_blocks)
     const int32_t sum256 = 256 * sum;
     std::memcpy(out.digit[0] + kTq1SumOffset, &sum256, sizeof sum256);
   }
-  return &prepared.data()->digit[0][0];
+  return reinterpret_cast<const int8_t*>(prepared.data());  // no member access: empty for n_blocks = 0
 }
 
 void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
