@@ -10,7 +10,7 @@
 //     sum_b d_b y_b (sum_l u_l a_l) + c_b sum_l a_l,  c_b = -offset d_b y_b  or  m_b y_b.
 // Four blocks make one step, their scales converted together. Q8_0's two blocks fill one
 // 512-bit vector (sum_blocks32); the formats with 16 bytes of nibbles per block put four
-// blocks' nibbles in one (dot_nibbles32). One core, 2048 x 256, hot, TSC cycles per 256
+// blocks' nibbles in one (dot_four_blocks32). One core, 2048 x 256, hot, TSC cycles per 256
 // values, before the four-block nibbles: Q4_0 27 -> 18 (it ran the AVX2 kernel, one block per
 // step with the sign trick); Q8_0 21 -> 17 and MXFP4 32 -> 24 (AVX-512 kernels with the sign
 // trick).
@@ -89,9 +89,6 @@ struct Blocks32Sums {
   __m128 block_terms = _mm_setzero_ps();                          // c_b sum a (or its sum for offsets)
 };
 
-// Adds `count` (1-4) blocks from block b on; bytes_of_two(block b0, block b1) gives the 64
-// unsigned weight bytes of two blocks. A step of fewer than four blocks repeats the last
-// block's weights against zero activations and zero scales, so it reads nothing past the row.
 // d_b y_b of the `count` (1-4) blocks from block b on, in lanes 0-3 (0 past count), their
 // block terms added to s.block_terms.
 template <class Block, bool kHasMin>
@@ -175,10 +172,10 @@ struct HalfBlocks {
 // serve 128 values, where add_blocks32_step takes two of each. The halves are the low and high
 // nibbles of one vector of four blocks' quants (no joins or masked shifts), so this serves
 // the formats with 16 bytes of nibbles per block. halves_of_four(blocks) makes them;
-// bytes_of_two is add_blocks32_step's, for a last step of fewer than four blocks. One core, hot, TSC cycles per 256
-// values at 2048 / 768 columns (768 / 2048 rows), against two blocks per step: Q4_0 18.1 / 20.2 -> 14.9 / 15.9,
-// IQ4_NL 20.5 / 22.5 -> 16.8 / 17.9, MXFP4 20.3 / 23.0 -> 16.8 / 17.7, Q5_0 23.6 / 26.2 ->
-// 19.8 / 21.9.
+// bytes_of_two is add_blocks32_step's, for a last step of fewer than four blocks. One core,
+// hot, TSC cycles per 256 values at 2048 / 768 columns (768 / 2048 rows), against two blocks
+// per step: Q4_0 18.1 / 20.2 -> 14.9 / 15.9, IQ4_NL 20.5 / 22.5 -> 16.8 / 17.9, MXFP4
+// 20.3 / 23.0 -> 16.8 / 17.7, Q5_0 23.6 / 26.2 -> 19.8 / 21.9.
 template <class Block, int kOffset, class HalvesOfFour, class BytesOfTwo>
 void dot_four_blocks32(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n,
                        float* out, HalvesOfFour halves_of_four, BytesOfTwo bytes_of_two) {

@@ -23,6 +23,13 @@ namespace {
 // Byte-wise r * 3 mod 256: moves the next base-3 digit of a TQ1_0 byte to the top.
 inline __m512i times3(__m512i r) { return _mm512_add_epi8(r, _mm512_add_epi8(r, r)); }
 
+// The sum of activation block b's 256 quants, from its 16 bsums.
+inline int32_t activation_block_sum(const Q8x256View& acts, int64_t b) {
+  int32_t sum = 0;
+  for (int i = 0; i < 16; ++i) sum += acts.bsums[16 * b + i];
+  return sum;
+}
+
 // TQ1_0 reads a block's 52 digit bytes (qs, then qh) as one vector and rotates all of them at
 // once, so that rotation k holds digit k of every byte in the byte's own lane. The
 // activations come rearranged to match, once per call: Tq1ActivationBlock::digit[k][p] is
@@ -56,9 +63,7 @@ inline const int8_t* tq1_0_activations(const Q8x256View& acts, int64_t n_blocks)
       }
       std::memset(lanes + kTq1DigitBytes, 0, 64 - kTq1DigitBytes);
     }
-    int32_t sum = 0;
-    for (int i = 0; i < 256; ++i) sum += y[i];
-    const int32_t sum256 = 256 * sum;
+    const int32_t sum256 = 256 * activation_block_sum(acts, b);
     std::memcpy(out.digit[0] + kTq1SumOffset, &sum256, sizeof sum256);
   }
   return reinterpret_cast<const int8_t*>(prepared.data());  // no member access: empty for n_blocks = 0
@@ -97,11 +102,7 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 inline const int32_t* minus_block_sums(const Q8x256View& acts, int64_t n_blocks) {
   thread_local std::vector<int32_t> sums;
   sums.resize(static_cast<size_t>(n_blocks));
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    int32_t sum = 0;
-    for (int i = 0; i < 16; ++i) sum += acts.bsums[16 * b + i];
-    sums[static_cast<size_t>(b)] = -sum;
-  }
+  for (int64_t b = 0; b < n_blocks; ++b) sums[static_cast<size_t>(b)] = -activation_block_sum(acts, b);
   return sums.data();
 }
 
