@@ -141,23 +141,36 @@ void dot_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
       });
 }
 
-// int16 lanes 0-7 take scale 2 k, lanes 8-15 scale 2 k + 1 (the halves of maddubs' result
-// over 32 values) from 16 int16 scales.
-inline __m256i sub_block_pair_index(int k) {
-  return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(2 * k + 1)), _mm_set1_epi16(static_cast<short>(2 * k)));
+// Sixteen-value sub-blocks (Q2_K, Q3_K), as Q4_K's 32-value ones: each 32 values go through
+// dpbusd into 8 int32 lanes, 4 per sub-block (a lane is at most 4 * 7 * 128 = 3584 in size);
+// two such vectors are packed to int16 and one dpwssd applies their four scales. Three
+// multiplies and two shuffles per 64 values, where maddubs, dpwssd and a scale permute per 32
+// took four and two. One core, hot, TSC cycles per super-block at 2048 / 768 columns: Q2_K
+// 14.4 / 13.05 -> 12.9 / 12.5, Q3_K 19.3 / 18.3 -> 16.4 / 16.3.
+//
+// acc plus the scaled sums of quants q0 (values 32 k to 32 k + 31 of the super-block, against
+// y[0, 32)) and q1 (the next 32, against y[32, 64)), with scales[0..16) as int16 lanes.
+inline __m256i add_sixteens_pair(__m256i acc, __m256i q0, __m256i q1, const int8_t* y, __m256i scales, int k) {
+  // Per 128-bit half h, in packs_epi32's order: lanes 0-3 sub-block 2 k + h, lanes 4-7 2 k + 2 + h.
+  const auto a = static_cast<short>(2 * k), b = static_cast<short>(2 * k + 1);
+  const auto c = static_cast<short>(2 * k + 2), d = static_cast<short>(2 * k + 3);
+  const __m256i index = _mm256_setr_epi16(a, a, a, a, c, c, c, c, b, b, b, b, d, d, d, d);
+  const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q0, load256(y));
+  const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q1, load256(y + 32));
+  return _mm256_dpwssd_epi32(acc, _mm256_packs_epi32(d0, d1), _mm256_permutexvar_epi16(index, scales));
 }
 
 inline __m256i sum_of_four(const __m256i (&v)[4]) {
   return _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
 }
 
-// Q2_K: value = d * scale * q - dmin * min per 16 values, the minimums through the bsums. As
-// dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit version, 64
-// values per step, ran no faster on Zen 4, where 512-bit operations take two 256-bit slots).
-// Four accumulators: with one, each super-block waited on a chain of eight dpwssd (24 -> 19
-// TSC cycles per super-block, one core, hot). Looking scale * q up by vpshufb and feeding it
-// to dpbusd (one multiply per 32 values instead of two) ran slower (21): Zen 4 runs vpshufb
-// on the same two ports as the shifts.
+// Q2_K: value = d * scale * q - dmin * min per 16 values, the minimums through the bsums. In
+// 256 bits, 64 values per add_sixteens_pair (a 512-bit version of the earlier maddubs kernel
+// ran no faster on Zen 4, where 512-bit operations take two 256-bit slots). Four
+// accumulators: with one, each super-block waited on a chain of eight dpwssd (24 -> 19 TSC
+// cycles per super-block, one core, hot, with maddubs). Looking scale * q up by vpshufb and
+// feeding it to dpbusd (one multiply per 32 values instead of two) ran slower (21): Zen 4
+// runs vpshufb on the same two ports as the shifts.
 void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockQ2_K>(
       w, w_row_bytes, n_rows, act, n, out, [](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
@@ -168,10 +181,11 @@ void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
                           _mm256_setzero_si256()};
         for (int c = 0; c < 2; ++c) {
           const __m256i raw = load256(x.qs + 32 * c);
-          for (int s = 0; s < 4; ++s) {
-            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
-            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-            acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), sc16));
+          for (int s = 0; s < 4; s += 2) {
+            const __m256i q0 = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), _mm256_set1_epi8(3));
+            const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s + 2), _mm256_set1_epi8(3));
+            acc[2 * c + s / 2] =
+                add_sixteens_pair(acc[2 * c + s / 2], q0, q1, y_qs + 128 * c + 32 * s, sc16, 4 * c + s);
           }
         }
         return SuperBlockLanes{sum_of_four(acc), _mm256_madd_epi16(mins, load256(y_bsums))};
@@ -180,8 +194,8 @@ void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 
 // Q3_K: q = q2 - 4 * !hbit with q2 as in Q2_K and the high bit of value 32 j + l at bit j of
 // hmask[l]. Fed as q2 + 4 hbit in 0..7; 4 * sum_s scale_s * bsums_s comes off at the end.
-// As dot_avx2.cpp's, in 256 bits, with dpwssd and a permute for the scales (a 512-bit
-// version ran slower on Zen 4); four accumulators, as Q2_K's. The high bits go in by a byte
+// In 256 bits through add_sixteens_pair, as Q2_K (a 512-bit version ran slower on Zen 4);
+// four accumulators, as Q2_K's. The high bits go in by a byte
 // test and a masked add, where shifting them into place, masking and or-ing took two
 // operations more per 32 values (21.1 -> 19.6 TSC cycles per super-block at 2048 columns,
 // one core, hot). The block function is forced inline: GCC may otherwise call it for each
@@ -197,16 +211,19 @@ void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
         const __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
         __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                           _mm256_setzero_si256()};
+        // Values 128 c + 32 s + l: 4 added to the bytes whose high bit is set, by a byte test and
+        // a masked add.
+        const auto quants = [&](__m256i raw, int c, int s) {
+          const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
+          const __mmask32 high =
+              _mm256_test_epi8_mask(high_bits, _mm256_set1_epi8(static_cast<char>(1 << (4 * c + s))));
+          return _mm256_mask_add_epi8(q2, high, q2, bit2);
+        };
         for (int c = 0; c < 2; ++c) {
           const __m256i raw = load256(x.qs + 32 * c);
-          for (int s = 0; s < 4; ++s) {
-            // 4 added to the bytes whose high bit is set: a byte test and a masked add.
-            const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
-            const __mmask32 high =
-                _mm256_test_epi8_mask(high_bits, _mm256_set1_epi8(static_cast<char>(1 << (4 * c + s))));
-            const __m256i q = _mm256_mask_add_epi8(q2, high, q2, bit2);
-            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-            acc[s] = _mm256_dpwssd_epi32(acc[s], p, _mm256_permutexvar_epi16(sub_block_pair_index(4 * c + s), scales));
+          for (int s = 0; s < 4; s += 2) {
+            acc[2 * c + s / 2] = add_sixteens_pair(acc[2 * c + s / 2], quants(raw, c, s), quants(raw, c, s + 1),
+                                                   y_qs + 128 * c + 32 * s, scales, 4 * c + s);
           }
         }
         return SuperBlockLanes{_mm256_sub_epi32(sum_of_four(acc), offset)};
