@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "quant/blocks.h"
@@ -81,10 +82,18 @@ inline __m256 scales_of_four(const Block* wb, int64_t b, int count) {
 }
 
 // MXFP4's scales are E8M0 exponents, taken through the table of their halves (the levels are
-// doubled).
+// doubled), put together in general registers as f16_fields_of_four's (one core, hot, TSC
+// cycles per 256 values at 2048 / 768 columns: 16.6 / 17.7 -> 15.95 / 16.8 against four
+// inserts).
 inline __m256 scales_of_four(const BlockMXFP4* wb, int64_t b, int count) {
-  const auto scale = [&](int i) { return kE8m0HalfToF32[wb[b + std::min(i, count - 1)].e]; };
-  return _mm256_castps128_ps256(_mm_setr_ps(scale(0), scale(1), scale(2), scale(3)));
+  const auto bits = [&](int i) {
+    uint32_t u;
+    std::memcpy(&u, &kE8m0HalfToF32[wb[b + std::min(i, count - 1)].e], sizeof(u));
+    return uint64_t{u};
+  };
+  const __m128i low = _mm_cvtsi64_si128(static_cast<int64_t>(bits(0) | bits(1) << 32));
+  const __m128i high = _mm_cvtsi64_si128(static_cast<int64_t>(bits(2) | bits(3) << 32));
+  return _mm256_castps128_ps256(_mm_castsi128_ps(_mm_unpacklo_epi64(low, high)));
 }
 
 // The running sums of sum_blocks32.
