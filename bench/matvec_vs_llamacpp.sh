@@ -7,7 +7,9 @@
 # BUILD_DIR (default build) holds bin/matvec_bench (-DSLUICE_BENCH=ON); LLAMA_BIN_DIR
 # (default /tmp/llamacpp-peer/build/bin) holds llama.cpp's test-backend-ops. Environment:
 # THREADS (default 2), FORMATS (space-separated GGUF type names, default all below),
-# REPEATS (default 1: llama.cpp and sluice alternate this many times; the best run counts).
+# REPEATS (default 1: the runs are repeated this many times; the best run counts). Within a
+# run the two engines alternate format by format, so that both see the same minutes of a
+# machine whose speed drifts.
 #
 # sluice: matvec_bench on the fast path of the best instruction set, "cold" (weights from
 # memory, as decoding reads them) and "hot" (one matrix repeated). llama.cpp:
@@ -36,12 +38,12 @@ int get_nprocs_conf(void) { return 2 * $THREADS; }
 EOF
 cc -shared -fPIC -O2 -o "$work/nprocs.so" "$work/nprocs.c"
 
-# One MUL_MAT line per format and shape in test-backend-ops' --test-file format:
+# One file per format, with a MUL_MAT line per shape in test-backend-ops' --test-file format:
 # op type ne[4] n_params n_src {type ne[4] nb[4]}... name. Weights [n_cols, n_rows] of the
 # format, activations f32 [n_cols, 1], output f32 [n_rows, 1].
-python3 - "$work/mul_mat.txt" "$FORMATS" "$SHAPES" <<'EOF'
+python3 - "$work" "$FORMATS" "$SHAPES" <<'EOF'
 import sys
-out, formats, shapes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+work, formats, shapes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 # GGML type id, values per block, bytes per block (ggml.h / ggml-common.h)
 TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
          "Q5_1": (7, 32, 24), "Q8_0": (8, 32, 34), "Q2_K": (10, 256, 84), "Q3_K": (11, 256, 110),
@@ -51,9 +53,9 @@ TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32
          "BF16": (30, 1, 2), "TQ1_0": (34, 256, 54), "TQ2_0": (35, 256, 66), "MXFP4": (39, 32, 17),
          "NVFP4": (40, 64, 36)}
 GGML_OP_MUL_MAT = 29
-with open(out, "w") as f:
-    for name in formats:
-        tid, block, size = TYPES[name]
+for name in formats:
+    tid, block, size = TYPES[name]
+    with open(f"{work}/mul_mat_{name}.txt", "w") as f:
         for shape in shapes:
             cols, rows = map(int, shape.split("x"))
             if cols % block:
@@ -67,37 +69,39 @@ EOF
 # The first instruction set matvec_bench lists is the best this CPU has.
 "$BUILD_DIR/bin/matvec_bench" --benchmark_list_tests > "$work/list.txt"
 isa=$(grep -m1 -o 'fast_[a-z0-9]*' "$work/list.txt")
-format_regex=$(echo "$FORMATS" | tr ' ' '|')
 for ((r = 1; r <= REPEATS; ++r)); do
-  LD_PRELOAD="$work/nprocs.so" "$LLAMA_BIN/test-backend-ops" perf -b CPU --test-file "$work/mul_mat.txt" \
-    > "$work/llama_$r.txt" 2>&1
-  "$BUILD_DIR/bin/matvec_bench" --benchmark_filter="^($format_regex)/.*/(cold|hot)/$isa/" \
-    --benchmark_format=json --benchmark_out="$work/sluice_$r.json" > "$work/sluice_$r.txt" 2>&1
+  for format in $FORMATS; do
+    LD_PRELOAD="$work/nprocs.so" "$LLAMA_BIN/test-backend-ops" perf -b CPU --test-file "$work/mul_mat_$format.txt" \
+      > "$work/llama_${r}_$format.txt" 2>&1
+    "$BUILD_DIR/bin/matvec_bench" --benchmark_filter="^$format/.*/(cold|hot)/$isa/" \
+      --benchmark_format=json --benchmark_out="$work/sluice_${r}_$format.json" > "$work/sluice_${r}_$format.txt" 2>&1
+  done
 done
 
-python3 - "$work" "$REPEATS" "$THREADS" "$isa" <<'EOF' | tee "$OUT_MD"
-import json, re, sys, glob
-work, repeats, threads, isa = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+python3 - "$work" "$REPEATS" "$THREADS" "$isa" "$FORMATS" <<'EOF' | tee "$OUT_MD"
+import json, re, sys
+work, repeats, threads, isa, formats = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()
 TYPES = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
 best_llama, best_sluice, bandwidth = {}, {}, []
 for r in range(1, repeats + 1):
-    # MUL_MAT(...,sources=q4_K[4096,14336,1,1],f32[...]):   520 runs -  1924.52 us/run - ...
-    for line in open(f"{work}/llama_{r}.txt"):
-        m = re.search(r"sources=(\w+)\[(\d+),(\d+),1,1\].*?([\d.]+) us/run", line)
-        if not m:
-            continue
-        name = TYPES.get(m.group(1), m.group(1).upper())
-        key = (name, f"{m.group(2)}x{m.group(3)}")
-        best_llama[key] = min(best_llama.get(key, 1e30), float(m.group(4)))
-    text = open(f"{work}/sluice_{r}.txt").read()
-    m = re.search(r"memory read bandwidth.*?: ([\d.]+) GB/s", text)
-    if m:
-        bandwidth.append(float(m.group(1)))
-    for b in json.load(open(f"{work}/sluice_{r}.json"))["benchmarks"]:
-        name, shape, temp = b["name"].split("/")[:3]
-        key = (name, shape, temp)
-        gbs = b["GB/s"] / 1e9 if b["GB/s"] > 1e6 else b["GB/s"]
-        best_sluice[key] = max(best_sluice.get(key, 0.0), gbs)
+    for format in formats:
+        # MUL_MAT(...,sources=q4_K[4096,14336,1,1],f32[...]):   520 runs -  1924.52 us/run - ...
+        for line in open(f"{work}/llama_{r}_{format}.txt"):
+            m = re.search(r"sources=(\w+)\[(\d+),(\d+),1,1\].*?([\d.]+) us/run", line)
+            if not m:
+                continue
+            name = TYPES.get(m.group(1), m.group(1).upper())
+            key = (name, f"{m.group(2)}x{m.group(3)}")
+            best_llama[key] = min(best_llama.get(key, 1e30), float(m.group(4)))
+        text = open(f"{work}/sluice_{r}_{format}.txt").read()
+        m = re.search(r"memory read bandwidth.*?: ([\d.]+) GB/s", text)
+        if m:
+            bandwidth.append(float(m.group(1)))
+        for b in json.load(open(f"{work}/sluice_{r}_{format}.json"))["benchmarks"]:
+            name, shape, temp = b["name"].split("/")[:3]
+            key = (name, shape, temp)
+            gbs = b["GB/s"] / 1e9 if b["GB/s"] > 1e6 else b["GB/s"]
+            best_sluice[key] = max(best_sluice.get(key, 0.0), gbs)
 bw = max(bandwidth) if bandwidth else float("nan")
 # (values, bytes) per block, for the weight bytes behind llama.cpp's us/run.
 SIZES = {"F32": (1, 4), "F16": (1, 2), "BF16": (1, 2), "Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22),
