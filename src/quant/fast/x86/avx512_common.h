@@ -89,12 +89,15 @@ inline __m512i iq4_levels_plus_128() {
   return _mm512_shuffle_i32x4(levels, levels, 0);
 }
 
-// 32 int16 lanes: groups of 8 of scales i, i + 1, i + 2, i + 3.
-inline __m512i quarters_index(int i) {
-  return _mm512_setr_epi64(0x0001000100010001ll * i, 0x0001000100010001ll * i,
-                           0x0001000100010001ll * (i + 1), 0x0001000100010001ll * (i + 1),
-                           0x0001000100010001ll * (i + 2), 0x0001000100010001ll * (i + 2),
-                           0x0001000100010001ll * (i + 3), 0x0001000100010001ll * (i + 3));
+// Index vectors for permutexvar_epi16 that spread a super-block's int16 sub-block scales over
+// the int16 lanes of two vectors' dpbusd sums packed together (packs_epi32): in 128-bit lane
+// L, lanes 0-3 take the scale of vector `first`'s 128-bit lane L, lanes 4-7 that of vector
+// first + 1's. sub_block(v, L) names the sub-block of vector v's 128-bit lane L.
+template <class SubBlock>
+inline __m512i packed_pair_index(SubBlock sub_block, int first) {
+  alignas(64) int16_t index[32];
+  for (int j = 0; j < 32; ++j) index[j] = static_cast<int16_t>(sub_block(first + (j % 8 < 4 ? 0 : 1), j / 8));
+  return _mm512_load_si512(index);
 }
 
 // Q6_K's stored 6-bit quants (value + 32) of one super-block in value order, 64 per vector:

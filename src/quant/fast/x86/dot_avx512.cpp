@@ -238,13 +238,9 @@ void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 // super-block at 2048 / 768 columns: 16.1 / 15.4 -> 15.2 / 14.7. (One accumulator chain of four
 // dpwssd held each super-block: 26 -> 21 with two, before.)
 void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  // int16 lane 8 i + k of half p (k < 4: sub-block 8 p + i, else 8 p + 4 + i).
-  const auto pair_index = [](int p) {
-    alignas(64) int16_t index[32];
-    for (int j = 0; j < 32; ++j) index[j] = static_cast<int16_t>(8 * p + j / 8 + (j % 8 < 4 ? 0 : 4));
-    return _mm512_load_si512(index);
-  };
-  const __m512i index[2] = {pair_index(0), pair_index(1)};
+  // Vector c of q6_k_quants' four covers sub-blocks of 16 values 4c .. 4c + 3, one per 128 bits.
+  const auto sub_block = [](int c, int lane) { return 4 * c + lane; };
+  const __m512i index[2] = {packed_pair_index(sub_block, 0), packed_pair_index(sub_block, 2)};
   sum_super_block_rows<BlockQ6_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
