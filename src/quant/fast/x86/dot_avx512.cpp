@@ -231,16 +231,13 @@ void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 }
 
 // Q6_K: the quants as q6_k_quants lays them out; the offset of 32 comes out through the bsums.
-// As Q4_K's, each 64 values go through dpbusd (a lane is at most 4 * 63 * 128 = 32256 in
-// size), two such vectors are packed to int16 (lane i of 128 bits: sub-blocks 8 p + i and
-// 8 p + 4 + i) and one dpwssd applies their scales: five multiplies and shuffles per 128 values
-// where maddubs, dpwssd and a scale permute per 64 took six. One core, hot, TSC cycles per
-// super-block at 2048 / 768 columns: 16.1 / 15.4 -> 15.2 / 14.7. (One accumulator chain of four
-// dpwssd held each super-block: 26 -> 21 with two, before.)
+// packed_scaled_sum (avx512_common.h) applies the scales, two vectors' dpbusd sums packed to
+// int16 per multiply: five multiplies and shuffles per 128 values where maddubs, dpwssd and a
+// scale permute per 64 took six. One core, hot, TSC cycles per super-block at 2048 / 768
+// columns: 16.1 / 15.4 -> 15.2 / 14.7. (One accumulator chain of four dpwssd held each
+// super-block: 26 -> 21 with two, before.)
 void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  // Vector c of q6_k_quants' four covers sub-blocks of 16 values 4c .. 4c + 3, one per 128 bits.
-  const auto sub_block = [](int c, int lane) { return 4 * c + lane; };
-  const __m512i index[2] = {packed_pair_index(sub_block, 0), packed_pair_index(sub_block, 2)};
+  const __m512i index[2] = {q6_k_pair_index(0), q6_k_pair_index(2)};
   sum_super_block_rows<BlockQ6_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
@@ -248,14 +245,8 @@ void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
         const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
         __m512i q[4];
         q6_k_quants(x.ql, x.qh, q);
-        __m512i acc[2];
-        for (int p = 0; p < 2; ++p) {
-          const __m512i first = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * p], load512(y_qs + 128 * p));
-          const __m512i second =
-              _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * p + 1], load512(y_qs + 128 * p + 64));
-          acc[p] = _mm512_madd_epi16(_mm512_packs_epi32(first, second), _mm512_permutexvar_epi16(index[p], sc16));
-        }
-        return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(_mm512_add_epi32(acc[0], acc[1])), offset)};
+        const __m512i scale[2] = {_mm512_permutexvar_epi16(index[0], sc16), _mm512_permutexvar_epi16(index[1], sc16)};
+        return SuperBlockLanes{_mm256_sub_epi32(fold_to_256(packed_scaled_sum(q, scale, y_qs)), offset)};
       });
 }
 

@@ -17,8 +17,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
-#include <cstring>
 #include <utility>
 
 #include "quant/blocks.h"
@@ -87,9 +87,7 @@ inline __m256 scales_of_four(const Block* wb, int64_t b, int count) {
 // inserts).
 inline __m256 scales_of_four(const BlockMXFP4* wb, int64_t b, int count) {
   const auto bits = [&](int i) {
-    uint32_t u;
-    std::memcpy(&u, &kE8m0HalfToF32[wb[b + std::min(i, count - 1)].e], sizeof(u));
-    return uint64_t{u};
+    return uint64_t{std::bit_cast<uint32_t>(kE8m0HalfToF32[wb[b + std::min(i, count - 1)].e])};
   };
   const __m128i low = _mm_cvtsi64_si128(static_cast<int64_t>(bits(0) | bits(1) << 32));
   const __m128i high = _mm_cvtsi64_si128(static_cast<int64_t>(bits(2) | bits(3) << 32));

@@ -73,25 +73,6 @@ inline void store_lanes(__m128 sums, const GroupActs& g, float* out, size_t out_
   for (int64_t t = 0; t < g.n_tokens; ++t) out[static_cast<size_t>(t) * out_stride] = lanes[t];
 }
 
-// The integer sum of one token's super-block: 4 vectors of 64 unsigned weights against the
-// token's 256 activations, each weight's products scaled by its int16 sub-block scale. Each
-// vector goes through dpbusd (every 4-product sum fits int16 in these formats: Q6_K's are
-// the widest, 4 x 63 x 128), two vectors' sums are packed to int16 and one dpwssd applies
-// their scales (pair_scale as packed_pair_index spreads them): three multiplies per 128
-// values where maddubs and dpwssd per 64 took four. Integer sums do not depend on the order.
-// One thread, `SLUICE_TILES=0 matmul_bench`, tokens/s at the expert shapes (gate / down):
-// Q4_K 36.1k / 33.5k -> 38.2k / 35.9k, Q5_K 33.5k / 30.1k -> 36.0k / 33.4k, Q6_K 37.9k /
-// 35.2k -> 40.0k / 37.2k.
-inline __m512i scaled_sum(const __m512i (&q)[4], const __m512i (&pair_scale)[2], const int8_t* y) {
-  __m512i acc[2];
-  for (int p = 0; p < 2; ++p) {
-    const __m512i first = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * p], load512(y + 128 * p));
-    const __m512i second = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * p + 1], load512(y + 128 * p + 64));
-    acc[p] = _mm512_madd_epi16(_mm512_packs_epi32(first, second), pair_scale[p]);
-  }
-  return _mm512_add_epi32(acc[0], acc[1]);
-}
-
 // Q4_K and Q5_K's f32 step for the group: sums += d * isum - dmin * msum per lane, with
 // d and dmin the block's scales times each token's activation scale.
 inline __m128 add_k4_block(__m128 sums, uint16_t d16, uint16_t dmin16, __m128 y_d, __m128i isum, __m128i msum) {
@@ -148,7 +129,7 @@ void k4_token_group(const std::byte* w_row, const std::byte* act, size_t act_str
     __m512i isum[4];
     __m256i msum[4];
     for (int t = 0; t < 4; ++t) {
-      isum[t] = scaled_sum(q, scale, acts.row[t].qs + 256 * b);
+      isum[t] = packed_scaled_sum(q, scale, acts.row[t].qs + 256 * b);
       msum[t] = _mm256_madd_epi16(mins, load256(acts.row[t].bsums + 16 * b));
     }
     sums = add_k4_block(sums, x.d, x.dmin, act_scales(acts, b), sum_each(isum), sum_each(msum));
@@ -174,9 +155,7 @@ void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
                              int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
   const auto* wb = blocks_of<BlockQ6_K>(w_row);
   const GroupActs acts = view_group(act, act_stride, n_tokens, n);
-  // Vector c of the block's four covers sub-blocks of 16 values 4c .. 4c + 3, one per 128 bits.
-  const auto sub_block = [](int c, int lane) { return 4 * c + lane; };
-  const __m512i index[2] = {packed_pair_index(sub_block, 0), packed_pair_index(sub_block, 2)};
+  const __m512i index[2] = {q6_k_pair_index(0), q6_k_pair_index(2)};
   __m128 sums = _mm_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b) {
     const BlockQ6_K& x = wb[b];
@@ -189,7 +168,7 @@ void q6_k_token_group_avx512(const std::byte* w_row, const std::byte* act, size_
     __m512i isum[4];
     __m256i offset[4];
     for (int t = 0; t < 4; ++t) {
-      isum[t] = scaled_sum(q, scale, acts.row[t].qs + 256 * b);
+      isum[t] = packed_scaled_sum(q, scale, acts.row[t].qs + 256 * b);
       offset[t] = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(acts.row[t].bsums + 16 * b)), 5);
     }
     const __m128i total = _mm_sub_epi32(sum_each(isum), sum_each(offset));
