@@ -22,12 +22,14 @@ RowDotFn kernel_of(const KernelTable& table, GgmlType type) {
 }
 
 // The AVX-512 extensions this CPU has kernels for (x86/dot_avx512_vbmi.cpp: byte permutes and
-// pext; x86/dot_avx512_bf16.cpp: bf16 dot products), which replace some AVX-512 kernels.
+// pext; x86/dot_avx512_bf16.cpp: bf16 dot products; x86/dot_avx512_gfni.cpp: bit-matrix
+// multiplies), which replace some AVX-512 kernels.
 detail::Avx512Extensions cpu_avx512_extensions() {
 #if defined(SLUICE_X86_KERNELS)
   if (!cpu_supports(Isa::kAvx512)) return {};
   return {.vbmi = static_cast<bool>(__builtin_cpu_supports("avx512vbmi")),  // BMI2 is part of kAvx512
-          .bf16 = static_cast<bool>(__builtin_cpu_supports("avx512bf16"))};
+          .bf16 = static_cast<bool>(__builtin_cpu_supports("avx512bf16")),
+          .gfni = static_cast<bool>(__builtin_cpu_supports("gfni"))};
 #else
   return {};
 #endif

@@ -42,6 +42,7 @@ void add_avx2_kernels(KernelTable& table);
 struct Avx512Extensions {
   bool vbmi = false;  // VBMI: x86/dot_avx512_vbmi.cpp (with BMI2, which kAvx512 includes)
   bool bf16 = false;  // AVX512_BF16: x86/dot_avx512_bf16.cpp
+  bool gfni = false;  // GFNI: x86/dot_avx512_gfni.cpp
 };
 void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions);
 
@@ -54,6 +55,7 @@ void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.
 void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
 void add_avx512_vbmi_kernels(KernelTable& table);          // x86/dot_avx512_vbmi.cpp (CPUs with VBMI)
 void add_avx512_bf16_kernels(KernelTable& table);          // x86/dot_avx512_bf16.cpp (CPUs with AVX512_BF16)
+void add_avx512_gfni_kernels(KernelTable& table);          // x86/dot_avx512_gfni.cpp (CPUs with GFNI)
 void add_scalar_activation_quantizers(KernelTable& table);  // activations_scalar.cpp
 void add_avx512_activation_quantizers(KernelTable& table);  // x86/activations_avx512.cpp
 

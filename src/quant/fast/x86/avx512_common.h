@@ -124,23 +124,33 @@ inline __m512i q6_k_pair_index(int first) {
   return packed_pair_index([](int c, int lane) { return 4 * c + lane; }, first);
 }
 
+// Bits 4-5 of Q6_K's quants from 32 bytes of qh broadcast to both 256-bit halves of `high`
+// (q6_k_quants), by shifts: `first` for the vector of values 0..63 of a half (qh bits 0-1 in the
+// low 256 bits, 2-3 in the high), `second` for values 64..127 (bits 4-5, 6-7).
+struct Q6kHighBitsByShifts {
+  void operator()(__m512i high, __m512i& first, __m512i& second) const {
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    const __m512i shift_first = _mm512_mask_set1_epi16(_mm512_set1_epi16(4), 0xffff0000u, 2);  // left
+    const __m512i shift_second = _mm512_maskz_set1_epi16(0xffff0000u, 2);                      // right
+    first = _mm512_and_si512(_mm512_sllv_epi16(high, shift_first), bits45);
+    second = _mm512_and_si512(_mm512_srlv_epi16(high, shift_second), bits45);
+  }
+};
+
 // Q6_K's stored 6-bit quants (value + 32) of one super-block in value order, 64 per vector:
 // per half of 128 values, ql[64] holds values 0..63 in its low nibbles and 64..127 in its high
-// ones; qh[32], broadcast to both 256-bit halves and shifted per half, supplies bits 4-5
-// (values 0..63: qh bits 0-1 then 2-3; values 64..127: bits 4-5 then 6-7).
-inline void q6_k_quants(const uint8_t* ql, const uint8_t* qh, __m512i (&q)[4]) {
+// ones; qh[32], broadcast to both 256-bit halves, supplies bits 4-5 through high_bits (values
+// 0..63: qh bits 0-1 then 2-3; values 64..127: bits 4-5 then 6-7).
+template <class HighBits = Q6kHighBitsByShifts>
+inline void q6_k_quants(const uint8_t* ql, const uint8_t* qh, __m512i (&q)[4], HighBits high_bits = {}) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i bits45 = _mm512_set1_epi8(0x30);
-  const __m512i shift_first = _mm512_mask_set1_epi16(_mm512_set1_epi16(4), 0xffff0000u, 2);  // left
-  const __m512i shift_second = _mm512_maskz_set1_epi16(0xffff0000u, 2);                      // right
   for (int half = 0; half < 2; ++half) {
     const __m512i low = load512(ql + 64 * half);
-    const __m256i high_bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * half));
-    const __m512i high = _mm512_broadcast_i64x4(high_bits);
-    q[2 * half] = _mm512_or_si512(_mm512_and_si512(low, low4),
-                                  _mm512_and_si512(_mm512_sllv_epi16(high, shift_first), bits45));
-    q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4),
-                                      _mm512_and_si512(_mm512_srlv_epi16(high, shift_second), bits45));
+    const __m256i qh_half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * half));
+    __m512i first, second;
+    high_bits(_mm512_broadcast_i64x4(qh_half), first, second);
+    q[2 * half] = _mm512_or_si512(_mm512_and_si512(low, low4), first);
+    q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4), second);
   }
 }
 
