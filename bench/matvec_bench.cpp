@@ -8,6 +8,11 @@
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
 // fits). Paths: the fast path on each instruction set the CPU has, and the exact path.
 //
+// "moe_layer/TYPE/cold" runs the expert products of one decoded token in one MoE layer as the
+// engine groups them (moe_block): the gate and up products of 8 Qwen3-30B-A3B experts in one
+// matmul_many call, then their 8 down products in another, each call over matrices no other
+// call of the last ~1 GiB read.
+//
 // Memory bandwidth is measured once at start-up (the same threads summing a 1 GiB buffer, best of 5)
 // and printed; every matvec reports `of_mem_bw`, its GB/s over that figure.
 //
@@ -109,6 +114,53 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   }
 }
 
+// The 24 expert matrices of a layer (8 gate, 8 up, 8 down), laid one after another and
+// repeated over >= 1 GiB of layers; each iteration runs the next layer.
+void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
+  constexpr int kExperts = 8;
+  constexpr int64_t kEmbd = 2048, kFf = 768;
+  const size_t matrix_bytes = sluice::quant::row_bytes(type, kEmbd) * kFf;  // the same for down's shape
+  const size_t layer_bytes = 3 * kExperts * matrix_bytes;
+  const size_t n_layers = (kColdBytes + layer_bytes - 1) / layer_bytes;
+  sluice::LargeBuffer weights(layer_bytes * n_layers);
+  sluice::quant::fill_random_blocks(type, std::span(weights.data(), layer_bytes), 1, 0.05f);
+  for (size_t c = 1; c < n_layers; ++c) std::memcpy(weights.data() + c * layer_bytes, weights.data(), layer_bytes);
+  std::vector<float> x(kEmbd), hidden(kExperts * 2 * kFf), out(kExperts * kEmbd);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal;
+  for (float& v : x) v = normal(rng);
+  for (float& v : hidden) v = normal(rng);
+
+  fast::set_isa(isa);
+  sluice::ops::ThreadPool pool(bench_threads());
+  std::vector<sluice::quant::MatrixView> views(3 * kExperts);
+  std::vector<sluice::ops::MatmulTask> gate_up(2 * kExperts), down(kExperts);
+  size_t layer = 0;
+  for (auto _ : state) {
+    const std::byte* base = weights.data() + layer * layer_bytes;
+    for (int m = 0; m < 3 * kExperts; ++m) {
+      const bool is_down = m >= 2 * kExperts;
+      views[m] = sluice::quant::make_matrix_view(type, base + m * matrix_bytes, is_down ? kFf : kEmbd,
+                                                 is_down ? kEmbd : kFf);
+    }
+    for (int m = 0; m < 2 * kExperts; ++m) gate_up[m] = {&views[m], x.data(), 1, hidden.data() + m * kFf};
+    for (int e = 0; e < kExperts; ++e) {
+      down[e] = {&views[2 * kExperts + e], hidden.data() + 2 * e * kFf, 1, out.data() + e * kEmbd};
+    }
+    sluice::ops::matmul_many(pool, gate_up, ComputePath::kFast);
+    sluice::ops::matmul_many(pool, down, ComputePath::kFast);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+    layer = layer + 1 == n_layers ? 0 : layer + 1;
+  }
+  const auto bytes = static_cast<double>(state.iterations()) * static_cast<double>(layer_bytes);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
+  if (memory_bandwidth() > 0.0) {
+    state.counters["of_mem_bw"] = benchmark::Counter(bytes / memory_bandwidth(), benchmark::Counter::kIsRate);
+  }
+}
+
 void register_all() {
   const GgmlType types[] = {
       GgmlType::Q8_0,  GgmlType::Q4_K,   GgmlType::Q6_K,    GgmlType::Q5_K,   GgmlType::Q4_0,  GgmlType::Q2_K,
@@ -123,6 +175,14 @@ void register_all() {
   }
   for (GgmlType type : types) {
     if (!sluice::quant::can_fill_random(type)) continue;
+    if (2048 % sluice::quant::traits_of(type).block_size == 0 && 768 % sluice::quant::traits_of(type).block_size == 0) {
+      benchmark::RegisterBenchmark(("moe_layer/" + std::string(sluice::quant::type_name(type)) + "/cold/fast_" +
+                                    std::string(fast::isa_name(isas.front())))
+                                       .c_str(),
+                                   [=](benchmark::State& s) { run_moe_layer(s, type, isas.front()); })
+          ->UseRealTime()
+          ->MinTime(0.3);
+    }
     for (const Shape& shape : shapes) {
       if (shape.n_cols % sluice::quant::traits_of(type).block_size != 0) continue;
       for (bool cold : {true, false}) {
