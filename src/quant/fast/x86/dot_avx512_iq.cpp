@@ -6,6 +6,8 @@
 // dpwssd applies the int16 scales to maddubs' pair sums and accumulates in one instruction.
 #include <immintrin.h>
 
+#include <bit>
+
 #include <cstdint>
 #include <cstring>
 
@@ -151,12 +153,16 @@ inline uint64_t four_indices(const uint8_t* low, uint64_t high, uint64_t high_fi
 }
 
 // Grid rows 8 t to 8 t + 7 of a super-block as one vector: rows is the grid (8 bytes per row),
-// four_indices(k) the indices of rows 4 k to 4 k + 3 as 16-bit fields.
+// four_indices(k) the indices of rows 4 k to 4 k + 3 as 16-bit fields. A field is taken by a
+// rotation (rorx, which leaves its source as it is) where a shift took a copy and a shift:
+// one core, hot, TSC cycles per super-block at 4096 / 2048 columns, IQ1_S 25.85 / 26.05 ->
+// 24.9 / 25.4, IQ2_S 26.25 / 26.45 -> 25.5 / 25.6, IQ2_XS 28.25 / 28.45 -> 27.75 / 28.0,
+// IQ1_M 27.4 / 27.5 -> 27.1 / 27.0.
 template <class FourIndices>
 [[gnu::always_inline]] inline __m512i eight_grid_rows(const void* rows, FourIndices four_indices, int t) {
   const auto row = [&](uint64_t four, int k) {  // the row of field k
     int64_t r;
-    std::memcpy(&r, static_cast<const uint8_t*>(rows) + 8 * ((four >> (16 * k)) & 0xffff), sizeof(r));
+    std::memcpy(&r, static_cast<const uint8_t*>(rows) + 8 * (std::rotr(four, 16 * k) & 0xffff), sizeof(r));
     return r;
   };
   const auto pair = [&](uint64_t four, int k) {
