@@ -89,10 +89,12 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
           r = times3(r);
           acc_next = _mm512_dpbusd_epi32(acc_next, r, a);
         }
-        // Every int32 lane sums whole products 256 (digit - 1) a, so the shift is exact.
-        const __m512i lanes = _mm512_sub_epi32(_mm512_add_epi32(acc_r, _mm512_add_epi32(acc_r, acc_r)), acc_next);
-        return SuperBlockLanes{fold_to_256(_mm512_srai_epi32(lanes, 8))};
-      });
+        // Folded to 256 bits first, then combined: the lanes sum whole products 256 (digit - 1) a,
+        // and the 1/256 goes into the f32 step (d_factor), where it scales d y_d exactly.
+        const __m256i sum_r = fold_to_256(acc_r), sum_next = fold_to_256(acc_next);
+        return SuperBlockLanes{_mm256_sub_epi32(_mm256_add_epi32(sum_r, _mm256_add_epi32(sum_r, sum_r)), sum_next)};
+      },
+      1.0f / 256);
 }
 
 // Minus the sum of each activation block's 256 quants, made once per call: TQ2_0's kernel
