@@ -7,7 +7,6 @@
 #include <immintrin.h>
 
 #include <bit>
-
 #include <cstdint>
 #include <cstring>
 

@@ -90,7 +90,8 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
           acc_next = _mm512_dpbusd_epi32(acc_next, r, a);
         }
         // Folded to 256 bits first, then combined: the lanes sum whole products 256 (digit - 1) a,
-        // and the 1/256 goes into the f32 step (d_factor), where it scales d y_d exactly.
+        // and the 1/256 goes into the f32 step (d_factor), where it scales d y_d exactly; the
+        // super-block's 256 isum, at most 256 x 256 x 127 < 2^24, converts to f32 exactly.
         const __m256i sum_r = fold_to_256(acc_r), sum_next = fold_to_256(acc_next);
         return SuperBlockLanes{_mm256_sub_epi32(_mm256_add_epi32(sum_r, _mm256_add_epi32(sum_r, sum_r)), sum_next)};
       },

@@ -1,7 +1,8 @@
 // The f32 step of the one-token kernels of 256-value formats whose super-block term is
 //     (f * f16(d) * y_d) * isum - (f16(dmin) * y_d) * msum
-// with f a power of two (1 for the K-quants, 1/8 to 1 for the grid i-quants), dmin and msum
-// zero for formats without minimums. Used by the AVX2 kernels of Q2_K to Q6_K and IQ4_XS and
+// with f a power of two (1 for the K-quants, 1/8 to 1 for the grid i-quants, 1/256 for
+// TQ1_0, whose isum comes 256 times too large), dmin and msum zero for formats without
+// minimums. Used by the AVX2 kernels of Q2_K to Q6_K and IQ4_XS and
 // the AVX-512 ones of Q2_K to Q6_K, IQ4_XS, TQ1_0, TQ2_0, IQ1_S, IQ1_M, IQ2_XS, IQ2_S and the
 // VBMI grid i-quants (IQ2_XXS, IQ3_XXS, IQ3_S).
 //
