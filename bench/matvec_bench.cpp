@@ -80,6 +80,17 @@ double& memory_bandwidth() {
   return bytes_per_second;
 }
 
+// GB/s of weight bytes read, `bytes_per_iteration` each, and that as a fraction of the memory
+// read bandwidth.
+void report_weight_throughput(benchmark::State& state, size_t bytes_per_iteration) {
+  const auto bytes = static_cast<double>(state.iterations()) * static_cast<double>(bytes_per_iteration);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
+  if (memory_bandwidth() > 0.0) {
+    state.counters["of_mem_bw"] = benchmark::Counter(bytes / memory_bandwidth(), benchmark::Counter::kIsRate);
+  }
+}
+
 void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, bool exact, fast::Isa isa) {
   const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(shape.n_cols)) *
                               static_cast<size_t>(shape.n_rows);
@@ -106,12 +117,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
     benchmark::ClobberMemory();
     copy = copy + 1 == n_copies ? 0 : copy + 1;
   }
-  const auto bytes = static_cast<double>(state.iterations()) * static_cast<double>(matrix_bytes);
-  state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
-  if (memory_bandwidth() > 0.0) {
-    state.counters["of_mem_bw"] = benchmark::Counter(bytes / memory_bandwidth(), benchmark::Counter::kIsRate);
-  }
+  report_weight_throughput(state, matrix_bytes);
 }
 
 // The 24 expert matrices of a layer (8 gate, 8 up, 8 down), laid one after another and
@@ -153,12 +159,7 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
     benchmark::ClobberMemory();
     layer = layer + 1 == n_layers ? 0 : layer + 1;
   }
-  const auto bytes = static_cast<double>(state.iterations()) * static_cast<double>(layer_bytes);
-  state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
-  if (memory_bandwidth() > 0.0) {
-    state.counters["of_mem_bw"] = benchmark::Counter(bytes / memory_bandwidth(), benchmark::Counter::kIsRate);
-  }
+  report_weight_throughput(state, layer_bytes);
 }
 
 void register_all() {
