@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/vec16.h"
 #include "util/error.h"
 
 namespace sluice::ops {
@@ -41,8 +42,20 @@ void softmax_top_k(const RoutingParams& params, const float* router_logits, int3
   }
 }
 
+// Sixteen at a time with exp_vec: a call of std::exp per value made this loop, run by one
+// thread between the gate/up and down products, about 2% of a token's decode time (Qwen3-30B
+// shape). The last few values go through a zero-padded vector, so that every value gets the
+// same arithmetic wherever it lies: a token decoded alone and within a prompt agree.
 void swiglu(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  const auto silu_times_up = [](Vec16 g, Vec16 u) { return g / (1.0f + exp_vec(-g)) * u; };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) store(gate + i, silu_times_up(load(gate + i), load(up + i)));
+  if (i == n) return;
+  float g[kLanes] = {}, u[kLanes] = {};
+  std::copy(gate + i, gate + n, g);
+  std::copy(up + i, up + n, u);
+  store(g, silu_times_up(load(g), load(u)));
+  std::copy(g, g + (n - i), gate + i);
 }
 
 }  // namespace sluice::ops

@@ -112,6 +112,10 @@ TEST_P(ReferenceParity, RouterTopKMatchesReference) {
 }
 
 // Decoding one token at a time through the KV cache gives the logits of the batched prompt.
+// Most models give the same bits; those with a gated delta rule run its chunked form over a
+// prompt and its recurrent form when decoding, which sum in different orders: the bf16
+// qwen3_5_moe_text fixture differs by up to 1.1e-4, a tenth of the tolerance against the
+// reference logits.
 TEST_P(ReferenceParity, IncrementalDecodingMatchesBatch) {
   const int64_t n_vocab = model_->info().n_vocab;
   const auto n = static_cast<int64_t>(prompt_.size());
@@ -124,7 +128,7 @@ TEST_P(ReferenceParity, IncrementalDecodingMatchesBatch) {
   for (int64_t t = 0; t < n; ++t) {
     model_->forward(pool_, std::span(prompt_.data() + t, 1), step_cache, LogitsMode::kLast, step.data());
     for (int64_t v = 0; v < n_vocab; ++v) {
-      ASSERT_NEAR(step[v], batch[t * n_vocab + v], 1e-4f) << "position " << t << ", token " << v;
+      ASSERT_NEAR(step[v], batch[t * n_vocab + v], 2e-4f) << "position " << t << ", token " << v;
     }
   }
 }

@@ -11,6 +11,7 @@
 #include "ops/norm.h"
 #include "ops/rope.h"
 #include "ops/routing.h"
+#include "ops/vec16.h"
 #include "quant/blocks.h"
 #include "quant/float_formats.h"
 
@@ -226,6 +227,64 @@ TEST(Activation, SwigluIsSiluTimesUp) {
   EXPECT_NEAR(gate[0], -2.0 / (1 + std::exp(2.0)) * 1.5, 1e-6);
   EXPECT_EQ(gate[1], 0.0f);
   EXPECT_NEAR(gate[2], 3.0 / (1 + std::exp(-3.0)) * -1.0, 1e-6);
+}
+
+// Lengths around the vector width, values across the range where SiLU bends and beyond.
+TEST(Ops, SwigluMatchesTheFormulaAtEveryLengthAndPlace) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-30.0f, 30.0f);
+  for (int64_t n : {1, 15, 16, 17, 33, 768}) {
+    std::vector<float> gate(static_cast<size_t>(n)), up(gate.size());
+    for (size_t i = 0; i < gate.size(); ++i) {
+      gate[i] = dist(rng);
+      up[i] = dist(rng);
+    }
+    std::vector<float> out = gate;
+    swiglu(out.data(), up.data(), n);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      const double expected = gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i];
+      EXPECT_NEAR(out[i], expected, 1e-6 * (1.0 + std::fabs(expected))) << "n " << n << ", i " << i;
+    }
+    // The same value alone (as the tail of a one-element call) gives the same bits.
+    for (size_t i = 0; i < gate.size(); i += 7) {
+      float one = gate[i];
+      swiglu(&one, &up[i], 1);
+      EXPECT_EQ(one, out[i]) << "n " << n << ", i " << i;
+    }
+  }
+}
+
+TEST(Ops, SwigluOfLargeNegativeGateIsZeroAndOfLargePositiveIsGateTimesUp) {
+  float gate[] = {-200.0f, -90.0f, 90.0f, 200.0f};
+  const float up[] = {3.0f, 3.0f, 3.0f, 3.0f};
+  swiglu(gate, up, 4);
+  EXPECT_NEAR(gate[0], 0.0f, 1e-30);
+  EXPECT_NEAR(gate[1], 0.0f, 1e-30);
+  EXPECT_EQ(gate[2], 270.0f);
+  EXPECT_EQ(gate[3], 600.0f);
+}
+
+// exp_vec against std::exp from -87 to 88, within 2 ulp, and its edges.
+TEST(Ops, VectorExpIsWithinTwoUlpOverItsRange) {
+  float worst = 0.0f;
+  for (float start = -87.0f; start < 88.0f; start += 0.37f) {
+    float x[kLanes];
+    for (int64_t l = 0; l < kLanes; ++l) x[l] = std::min(88.0f, start + 0.0231f * static_cast<float>(l));
+    float e[kLanes];
+    store(e, exp_vec(load(x)));
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const double exact = std::exp(double(x[l]));
+      const double ulp = std::nextafter(float(exact), INFINITY) - float(exact);
+      worst = std::max(worst, float(std::fabs(e[l] - exact) / ulp));
+    }
+  }
+  EXPECT_LE(worst, 2.0f);
+  float edges[kLanes] = {0.0f, -INFINITY, -100.0f, 100.0f};
+  store(edges, exp_vec(load(edges)));
+  EXPECT_EQ(edges[0], 1.0f);
+  EXPECT_EQ(edges[1], 0.0f);
+  EXPECT_EQ(edges[2], 0.0f);
+  EXPECT_NEAR(edges[3] / std::exp(88.0), 1.0, 1e-6) << "clamped to e^88";
 }
 
 }  // namespace
