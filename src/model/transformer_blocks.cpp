@@ -193,6 +193,10 @@ struct ExpertRun {
   std::vector<int64_t> choices;      // t * k + j of each gathered row
   std::vector<float> choice_weights;
   std::vector<float> gathered, gate, up, down;  // [rows, n_embd | n_ff | n_ff | n_embd]
+  // The rows it runs on: `gathered`, or the layer's input itself when every token chose the
+  // expert (always so when decoding one token). Then the experts of a token read the same
+  // activations and matmul_many quantizes them once instead of once per expert.
+  const float* input = nullptr;
   store::ExpertWeights weights;
 
   int64_t rows() const { return static_cast<int64_t>(choices.size()); }
@@ -207,10 +211,19 @@ ExpertRun gather_expert(const Routing& routing, int64_t k, int32_t e, const floa
       if (routing.chosen[t * k + j] == e) {
         run.choices.push_back(t * k + j);
         run.choice_weights.push_back(routing.weights[t * k + j]);
-        run.gathered.insert(run.gathered.end(), x + t * n_embd, x + (t + 1) * n_embd);
       }
     }
   }
+  // A token chooses an expert at most once, so n_tokens choices mean every token, in order.
+  if (run.rows() == n_tokens) {
+    run.input = x;
+    return run;
+  }
+  for (const int64_t choice : run.choices) {
+    const int64_t t = choice / k;
+    run.gathered.insert(run.gathered.end(), x + t * n_embd, x + (t + 1) * n_embd);
+  }
+  run.input = run.gathered.data();
   return run;
 }
 
@@ -225,8 +238,8 @@ void run_expert_group(ops::ThreadPool& pool, const TransformerHParams& hp,
     run.gate.resize(static_cast<size_t>(run.rows() * n_ff));
     run.up.resize(run.gate.size());
     run.down.resize(static_cast<size_t>(run.rows() * n_embd));
-    tasks.push_back({&run.weights.gate, run.gathered.data(), run.rows(), run.gate.data()});
-    tasks.push_back({&run.weights.up, run.gathered.data(), run.rows(), run.up.data()});
+    tasks.push_back({&run.weights.gate, run.input, run.rows(), run.gate.data()});
+    tasks.push_back({&run.weights.up, run.input, run.rows(), run.up.data()});
   }
   ops::matmul_many(pool, tasks);
   tasks.clear();
