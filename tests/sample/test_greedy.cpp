@@ -65,6 +65,24 @@ TEST(Greedy, TiesGoToTheLowestId) {
   EXPECT_EQ(sampler.sample(logits, {}), 1);
 }
 
+// The maximum and its ties in different 16-value lanes, in the remainder after the last 16,
+// and nothing but -inf.
+TEST(Greedy, FirstMaximumAcrossLanesAndRemainder) {
+  const auto greedy = [](const std::vector<float>& logits) { return Sampler(greedy_params()).sample(logits, {}); };
+  std::vector<float> logits(35, 0.0f);
+  logits[21] = logits[5] = 2.0f;  // both in lane 5: the lower id
+  EXPECT_EQ(greedy(logits), 5);
+  logits[3] = 2.0f;  // a lower lane, lower id
+  EXPECT_EQ(greedy(logits), 3);
+  logits[33] = 2.0f;  // a tie in the remainder
+  EXPECT_EQ(greedy(logits), 3);
+  logits[34] = 2.5f;  // the maximum in the remainder
+  EXPECT_EQ(greedy(logits), 34);
+  logits[18] = 2.5f;  // tied with it, in lane 2 of the second 16
+  EXPECT_EQ(greedy(logits), 18);
+  EXPECT_EQ(greedy(std::vector<float>(40, -INFINITY)), 0);
+}
+
 TEST(Greedy, NegativeInfinityIsNeverPickedOverAFiniteLogit) {
   const std::vector<float> logits = {-INFINITY, -INFINITY, -50.0f, -INFINITY};
   Sampler sampler(greedy_params());

@@ -92,6 +92,25 @@ TEST(Inputs, RejectsNaNLogits) {
   EXPECT_THROW(sampler.sample(logits, {}), Error);
 }
 
+// Greedy sampling scans the logits 16 at a time, then the remainder: a NaN anywhere, for
+// either path, is reported with its token id.
+TEST(Inputs, RejectsNaNLogitsAtAnyPlaceGreedyOrNot) {
+  for (size_t place : {0, 5, 16, 31, 40}) {
+    std::vector<float> logits(43, 1.0f);
+    logits[place] = kNaN;
+    for (const SamplingParams& params : {testing::greedy_params(), SamplingParams{}}) {
+      Sampler sampler(params);
+      try {
+        sampler.sample(logits, {});
+        ADD_FAILURE() << "no error for a NaN at " << place;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("token " + std::to_string(place) + " is NaN"), std::string::npos)
+            << e.what();
+      }
+    }
+  }
+}
+
 TEST(Inputs, RejectsLogitsWithNothingFinite) {
   const std::vector<float> logits = {-kInf, -kInf};
   Sampler sampler(testing::plain_params(1.0f));
