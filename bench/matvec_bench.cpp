@@ -1,8 +1,7 @@
 // Matrix-vector products (one token, as in decoding) per weight format and instruction set,
 // reported as GB/s of weight bytes and as a fraction of the machine's measured memory read
-// bandwidth: ops::matmul on 2 threads (THREADS=N for another count) over three shapes (n_cols x n_rows), 4096 x 14336 (a
-// dense FFN up projection) and one Qwen3-30B-A3B expert, 2048 x 768 (gate, up) and
-// 768 x 2048 (down).
+// bandwidth: ops::matmul on 2 threads (THREADS=N for another count) over three shapes (n_cols x n_rows), 4096 x 14336
+// (a dense FFN up projection) and one Qwen3-30B-A3B expert, 2048 x 768 (gate, up) and 768 x 2048 (down).
 //
 // "cold" cycles through enough copies of the matrix (>= 1 GiB) that every call reads its
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
@@ -13,8 +12,12 @@
 // matmul_many call, then their 8 down products in another, each call over matrices no other
 // call of the last ~1 GiB read.
 //
-// Memory bandwidth is measured once at start-up (the same threads summing a 1 GiB buffer, best of 5)
-// and printed; every matvec reports `of_mem_bw`, its GB/s over that figure.
+// Memory bandwidth (the same threads summing a 1 GiB buffer, best of 5) is measured once at
+// start-up and printed, and again by every cold case over its own weights, just before and
+// just after its timed loop: this machine's bandwidth drifts by a third from minute to minute.
+// Cold cases report `mem_bw`, the larger of their two figures, and `of_mem_bw`, their GB/s
+// over it (above 1 when the bandwidth fell during the case and rose again after it); hot cases
+// report `of_mem_bw` against the start-up figure.
 //
 //   build/bin/matvec_bench [--benchmark_filter='Q4_K/.*/cold/fast_avx512']
 #include <benchmark/benchmark.h>
@@ -80,15 +83,25 @@ double& memory_bandwidth() {
   return bytes_per_second;
 }
 
+// The memory read bandwidth over a cold case's weights (>= 1 GiB, in huge pages).
+double measure_over(sluice::ops::ThreadPool& pool, const sluice::LargeBuffer& weights) {
+  return measure_memory_read_bandwidth(
+      pool, std::span(reinterpret_cast<const uint64_t*>(weights.data()), weights.size() / sizeof(uint64_t)));
+}
+
 // GB/s of weight bytes read, `bytes_per_iteration` each, and that as a fraction of the memory
-// read bandwidth.
-void report_weight_throughput(benchmark::State& state, size_t bytes_per_iteration) {
+// read bandwidth: `bandwidth` (bytes per second) measured around the case, else the start-up
+// figure.
+void report_weight_throughput(benchmark::State& state, size_t bytes_per_iteration, double bandwidth = 0.0) {
   const auto bytes = static_cast<double>(state.iterations()) * static_cast<double>(bytes_per_iteration);
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
   state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
-  if (memory_bandwidth() > 0.0) {
-    state.counters["of_mem_bw"] = benchmark::Counter(bytes / memory_bandwidth(), benchmark::Counter::kIsRate);
+  if (bandwidth > 0.0) {
+    state.counters["mem_bw"] = bandwidth / 1e9;
+  } else {
+    bandwidth = memory_bandwidth();
   }
+  if (bandwidth > 0.0) state.counters["of_mem_bw"] = benchmark::Counter(bytes / bandwidth, benchmark::Counter::kIsRate);
 }
 
 void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, bool exact, fast::Isa isa) {
@@ -108,6 +121,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   fast::set_isa(isa);
   sluice::ops::ThreadPool pool(bench_threads());
   const ComputePath path = exact ? ComputePath::kExact : ComputePath::kFast;
+  const double bandwidth_before = cold ? measure_over(pool, weights) : 0.0;
   size_t copy = 0;
   for (auto _ : state) {
     const auto w = sluice::quant::make_matrix_view(type, weights.data() + copy * matrix_bytes, shape.n_cols,
@@ -117,7 +131,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
     benchmark::ClobberMemory();
     copy = copy + 1 == n_copies ? 0 : copy + 1;
   }
-  report_weight_throughput(state, matrix_bytes);
+  report_weight_throughput(state, matrix_bytes, cold ? std::max(bandwidth_before, measure_over(pool, weights)) : 0.0);
 }
 
 // The 24 expert matrices of a layer (8 gate, 8 up, 8 down), laid one after another and
@@ -141,6 +155,7 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
   sluice::ops::ThreadPool pool(bench_threads());
   std::vector<sluice::quant::MatrixView> views(3 * kExperts);
   std::vector<sluice::ops::MatmulTask> gate_up(2 * kExperts), down(kExperts);
+  const double bandwidth_before = measure_over(pool, weights);
   size_t layer = 0;
   for (auto _ : state) {
     const std::byte* base = weights.data() + layer * layer_bytes;
@@ -159,7 +174,7 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
     benchmark::ClobberMemory();
     layer = layer + 1 == n_layers ? 0 : layer + 1;
   }
-  report_weight_throughput(state, layer_bytes);
+  report_weight_throughput(state, layer_bytes, std::max(bandwidth_before, measure_over(pool, weights)));
 }
 
 void register_all() {
