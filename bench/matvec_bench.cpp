@@ -16,8 +16,8 @@
 // start-up and printed, and again by every cold case over its own weights, just before and
 // just after its timed loop: this machine's bandwidth drifts by a third from minute to minute.
 // Cold cases report `mem_bw`, the larger of their two figures, and `of_mem_bw`, their GB/s
-// over it (above 1 when the bandwidth fell during the case and rose again after it); hot cases
-// report `of_mem_bw` against the start-up figure.
+// over it (above 1 when the bandwidth was higher during the case than at either end); hot
+// cases report `of_mem_bw` against the start-up figure.
 //
 //   build/bin/matvec_bench [--benchmark_filter='Q4_K/.*/cold/fast_avx512']
 #include <benchmark/benchmark.h>
