@@ -21,6 +21,18 @@ inline void store(float* p, Vec16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
 inline Vec16 splat(float x) { return Vec16{} + x; }
 
+// Keeps v in a register from here on. GCC otherwise folds a loaded vector into every
+// multiply-add that uses it as a memory operand, one load per use where one in all does,
+// and on Zen 4 a core loads one 512-bit vector per cycle. (A Vec16 is one register only
+// with AVX-512.)
+inline void keep_in_register(Vec16& v) {
+#if defined(__AVX512F__)
+  asm("" : "+v"(v));
+#else
+  (void)v;
+#endif
+}
+
 // e^x in every lane: Cephes' expf (x = n ln 2 + r with ln 2 split in two parts, a degree-5
 // polynomial for e^r), close to 1 ulp of e^x on [-87, 88] (test_ops checks 2) and e^0 = 1
 // exactly. Results below FLT_MIN become 0, which also maps -inf (a masked score) to exactly
