@@ -39,6 +39,10 @@ constexpr int64_t kMaxJobRows = 128;  // a job's rows, scores and sums stay with
 // Jobs of up to this many rows (decoding) read values in place: each is read at most twice,
 // and copying costs more than the cache conflicts it avoids (see head_rows).
 constexpr int64_t kInPlaceRows = 2 * kRowTile;
+// block_scores prefetches the keys this many tiles ahead to L1: one token from caches 24
+// layers deep (from memory), 2 threads, 300 and 4000 positions: 100 -> 93 and 1446 -> 1291 us
+// per layer; one thread 2875 -> 2320 at 4000. Four tiles ahead did no better.
+constexpr int64_t kPrefetchTiles = 2;
 
 inline int64_t round_up(int64_t n, int64_t multiple) {
   return (n + multiple - 1) / multiple * multiple;
@@ -224,6 +228,15 @@ void block_scores(const Problem& pb, Scratch& s, int64_t n_rows, int64_t block, 
     for (int64_t u = 0; u < kKeyTile; ++u) {
       const int64_t pos = std::clamp(block + j + u, lo, hi - 1);
       key_rows[u] = keys.base + (pos - lo) * keys.stride;
+      // A head's rows lie n_head_kv * head_dim floats apart (2 KiB for Qwen3-30B-A3B): two
+      // to a 4 KiB page, too few for the hardware prefetchers to follow.
+      const int64_t ahead = block + j + kPrefetchTiles * kKeyTile + u;
+      if (ahead < hi) {
+        const auto* row = reinterpret_cast<const char*>(keys.base + (ahead - lo) * keys.stride);
+        for (int64_t b = 0; b < pb.shape.head_dim_k * static_cast<int64_t>(sizeof(float)); b += 64) {
+          __builtin_prefetch(row + b, 0, 3);
+        }
+      }
     }
     for (int64_t row = 0; row < n_rows; row += kRowTile) {
       const KeyRange range = ranges[row / kRowTile];
