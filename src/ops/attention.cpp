@@ -112,7 +112,8 @@ void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKe
     Vec16 key[kKeyTile];
     for (int64_t u = 0; u < kKeyTile; ++u) key[u] = load(keys[u] + c * kLanes);
     for (int64_t r = 0; r < kRowTile; ++r) {
-      const Vec16 query = load(q + r * q_stride + c * kLanes);
+      Vec16 query = load(q + r * q_stride + c * kLanes);
+      keep_in_register(query);  // one load for the kKeyTile keys, as value_tile's values
       for (int64_t u = 0; u < kKeyTile; ++u) acc[r * kKeyTile + u] += query * key[u];
     }
   }
