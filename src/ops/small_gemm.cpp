@@ -1,12 +1,12 @@
 #include "ops/small_gemm.h"
 
+#include "ops/vec16.h"
+
 namespace sluice::ops {
 namespace {
 
-// A 4 x 32 tile of C held in eight 16-float vectors (GCC vector extensions: one AVX-512
-// register each, or two AVX2 ones), each row of B loaded once per 4 rows of A. Vectors
-// only ever live in locals (never passed or returned), so no vector ABI is involved.
-using Vec16 = float __attribute__((vector_size(64)));
+// A 4 x 32 tile of C held in eight 16-float vectors (vec16.h), each row of B loaded once per 4
+// rows of A.
 constexpr int64_t kRows = 4;
 constexpr int64_t kVecs = 2;
 constexpr int64_t kCols = 16 * kVecs;
@@ -15,9 +15,9 @@ void full_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t l
                int64_t ldc) {
   Vec16 acc[kRows][kVecs] = {};
   for (int64_t k = 0; k < K; ++k) {
-    Vec16 b0, b1;
-    __builtin_memcpy(&b0, B + k * ldb, sizeof(b0));
-    __builtin_memcpy(&b1, B + k * ldb + 16, sizeof(b1));
+    Vec16 b0 = load(B + k * ldb), b1 = load(B + k * ldb + 16);
+    keep_in_register(b0);  // not a load in each row's multiply-add
+    keep_in_register(b1);
     for (int64_t r = 0; r < kRows; ++r) {
       const float a = A[r * lda + k];
       acc[r][0] += a * b0;
@@ -26,10 +26,7 @@ void full_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t l
   }
   for (int64_t r = 0; r < kRows; ++r) {
     for (int64_t v = 0; v < kVecs; ++v) {
-      Vec16 c;
-      __builtin_memcpy(&c, C + r * ldc + 16 * v, sizeof(c));
-      c += acc[r][v];
-      __builtin_memcpy(C + r * ldc + 16 * v, &c, sizeof(c));
+      store(C + r * ldc + 16 * v, load(C + r * ldc + 16 * v) + acc[r][v]);
     }
   }
 }
