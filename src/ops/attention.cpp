@@ -110,7 +110,10 @@ void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKe
   Vec16 acc[kRowTile * kKeyTile] = {};
   for (int64_t c = 0; c < n_vecs; ++c) {
     Vec16 key[kKeyTile];
-    for (int64_t u = 0; u < kKeyTile; ++u) key[u] = load(keys[u] + c * kLanes);
+    for (int64_t u = 0; u < kKeyTile; ++u) {
+      key[u] = load(keys[u] + c * kLanes);
+      keep_in_register(key[u]);
+    }
     for (int64_t r = 0; r < kRowTile; ++r) {
       Vec16 query = load(q + r * q_stride + c * kLanes);
       keep_in_register(query);  // one load for the kKeyTile keys, as value_tile's values
