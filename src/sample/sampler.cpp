@@ -47,7 +47,7 @@ int32_t first_maximum(std::span<const float> logits) {
   Ints lane_id = {}, lane_nan = {};
   Ints id = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   int32_t i = 0;
-  for (; i + kLanes <= n; i += kLanes, id += kLanes) {
+  for (; i <= n - kLanes; i += kLanes, id += kLanes) {
     Floats x;
     __builtin_memcpy(&x, logits.data() + i, sizeof(x));
     lane_nan |= x != x;
