@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/huge_page_allocator.h"
 
 namespace sluice::model {
 
@@ -88,9 +89,13 @@ class KvCache {
   // Bytes held: keys, values and recurrent state of every layer.
   uint64_t bytes() const {
     uint64_t floats = 0;
-    for (const auto* group : {&keys_, &values_, &conv_states_, &delta_states_}) {
-      for (const auto& layer : *group) floats += layer.size();
-    }
+    const auto add = [&](const auto& group) {
+      for (const auto& layer : group) floats += layer.size();
+    };
+    add(keys_);
+    add(values_);
+    add(conv_states_);
+    add(delta_states_);
     return floats * sizeof(float);
   }
 
@@ -99,8 +104,9 @@ class KvCache {
   int64_t n_past_ = 0;
   int64_t k_width_ = 0;
   int64_t v_width_ = 0;
-  std::vector<std::vector<float>> keys_;
-  std::vector<std::vector<float>> values_;
+  // In huge pages where the kernel gives them: attention reads a head's rows 2 KiB apart.
+  std::vector<std::vector<float, HugePageAllocator<float>>> keys_;
+  std::vector<std::vector<float, HugePageAllocator<float>>> values_;
   std::vector<std::vector<float>> conv_states_;
   std::vector<std::vector<float>> delta_states_;
 };

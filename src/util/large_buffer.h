@@ -25,10 +25,15 @@ class LargeBuffer {
   static constexpr size_t kHugePageBytes = size_t{2} << 20;
 
   LargeBuffer() = default;
-  // `n_bytes` zeroed bytes, page-aligned (and 2 MiB-aligned when at least 2 MiB, so that
-  // every whole 2 MiB of it can become one huge page). Throws Error when memory runs out.
-  explicit LargeBuffer(size_t n_bytes) : size_(n_bytes) {
-    if (n_bytes == 0) return;
+  // `n_bytes` zeroed bytes, as map_large gives them.
+  explicit LargeBuffer(size_t n_bytes) : data_(map_large(n_bytes)), size_(n_bytes) {}
+  ~LargeBuffer() { release(); }
+
+  // `n_bytes` zeroed bytes (none for 0), page-aligned, and when at least 2 MiB also 2
+  // MiB-aligned and advised for huge pages, so that every whole 2 MiB of it can become one.
+  // Give them back with unmap_large(p, n_bytes). Throws Error when memory runs out.
+  static std::byte* map_large(size_t n_bytes) {
+    if (n_bytes == 0) return nullptr;
     if (n_bytes > SIZE_MAX / 2) throw Error(fmt::format("cannot allocate {} bytes of memory", n_bytes));
     const bool huge = n_bytes >= kHugePageBytes;
     // Over-allocate by one huge page to place the start on a 2 MiB boundary, then unmap the
@@ -46,7 +51,10 @@ class LargeBuffer {
       start += head;
       madvise(start, kept, MADV_HUGEPAGE);  // advice only: failure leaves ordinary pages
     }
-    data_ = start;
+    return start;
+  }
+  static void unmap_large(std::byte* p, size_t n_bytes) {
+    if (p) munmap(p, round_up_to_page(n_bytes));
   }
 
   LargeBuffer(LargeBuffer&& other) noexcept
@@ -61,7 +69,6 @@ class LargeBuffer {
   }
   LargeBuffer(const LargeBuffer&) = delete;
   LargeBuffer& operator=(const LargeBuffer&) = delete;
-  ~LargeBuffer() { release(); }
 
   std::byte* data() { return data_; }
   const std::byte* data() const { return data_; }
@@ -73,7 +80,7 @@ class LargeBuffer {
     return (n + page - 1) / page * page;
   }
   void release() {
-    if (data_) munmap(data_, round_up_to_page(size_));
+    unmap_large(data_, size_);
     data_ = nullptr;
     size_ = 0;
   }

@@ -1,11 +1,13 @@
 // LargeBuffer: the memory weights live in (see util/large_buffer.h).
-#include "util/large_buffer.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <utility>
+#include <vector>
+
+#include "util/huge_page_allocator.h"
+#include "util/large_buffer.h"
 
 namespace sluice {
 namespace {
@@ -54,6 +56,34 @@ TEST(LargeBuffer, EmptyBufferHoldsNothing) {
 
 TEST(LargeBuffer, ImpossibleSizeIsAClearError) {
   EXPECT_THROW(LargeBuffer(size_t{1} << 62), Error);
+}
+
+// The KV cache's vectors: 2 MiB-aligned from 2 MiB up, ordinary below, copies independent.
+TEST(HugePageAllocator, LargeVectorsStartOnAHugePageBoundaryAndCopy) {
+  using Floats = std::vector<float, HugePageAllocator<float>>;
+  const size_t n = LargeBuffer::kHugePageBytes / sizeof(float) * 3 + 1001;
+  Floats big(n, 2.5f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % LargeBuffer::kHugePageBytes, 0u);
+  big.back() = 7.0f;
+  Floats copy = big;
+  EXPECT_NE(copy.data(), big.data());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data()) % LargeBuffer::kHugePageBytes, 0u);
+  EXPECT_EQ(copy, big);
+  copy[0] = 1.0f;
+  EXPECT_EQ(big[0], 2.5f);
+  Floats small(100, 1.0f);  // from operator new
+  small.resize(n);          // grows into huge pages, keeping its values
+  EXPECT_EQ(small[99], 1.0f);
+  EXPECT_EQ(small[100], 0.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % LargeBuffer::kHugePageBytes, 0u);
+  small.clear();
+  small.shrink_to_fit();
+}
+
+TEST(HugePageAllocator, ImpossibleSizesThrow) {
+  HugePageAllocator<float> a;
+  EXPECT_THROW((void)a.allocate(SIZE_MAX / 2), std::bad_array_new_length);
+  EXPECT_THROW((void)a.allocate(SIZE_MAX / 8), Error);  // no mapping of 2^61 bytes
 }
 
 }  // namespace
