@@ -34,6 +34,7 @@
 
 #include "ops/matmul.h"
 #include "quant/fast/fast_dot.h"
+#include "quant/interleaved_rows.h"
 #include "quant/matrix_view.h"
 #include "quant/random_blocks.h"
 #include "util/large_buffer.h"
@@ -104,12 +105,34 @@ void report_weight_throughput(benchmark::State& state, size_t bytes_per_iteratio
   if (bandwidth > 0.0) state.counters["of_mem_bw"] = benchmark::Counter(bytes / bandwidth, benchmark::Counter::kIsRate);
 }
 
-void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, bool exact, fast::Isa isa) {
+// The weights' layout: what the engine's store does for `type` on the active instruction set
+// (rows in groups of 8 where the set has a group kernel), or plain rows.
+enum class Layout { kEngine, kPlainRows };
+
+// Lays `count` matrices of n_rows x n_cols at `data` out as the engine would; returns the order.
+sluice::quant::RowOrder lay_out(GgmlType type, Layout layout, std::byte* data, int64_t n_cols, int64_t n_rows,
+                                size_t count) {
+  if (layout == Layout::kPlainRows || !fast::groups_rows(type) || !sluice::quant::can_group_rows(type, n_cols, n_rows)) {
+    return sluice::quant::RowOrder::kRows;
+  }
+  const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(n_cols)) * static_cast<size_t>(n_rows);
+  for (size_t m = 0; m < count; ++m) {
+    std::byte* bytes = data + m * matrix_bytes;
+    sluice::quant::group_rows(sluice::quant::make_matrix_view(type, bytes, n_cols, n_rows), bytes);
+  }
+  return sluice::quant::RowOrder::kGroupsOf8;
+}
+
+void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, bool exact, fast::Isa isa,
+                Layout layout) {
   const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(shape.n_cols)) *
                               static_cast<size_t>(shape.n_rows);
   const size_t n_copies = cold ? (kColdBytes + matrix_bytes - 1) / matrix_bytes : 1;
   sluice::LargeBuffer weights(matrix_bytes * n_copies);  // huge pages, as the engine's weights
   sluice::quant::fill_random_blocks(type, std::span(weights.data(), matrix_bytes), 1, 0.05f);
+  fast::set_isa(isa);
+  const sluice::quant::RowOrder order =
+      exact ? sluice::quant::RowOrder::kRows : lay_out(type, layout, weights.data(), shape.n_cols, shape.n_rows, 1);
   for (size_t c = 1; c < n_copies; ++c) {
     std::memcpy(weights.data() + c * matrix_bytes, weights.data(), matrix_bytes);
   }
@@ -118,14 +141,13 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   std::normal_distribution<float> normal;
   for (float& v : x) v = normal(rng);
 
-  fast::set_isa(isa);
   sluice::ops::ThreadPool pool(bench_threads());
   const ComputePath path = exact ? ComputePath::kExact : ComputePath::kFast;
   const double bandwidth_before = cold ? measure_over(pool, weights) : 0.0;
   size_t copy = 0;
   for (auto _ : state) {
-    const auto w = sluice::quant::make_matrix_view(type, weights.data() + copy * matrix_bytes, shape.n_cols,
-                                                   shape.n_rows);
+    auto w = sluice::quant::make_matrix_view(type, weights.data() + copy * matrix_bytes, shape.n_cols, shape.n_rows);
+    w.order = order;
     sluice::ops::matmul(pool, w, x.data(), 1, y.data(), path);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -136,7 +158,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
 
 // The 24 expert matrices of a layer (8 gate, 8 up, 8 down), laid one after another and
 // repeated over >= 1 GiB of layers; each iteration runs the next layer.
-void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
+void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa, Layout layout) {
   constexpr int kExperts = 8;
   constexpr int64_t kEmbd = 2048, kFf = 768;
   const size_t matrix_bytes = sluice::quant::row_bytes(type, kEmbd) * kFf;  // the same for down's shape
@@ -144,6 +166,10 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
   const size_t n_layers = (kColdBytes + layer_bytes - 1) / layer_bytes;
   sluice::LargeBuffer weights(layer_bytes * n_layers);
   sluice::quant::fill_random_blocks(type, std::span(weights.data(), layer_bytes), 1, 0.05f);
+  fast::set_isa(isa);
+  const sluice::quant::RowOrder gate_up_order = lay_out(type, layout, weights.data(), kEmbd, kFf, 2 * kExperts);
+  const sluice::quant::RowOrder down_order =
+      lay_out(type, layout, weights.data() + 2 * kExperts * matrix_bytes, kFf, kEmbd, kExperts);
   for (size_t c = 1; c < n_layers; ++c) std::memcpy(weights.data() + c * layer_bytes, weights.data(), layer_bytes);
   std::vector<float> x(kEmbd), hidden(kExperts * 2 * kFf), out(kExperts * kEmbd);
   std::mt19937 rng(2);
@@ -151,7 +177,6 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
   for (float& v : x) v = normal(rng);
   for (float& v : hidden) v = normal(rng);
 
-  fast::set_isa(isa);
   sluice::ops::ThreadPool pool(bench_threads());
   std::vector<sluice::quant::MatrixView> views(3 * kExperts);
   std::vector<sluice::ops::MatmulTask> gate_up(2 * kExperts), down(kExperts);
@@ -163,6 +188,7 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
       const bool is_down = m >= 2 * kExperts;
       views[m] = sluice::quant::make_matrix_view(type, base + m * matrix_bytes, is_down ? kFf : kEmbd,
                                                  is_down ? kEmbd : kFf);
+      views[m].order = is_down ? down_order : gate_up_order;
     }
     for (int m = 0; m < 2 * kExperts; ++m) gate_up[m] = {&views[m], x.data(), 1, hidden.data() + m * kFf};
     for (int e = 0; e < kExperts; ++e) {
@@ -175,6 +201,15 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa) {
     layer = layer + 1 == n_layers ? 0 : layer + 1;
   }
   report_weight_throughput(state, layer_bytes, std::max(bandwidth_before, measure_over(pool, weights)));
+}
+
+// Whether `isa` lays `type` out in groups (then "_rows" cases measure plain rows beside it).
+bool has_group_kernel(GgmlType type, fast::Isa isa) {
+  const fast::Isa active = fast::active_isa();
+  fast::set_isa(isa);
+  const bool grouped = fast::groups_rows(type);
+  fast::set_isa(active);
+  return grouped;
 }
 
 void register_all() {
@@ -192,12 +227,17 @@ void register_all() {
   for (GgmlType type : types) {
     if (!sluice::quant::can_fill_random(type)) continue;
     if (2048 % sluice::quant::traits_of(type).block_size == 0 && 768 % sluice::quant::traits_of(type).block_size == 0) {
-      benchmark::RegisterBenchmark(("moe_layer/" + std::string(sluice::quant::type_name(type)) + "/cold/fast_" +
-                                    std::string(fast::isa_name(isas.front())))
-                                       .c_str(),
-                                   [=](benchmark::State& s) { run_moe_layer(s, type, isas.front()); })
+      const std::string base = "moe_layer/" + std::string(sluice::quant::type_name(type)) + "/cold/fast_" +
+                               std::string(fast::isa_name(isas.front()));
+      benchmark::RegisterBenchmark(base.c_str(),
+                                   [=](benchmark::State& s) { run_moe_layer(s, type, isas.front(), Layout::kEngine); })
           ->UseRealTime()
           ->MinTime(0.3);
+      if (has_group_kernel(type, isas.front())) {
+        benchmark::RegisterBenchmark((base + "_rows").c_str(), [=](benchmark::State& s) {
+          run_moe_layer(s, type, isas.front(), Layout::kPlainRows);
+        })->UseRealTime()->MinTime(0.3);
+      }
     }
     for (const Shape& shape : shapes) {
       if (shape.n_cols % sluice::quant::traits_of(type).block_size != 0) continue;
@@ -205,13 +245,18 @@ void register_all() {
         const std::string base = std::string(sluice::quant::type_name(type)) + "/" + std::to_string(shape.n_cols) +
                                  "x" + std::to_string(shape.n_rows) + (cold ? "/cold" : "/hot");
         for (fast::Isa isa : isas) {
-          benchmark::RegisterBenchmark((base + "/fast_" + std::string(fast::isa_name(isa))).c_str(),
-                                       [=](benchmark::State& s) { run_matvec(s, type, shape, cold, false, isa); })
-              ->UseRealTime()
-              ->MinTime(0.3);
+          const std::string name = base + "/fast_" + std::string(fast::isa_name(isa));
+          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+            run_matvec(s, type, shape, cold, false, isa, Layout::kEngine);
+          })->UseRealTime()->MinTime(0.3);
+          if (has_group_kernel(type, isa)) {
+            benchmark::RegisterBenchmark((name + "_rows").c_str(), [=](benchmark::State& s) {
+              run_matvec(s, type, shape, cold, false, isa, Layout::kPlainRows);
+            })->UseRealTime()->MinTime(0.3);
+          }
         }
         benchmark::RegisterBenchmark((base + "/exact").c_str(), [=](benchmark::State& s) {
-          run_matvec(s, type, shape, cold, true, isas.front());
+          run_matvec(s, type, shape, cold, true, isas.front(), Layout::kPlainRows);
         })->UseRealTime()->MinTime(0.3);
       }
     }

@@ -38,14 +38,6 @@ std::string tensor_name(int64_t layer, std::string_view name) {
   return fmt::format("blk.{}.{}.weight", layer, name);
 }
 
-// Rows [first, first + n) of a matrix.
-quant::MatrixView row_slice(const quant::MatrixView& m, int64_t first, int64_t n) {
-  quant::MatrixView view = m;
-  view.data = m.row(first);
-  view.n_rows = n;
-  return view;
-}
-
 // y = W^T x for n_tokens rows (x: [n_tokens, W.n_rows], y: [n_tokens, W.n_cols]): absorbing a
 // fused attn_kv_b's key rows into q, where the rows run over qk_nope instead of the latent.
 void transposed_matmul(const quant::MatrixView& w, const float* x, int64_t n_tokens, float* y) {

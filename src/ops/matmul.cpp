@@ -9,6 +9,7 @@
 #include "quant/decode.h"
 #include "quant/fast/fast_dot.h"
 #include "quant/fast/tile_gemm.h"
+#include "quant/interleaved_rows.h"
 #include "util/error.h"
 
 namespace sluice::ops {
@@ -35,11 +36,20 @@ struct PreparedTask {
   int64_t n_tokens = 0;
   float* y = nullptr;
   quant::fast::RowDotFn dot = nullptr;  // nullptr: the exact path
+  quant::fast::GroupDotFn groups = nullptr;  // one token against rows in groups of 8
   const std::byte* act = nullptr;
   size_t act_bytes = 0;  // per token
   const quant::fast::TileKernel* tiles = nullptr;  // prompt batches: tile kernels
   const std::byte* packed = nullptr;               // act repacked for `tiles`
 };
+
+// Row r of w as plain bytes: where it lies, or copied out of its group into `scratch`.
+const std::byte* plain_row(const quant::MatrixView& w, int64_t r, std::vector<std::byte>& scratch) {
+  if (w.order == quant::RowOrder::kRows) return w.row(r);
+  if (scratch.size() < w.row_bytes) scratch.resize(w.row_bytes);
+  quant::copy_rows(w, r, 1, scratch.data());
+  return scratch.data();
+}
 
 // Rows [begin, end) of an exact-path product: each row decoded to f32 once, dotted with
 // every token.
@@ -48,12 +58,13 @@ void exact_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   const int64_t n_cols = w.n_cols;
   // One decoded row per thread; thread_local keeps the hot loop free of allocation.
   thread_local std::vector<float> decoded;
+  thread_local std::vector<std::byte> ungrouped;
   if (decoded.size() < static_cast<size_t>(n_cols)) decoded.resize(static_cast<size_t>(n_cols));
   for (int64_t r = begin; r < end; ++r) {
+    const std::byte* bytes = plain_row(w, r, ungrouped);
     const float* row = w.type == quant::GgmlType::F32
-                           ? reinterpret_cast<const float*>(w.row(r))
-                           : (quant::decode_row(w.type, w.row(r), decoded.data(), n_cols),
-                              decoded.data());
+                           ? reinterpret_cast<const float*>(bytes)
+                           : (quant::decode_row(w.type, bytes, decoded.data(), n_cols), decoded.data());
     for (int64_t t = 0; t < task.n_tokens; ++t) {
       task.y[t * w.n_rows + r] = quant::dot_f32(row, task.x + t * n_cols, n_cols);
     }
@@ -65,7 +76,8 @@ void exact_rows(const PreparedTask& task, int64_t begin, int64_t end) {
 // into tiles, each call restarted the kernel's pipeline of super-block groups (one token,
 // 2 threads, 768 x 2048, paired runs: Q2_K 22.5 -> 20.9 and 18.8 -> 18.1 us; no change at
 // 2048 x 768).
-void row_kernel_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+// `rows` holds rows [begin, end) as plain rows.
+void row_kernel_rows(const PreparedTask& task, const std::byte* rows, int64_t begin, int64_t end) {
   const quant::MatrixView& w = *task.w;
   const int64_t row_tile = task.n_tokens == 1 ? end - begin : kRowTile;
   for (int64_t r0 = begin; r0 < end; r0 += row_tile) {
@@ -74,29 +86,67 @@ void row_kernel_rows(const PreparedTask& task, int64_t begin, int64_t end) {
       const int64_t n_tile = std::min(kTokenTile, task.n_tokens - t0);
       const std::byte* act = task.act + static_cast<size_t>(t0) * task.act_bytes;
       float* out = task.y + t0 * w.n_rows;
-      task.dot(w.row(r0), w.row_bytes, r1 - r0, act, task.act_bytes, n_tile, w.n_cols, out + r0,
+      task.dot(rows + static_cast<size_t>(r0 - begin) * w.row_bytes, w.row_bytes, r1 - r0, act, task.act_bytes, n_tile, w.n_cols, out + r0,
                static_cast<size_t>(w.n_rows));
     }
   }
 }
 
-// Rows [begin, end) of a fast-path product: whole tiles of kTileRows rows through the task's
-// tile kernel where it has one, the rest (and everything else) through the row kernel. Both
-// give the same bits.
-void fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+// Rows [begin, end) of a fast-path product, held as plain rows in `rows`: whole tiles of
+// kTileRows rows through the task's tile kernel where it has one, the rest (and everything
+// else) through the row kernel. Both give the same bits.
+void fast_rows(const PreparedTask& task, const std::byte* rows, int64_t begin, int64_t end) {
   constexpr int64_t kTile = quant::fast::kTileRows;
   const int64_t first_tile = (begin + kTile - 1) / kTile * kTile;
   const int64_t end_tiles = end / kTile * kTile;
   if (task.tiles == nullptr || first_tile >= end_tiles) {
-    row_kernel_rows(task, begin, end);
+    row_kernel_rows(task, rows, begin, end);
     return;
   }
   const quant::MatrixView& w = *task.w;
-  row_kernel_rows(task, begin, first_tile);
+  const auto at = [&](int64_t r) { return rows + static_cast<size_t>(r - begin) * w.row_bytes; };
+  row_kernel_rows(task, rows, begin, first_tile);
   const quant::fast::TileActivations acts{task.act, task.act_bytes, task.packed, task.n_tokens};
-  task.tiles->rows(w.row(first_tile), w.row_bytes, end_tiles - first_tile, acts, w.n_cols, task.y + first_tile,
+  task.tiles->rows(at(first_tile), w.row_bytes, end_tiles - first_tile, acts, w.n_cols, task.y + first_tile,
                    static_cast<size_t>(w.n_rows));
-  row_kernel_rows(task, end_tiles, end);
+  row_kernel_rows(task, at(end_tiles), end_tiles, end);
+}
+
+// Rows [begin, end) of a fast-path product over rows in groups of 8, copied out of their
+// groups a piece at a time (prompt batches, and the rows of groups a chunk cuts).
+void ungrouped_fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+  constexpr int64_t kPieceRows = 64;  // a multiple of kTileRows; 74 KiB of Q4_K at 2048 columns
+  const quant::MatrixView& w = *task.w;
+  thread_local std::vector<std::byte> rows;
+  for (int64_t r0 = begin, r1 = 0; r0 < end; r0 = r1) {
+    r1 = std::min(end, (r0 / kPieceRows + 1) * kPieceRows);
+    const size_t bytes = static_cast<size_t>(r1 - r0) * w.row_bytes;
+    if (rows.size() < bytes) rows.resize(bytes);
+    quant::copy_rows(w, r0, r1 - r0, rows.data());
+    fast_rows(task, rows.data(), r0, r1);
+  }
+}
+
+// Rows [begin, end) of a fast-path product: plain rows as they lie; rows in groups through
+// the group kernel (one token), except rows of groups the range cuts, and prompt batches,
+// which are copied out of their groups.
+void fast_path_rows(const PreparedTask& task, int64_t begin, int64_t end) {
+  const quant::MatrixView& w = *task.w;
+  if (w.order == quant::RowOrder::kRows) {
+    fast_rows(task, w.row(begin), begin, end);
+    return;
+  }
+  constexpr int64_t kGroup = quant::kGroupRows;
+  const int64_t first_group = (begin + kGroup - 1) / kGroup * kGroup;
+  const int64_t end_groups = end / kGroup * kGroup;
+  if (task.groups == nullptr || first_group >= end_groups) {
+    ungrouped_fast_rows(task, begin, end);
+    return;
+  }
+  ungrouped_fast_rows(task, begin, first_group);
+  task.groups(w.row(first_group), kGroup * w.row_bytes, (end_groups - first_group) / kGroup, task.act, w.n_cols,
+              task.y + first_group);
+  ungrouped_fast_rows(task, end_groups, end);
 }
 
 // Repacks a task's quantized activations for its tile kernel, if it has one, at `next`
@@ -126,6 +176,7 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
     if (t.n_tokens <= 0 || t.w->n_rows <= 0) continue;
     PreparedTask p{t.w, t.x, t.n_tokens, t.y};
     if (path == ComputePath::kFast) p.dot = fast::row_dot(t.w->type);
+    if (p.dot && t.n_tokens == 1 && t.w->order == quant::RowOrder::kGroupsOf8) p.groups = fast::group_dot(t.w->type);
     if (p.dot) {
       p.act_bytes = fast::activation_row_bytes(t.w->type, t.w->n_cols);
       if (fast::activation_format(t.w->type) != fast::ActivationFormat::kF32) {
@@ -192,7 +243,7 @@ void run_rows(std::span<const PreparedTask> tasks, int64_t begin, int64_t end) {
     const int64_t hi = std::min(end, first + n_rows) - first;
     if (lo < hi) {
       if (task.dot) {
-        fast_rows(task, lo, hi);
+        fast_path_rows(task, lo, hi);
       } else {
         exact_rows(task, lo, hi);
       }
@@ -252,7 +303,8 @@ void matmul_many(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePat
 
 void decode_matrix_row(const quant::MatrixView& w, int64_t row, float* dst) {
   SLUICE_ASSERT(row >= 0 && row < w.n_rows);
-  quant::decode_row(w.type, w.row(row), dst, w.n_cols);
+  thread_local std::vector<std::byte> ungrouped;
+  quant::decode_row(w.type, plain_row(w, row, ungrouped), dst, w.n_cols);
 }
 
 }  // namespace sluice::ops

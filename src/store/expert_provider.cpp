@@ -9,10 +9,7 @@ namespace {
 // Rows [expert * rows_per_expert, (expert + 1) * rows_per_expert) of a stacked tensor.
 quant::MatrixView expert_slice(const quant::MatrixView& stacked, int32_t expert,
                                int64_t rows_per_expert) {
-  quant::MatrixView view = stacked;
-  view.data = stacked.row(expert * rows_per_expert);
-  view.n_rows = rows_per_expert;
-  return view;
+  return quant::row_slice(stacked, expert * rows_per_expert, rows_per_expert);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "quant/decode.h"
+#include "quant/fast/fast_dot.h"
+#include "quant/interleaved_rows.h"
 
 namespace sluice::store {
 
@@ -30,7 +32,7 @@ const gguf::TensorInfo& TensorStore::checked_tensor(std::string_view name,
   return tensor;
 }
 
-const std::byte* TensorStore::load_bytes(const gguf::TensorInfo& tensor) {
+std::byte* TensorStore::load_bytes(const gguf::TensorInfo& tensor) {
   auto it = raw_.find(tensor.name);
   if (it == raw_.end()) {
     LargeBuffer bytes(tensor.n_bytes);
@@ -46,7 +48,17 @@ quant::MatrixView TensorStore::load_matrix(std::string_view name,
   const gguf::TensorInfo& tensor = checked_tensor(name, expected_dims);
   const auto n_cols = static_cast<int64_t>(tensor.row_length());
   const auto n_rows = static_cast<int64_t>(tensor.n_rows());
-  return quant::make_matrix_view(tensor.type, load_bytes(tensor), n_cols, n_rows);
+  std::byte* bytes = load_bytes(tensor);
+  const quant::MatrixView plain = quant::make_matrix_view(tensor.type, bytes, n_cols, n_rows);
+  auto [order, first_load] = row_order_.try_emplace(tensor.name, quant::RowOrder::kRows);
+  if (first_load && expected_dims.size() >= 2 && quant::fast::groups_rows(tensor.type) &&
+      quant::can_group_rows(tensor.type, n_cols, expected_dims[1])) {
+    quant::group_rows(plain, bytes);
+    order->second = quant::RowOrder::kGroupsOf8;
+  }
+  quant::MatrixView view = plain;
+  view.order = order->second;
+  return view;
 }
 
 std::span<const float> TensorStore::load_vector(std::string_view name, int64_t n) {

@@ -28,7 +28,9 @@ class TensorStore {
 
   // The tensor as a matrix of rows of `n_cols`: its dims must be exactly `expected_dims`
   // (ne[0] first) and its type one quant/ computes with; otherwise a GgufError names the
-  // tensor and what was expected.
+  // tensor and what was expected. Where the fast path's one-token kernels want it
+  // (quant::fast::groups_rows) and each matrix of the tensor (dims[1] rows) is whole groups,
+  // its rows are laid out in groups of 8 (quant/interleaved_rows.h), in place.
   quant::MatrixView load_matrix(std::string_view name, std::span<const int64_t> expected_dims);
 
   // A 1-D tensor of `n` values widened to f32 (norm weights, biases).
@@ -40,10 +42,11 @@ class TensorStore {
  private:
   const gguf::TensorInfo& checked_tensor(std::string_view name,
                                          std::span<const int64_t> expected_dims) const;
-  const std::byte* load_bytes(const gguf::TensorInfo& tensor);
+  std::byte* load_bytes(const gguf::TensorInfo& tensor);
 
   const gguf::GgufFile& file_;
   std::unordered_map<std::string, LargeBuffer> raw_;  // huge pages: decode streams these
+  std::unordered_map<std::string, quant::RowOrder> row_order_;  // of each matrix loaded
   std::unordered_map<std::string, std::vector<float>> widened_;
   uint64_t resident_bytes_ = 0;
 };

@@ -56,6 +56,7 @@ KernelTable build_table(Isa isa) {
   const auto add = [&table](const KernelTable& more) {
     for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
       if (more.dot[id]) table.dot[id] = more.dot[id];
+      if (more.group_dot[id]) table.group_dot[id] = more.group_dot[id];
     }
     if (more.quantize_q8x32) table.quantize_q8x32 = more.quantize_q8x32;
     if (more.quantize_q8x256) table.quantize_q8x256 = more.quantize_q8x256;
@@ -266,6 +267,30 @@ void quantize_activations(GgmlType weight_type, const float* x, int64_t n_cols, 
 RowDotFn row_dot(GgmlType weight_type) {
   return kernel_of(*active().table.load(std::memory_order_acquire), weight_type);
 }
+
+GroupDotFn group_dot(GgmlType weight_type) {
+  const auto id = static_cast<uint32_t>(weight_type);
+  return id < detail::kTypeSlots ? active().table.load(std::memory_order_acquire)->group_dot[id] : nullptr;
+}
+
+namespace {
+
+// SLUICE_GROUP_ROWS=0 turns grouping off (benchmarks comparing the layouts).
+std::atomic<bool>& grouping_on() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("SLUICE_GROUP_ROWS");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }()};
+  return on;
+}
+
+}  // namespace
+
+bool groups_rows(GgmlType weight_type) {
+  return grouping_on().load(std::memory_order_relaxed) && group_dot(weight_type) != nullptr;
+}
+
+void set_row_grouping(bool on) { grouping_on().store(on, std::memory_order_relaxed); }
 
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa, true), weight_type); }
 

@@ -80,6 +80,22 @@ using RowDotFn = void (*)(const std::byte* w, size_t w_row_bytes, int64_t n_rows
 // The kernel of the active instruction set for `weight_type`, or nullptr (no fast kernel).
 RowDotFn row_dot(GgmlType weight_type);
 
+// One token against whole groups of 8 rows laid out by quant/interleaved_rows.h: out[8 g + r]
+// = dot(row r of group g, act) for g < n_groups, group g starting at w + g * group_bytes.
+// Bit-identical to the row kernels on the same rows.
+using GroupDotFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act,
+                            int64_t n_cols, float* out);
+
+// The active instruction set's group kernel for `weight_type`, or nullptr (none: such rows are
+// copied out of their groups and go through row_dot's kernel).
+GroupDotFn group_dot(GgmlType weight_type);
+
+// Whether matrices of `weight_type` should be laid out in groups when loaded: the active set
+// has a group kernel for it, and grouping is on (the default; the environment variable
+// SLUICE_GROUP_ROWS=0 or set_row_grouping(false) turns it off).
+bool groups_rows(GgmlType weight_type);
+void set_row_grouping(bool on);
+
 // The kernel `isa` itself provides for `weight_type`, without falling back to a lower set;
 // nullptr if it has none. For tests comparing instruction sets.
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type);

@@ -29,6 +29,7 @@ using QuantizeRowFn = void (*)(const float* x, int64_t n_cols, std::byte* out);
 
 struct KernelTable {
   RowDotFn dot[kTypeSlots] = {};
+  GroupDotFn group_dot[kTypeSlots] = {};  // rows in groups of 8 (group_dot in fast_dot.h)
   QuantizeRowFn quantize_q8x32 = nullptr;
   QuantizeRowFn quantize_q8x256 = nullptr;
 };
@@ -58,6 +59,7 @@ void add_avx512_bf16_kernels(KernelTable& table);          // x86/dot_avx512_bf1
 void add_avx512_gfni_kernels(KernelTable& table);          // x86/dot_avx512_gfni.cpp (CPUs with GFNI)
 void add_scalar_activation_quantizers(KernelTable& table);  // activations_scalar.cpp
 void add_avx512_activation_quantizers(KernelTable& table);  // x86/activations_avx512.cpp
+void add_avx512_group_kernels(KernelTable& table);          // x86/dot_avx512_groups.cpp
 
 // The 16 IQ4_NL / IQ4_XS levels as integers (quant_tables.h's kValuesIq4nl holds them as
 // floats).

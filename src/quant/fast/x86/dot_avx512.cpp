@@ -321,6 +321,7 @@ void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
 
 void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
   add_avx512_activation_quantizers(table);
+  add_avx512_group_kernels(table);
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load16_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16, load16_bf16>>);
