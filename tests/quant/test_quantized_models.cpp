@@ -19,6 +19,7 @@
 
 #include "model/model.h"
 #include "ops/matmul.h"
+#include "quant/fast/fast_dot.h"
 #include "quant/fast/tile_gemm.h"
 #include "support/fixtures.h"
 #include "support/logit_compare.h"
@@ -161,6 +162,40 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{"qwen3_5_moe_text", "MXFP4_MOE"}, QuantCase{"deepseek_v3", "Q4_K_M"},
                       QuantCase{"deepseek_v3", "IQ1_M"}, QuantCase{"deepseek_v3", "TQ1_0"}),
     case_name);
+
+// The store lays Q4_K matrices out in groups of 8 rows for the one-token kernels
+// (quant/interleaved_rows.h) where the CPU has them: a model loaded that way gives the bits
+// of the same model loaded with plain rows, for a prompt and for tokens decoded one by one,
+// on both paths.
+TEST(RowGroups, GroupedModelGivesTheBitsOfPlainRows) {
+  if (!quant::fast::groups_rows(quant::GgmlType::Q4_K)) GTEST_SKIP() << "no group kernels on this CPU";
+  for (const char* name : {"quant/qwen3_moe/model-Q4_K_M.gguf", "quant/deepseek_v3/model-Q4_K_M.gguf",
+                           "trained/model-Q4_K_M.gguf"}) {
+    gguf::GgufFile file(fixture_path(name));
+    const std::vector<int32_t> tokens = {1, 17, 99, 5, 300, 42, 7, 250};
+    std::vector<std::vector<float>> results[2];
+    for (const bool grouped : {false, true}) {
+      quant::fast::set_row_grouping(grouped);
+      const auto model = model::load_model(file);
+      quant::fast::set_row_grouping(true);
+      const int64_t n_vocab = model->info().n_vocab;
+      for (const ops::ComputePath path : {ops::ComputePath::kFast, ops::ComputePath::kExact}) {
+        const testing::ComputePathScope scope(path);
+        ops::ThreadPool pool(2);
+        model::KvCache cache = model->new_cache(static_cast<int64_t>(tokens.size()));
+        std::vector<float> logits(static_cast<size_t>(5 * n_vocab));
+        model->forward(pool, std::span(tokens).first(5), cache, model::LogitsMode::kAll, logits.data());
+        for (size_t t = 5; t < tokens.size(); ++t) {
+          std::vector<float> step(static_cast<size_t>(n_vocab));
+          model->forward(pool, std::span(tokens).subspan(t, 1), cache, model::LogitsMode::kLast, step.data());
+          logits.insert(logits.end(), step.begin(), step.end());
+        }
+        results[grouped].push_back(std::move(logits));
+      }
+    }
+    EXPECT_EQ(results[0], results[1]) << name;
+  }
+}
 
 // The trained model's quantized files load and produce finite logits at every position, whose
 // top tokens often agree with the bf16 model's.

@@ -8,6 +8,9 @@
 // - the scalar kernels against the exact decoders (decode_row) times the dequantized
 //   activations, in double: the kernels implement each format's formula;
 // - activation quantization, the dispatcher, and fast vs exact matmul on random matrices;
+// - rows laid out in groups of 8 (quant/interleaved_rows.h): the layout gives the rows back,
+//   the group kernels equal the scalar row kernel bit for bit, and matmul over grouped rows
+//   equals matmul over the plain rows on both paths;
 // - end to end: the quantized fixture models (Q4_K_M ... IQ1_S) against the exact reference and next to llama.cpp's
 //   own fast path, and perplexity of the trained model next to llama.cpp's.
 #include <gtest/gtest.h>
@@ -35,6 +38,7 @@
 #include "quant/fast/kernels.h"
 #include "quant/fast/tile_gemm.h"
 #include "quant/float_formats.h"
+#include "quant/interleaved_rows.h"
 
 namespace sluice::quant::fast {
 namespace {
@@ -638,6 +642,135 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") +
              std::string(type_name(info.param.type));
     });
+
+// ---- rows in groups of 8 (quant/interleaved_rows.h) ----------------------------------------------
+
+// `rows` laid out in groups, in a copy.
+std::vector<std::byte> grouped_copy(GgmlType type, const std::vector<std::byte>& rows, int64_t n_cols, int64_t n_rows) {
+  std::vector<std::byte> grouped = rows;
+  group_rows(make_matrix_view(type, grouped.data(), n_cols, n_rows), grouped.data());
+  return grouped;
+}
+
+MatrixView grouped_view(GgmlType type, const std::vector<std::byte>& grouped, int64_t n_cols, int64_t n_rows) {
+  MatrixView w = make_matrix_view(type, grouped.data(), n_cols, n_rows);
+  w.order = RowOrder::kGroupsOf8;
+  return w;
+}
+
+TEST(RowGroups, OnlyWholeGroupsOfQ4KSuperBlockRows) {
+  EXPECT_TRUE(can_group_rows(GgmlType::Q4_K, 2048, 768));
+  EXPECT_TRUE(can_group_rows(GgmlType::Q4_K, 256, 8));
+  EXPECT_FALSE(can_group_rows(GgmlType::Q4_K, 2048, 12));  // a group would straddle the end
+  EXPECT_FALSE(can_group_rows(GgmlType::Q4_K, 2048, 0));
+  EXPECT_FALSE(can_group_rows(GgmlType::Q6_K, 2048, 768));  // no group kernel
+  EXPECT_FALSE(can_group_rows(GgmlType::F32, 2048, 768));
+}
+
+TEST(RowGroups, CopyingRowsOutGivesTheRowsBack) {
+  for (int64_t n_cols : {256, 768, 2048}) {
+    for (int64_t n_rows : {8, 24, 96}) {
+      const std::vector<std::byte> rows = random_rows(GgmlType::Q4_K, n_cols, n_rows, 3u + static_cast<uint32_t>(n_rows));
+      const std::vector<std::byte> grouped = grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows);
+      EXPECT_EQ(grouped.size(), rows.size());
+      if (n_rows > 8) {
+        EXPECT_NE(grouped, rows) << "nothing moved";
+      }
+      const MatrixView w = grouped_view(GgmlType::Q4_K, grouped, n_cols, n_rows);
+      const size_t bytes_per_row = w.row_bytes;
+      for (const auto& [first, count] : {std::pair<int64_t, int64_t>{0, n_rows}, {3, 1}, {5, n_rows - 7}, {n_rows - 8, 8}}) {
+        std::vector<std::byte> out(static_cast<size_t>(count) * bytes_per_row);
+        copy_rows(w, first, count, out.data());
+        EXPECT_TRUE(std::equal(out.begin(), out.end(), rows.begin() + static_cast<ptrdiff_t>(first * bytes_per_row)))
+            << n_cols << " x " << n_rows << ", rows " << first << " + " << count;
+      }
+      // A whole-group slice is the same rows as a slice of the plain matrix.
+      const MatrixView slice = row_slice(w, 8, n_rows - 8);
+      std::vector<std::byte> out(static_cast<size_t>(n_rows - 8) * bytes_per_row);
+      copy_rows(slice, 0, n_rows - 8, out.data());
+      EXPECT_TRUE(std::equal(out.begin(), out.end(), rows.begin() + static_cast<ptrdiff_t>(8 * bytes_per_row)));
+    }
+  }
+}
+
+TEST(RowGroups, GroupKernelBitEqualToTheScalarRowKernel) {
+  if (!cpu_supports(Isa::kAvx512)) GTEST_SKIP() << "no group kernels without AVX-512";
+  const Isa active = active_isa();
+  set_isa(Isa::kAvx512);
+  const GroupDotFn groups = group_dot(GgmlType::Q4_K);
+  set_isa(active);
+  ASSERT_NE(groups, nullptr);
+  const RowDotFn scalar = row_dot_of(Isa::kScalar, GgmlType::Q4_K);
+  for (int64_t n_cols : {256, 768, 2048, 4352}) {  // 1, 3, 8 and 17 super-blocks
+    for (int64_t n_groups : {1, 3, 12}) {
+      const int64_t n_rows = kGroupRows * n_groups;
+      const std::vector<std::byte> rows =
+          random_rows(GgmlType::Q4_K, n_cols, n_rows, 17u + static_cast<uint32_t>(n_cols + n_groups));
+      const GuardedCopy grouped(grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows));
+      const size_t w_bytes = row_bytes(GgmlType::Q4_K, static_cast<uint64_t>(n_cols));
+      const int64_t n_tokens = 3;  // plain, with outliers, with a stretch of zeros
+      const std::vector<float> x = random_activations(n_cols, n_tokens, 5u + static_cast<uint32_t>(n_groups));
+      const size_t act_bytes = activation_row_bytes(GgmlType::Q4_K, n_cols);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        std::vector<std::byte> act(act_bytes);
+        quantize_activations(GgmlType::Q4_K, x.data() + t * n_cols, n_cols, act.data());
+        std::vector<float> got(static_cast<size_t>(n_rows)), want(got.size());
+        groups(grouped.data(), kGroupRows * w_bytes, n_groups, act.data(), n_cols, got.data());
+        scalar(rows.data(), w_bytes, n_rows, act.data(), act_bytes, 1, n_cols, want.data(), static_cast<size_t>(n_rows));
+        for (int64_t r = 0; r < n_rows; ++r) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[static_cast<size_t>(r)]), std::bit_cast<uint32_t>(want[static_cast<size_t>(r)]))
+              << n_cols << " columns, " << n_groups << " groups, token " << t << ", row " << r << ": "
+              << got[static_cast<size_t>(r)] << " vs scalar " << want[static_cast<size_t>(r)];
+        }
+      }
+    }
+  }
+}
+
+// matmul_many over grouped rows gives the bits of the same product over plain rows: one token
+// (the group kernel, with chunks that cut groups, behind a task of 13 rows that shifts where
+// chunks fall), prompt batches (rows copied out of their groups, tile kernels), the exact path,
+// and an instruction set without group kernels; decode_matrix_row gives each row.
+TEST(RowGroups, MatmulOverGroupedRowsEqualsPlainRows) {
+  const int64_t n_cols = 768, n_rows = 96, n_other = 13;
+  const std::vector<std::byte> rows = random_rows(GgmlType::Q4_K, n_cols, n_rows, 41);
+  const std::vector<std::byte> grouped = grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows);
+  const std::vector<std::byte> other_rows = random_rows(GgmlType::Q8_0, n_cols, n_other, 43);
+  const MatrixView plain = make_matrix_view(GgmlType::Q4_K, rows.data(), n_cols, n_rows);
+  const MatrixView w = grouped_view(GgmlType::Q4_K, grouped, n_cols, n_rows);
+  const MatrixView other = make_matrix_view(GgmlType::Q8_0, other_rows.data(), n_cols, n_other);
+  const Isa active = active_isa();
+  for (const Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kScalar}) {
+    if (!cpu_supports(isa)) continue;
+    set_isa(isa);
+    for (const ops::ComputePath path : {ops::ComputePath::kFast, ops::ComputePath::kExact}) {
+      for (int64_t n_tokens : {1, 5, 40}) {
+        const std::vector<float> x = random_activations(n_cols, n_tokens, 7u + static_cast<uint32_t>(n_tokens));
+        for (int threads : {1, 2, 3}) {
+          ops::ThreadPool pool(threads);
+          std::vector<float> want(static_cast<size_t>(n_rows * n_tokens)), got(want.size());
+          std::vector<float> other_out(static_cast<size_t>(n_other * n_tokens));
+          const ops::MatmulTask plain_tasks[] = {{&other, x.data(), n_tokens, other_out.data()},
+                                                 {&plain, x.data(), n_tokens, want.data()}};
+          const ops::MatmulTask grouped_tasks[] = {{&other, x.data(), n_tokens, other_out.data()},
+                                                   {&w, x.data(), n_tokens, got.data()}};
+          ops::matmul_many(pool, plain_tasks, path);
+          ops::matmul_many(pool, grouped_tasks, path);
+          ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+              << isa_name(isa) << (path == ops::ComputePath::kFast ? " fast" : " exact") << ", " << n_tokens
+              << " tokens, " << threads << " threads";
+        }
+      }
+    }
+  }
+  set_isa(active);
+  std::vector<float> got(static_cast<size_t>(n_cols)), want(got.size());
+  for (int64_t r = 0; r < n_rows; ++r) {
+    ops::decode_matrix_row(w, r, got.data());
+    ops::decode_matrix_row(plain, r, want.data());
+    ASSERT_EQ(got, want) << "row " << r;
+  }
+}
 
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }
 
