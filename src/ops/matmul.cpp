@@ -24,6 +24,10 @@ std::atomic<ComputePath> g_compute_path{ComputePath::kExact};
 constexpr int64_t kRowTile = 16;
 constexpr int64_t kTokenTile = 16;
 
+// Rows in groups of 8 go through the group kernel for batches of up to this many tokens; larger
+// batches copy them out of their groups for the tile kernels.
+constexpr int64_t kGroupKernelTokens = 8;
+
 // Below this many weight bytes times tokens, products run on the calling thread: handing work
 // to the pool's workers costs more than the work.
 constexpr uint64_t kInlineWorkBytes = 64 * 1024;
@@ -144,8 +148,8 @@ void fast_path_rows(const PreparedTask& task, int64_t begin, int64_t end) {
     return;
   }
   ungrouped_fast_rows(task, begin, first_group);
-  task.groups(w.row(first_group), kGroup * w.row_bytes, (end_groups - first_group) / kGroup, task.act, w.n_cols,
-              task.y + first_group);
+  task.groups(w.row(first_group), kGroup * w.row_bytes, (end_groups - first_group) / kGroup, task.act, task.act_bytes,
+              task.n_tokens, w.n_cols, task.y + first_group, static_cast<size_t>(w.n_rows));
   ungrouped_fast_rows(task, end_groups, end);
 }
 
@@ -176,7 +180,9 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
     if (t.n_tokens <= 0 || t.w->n_rows <= 0) continue;
     PreparedTask p{t.w, t.x, t.n_tokens, t.y};
     if (path == ComputePath::kFast) p.dot = fast::row_dot(t.w->type);
-    if (p.dot && t.n_tokens == 1 && t.w->order == quant::RowOrder::kGroupsOf8) p.groups = fast::group_dot(t.w->type);
+    if (p.dot && t.n_tokens <= kGroupKernelTokens && t.w->order == quant::RowOrder::kGroupsOf8) {
+      p.groups = fast::group_dot(t.w->type);
+    }
     if (p.dot) {
       p.act_bytes = fast::activation_row_bytes(t.w->type, t.w->n_cols);
       if (fast::activation_format(t.w->type) != fast::ActivationFormat::kF32) {

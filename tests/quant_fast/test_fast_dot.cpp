@@ -708,19 +708,27 @@ TEST(RowGroups, GroupKernelBitEqualToTheScalarRowKernel) {
           random_rows(GgmlType::Q4_K, n_cols, n_rows, 17u + static_cast<uint32_t>(n_cols + n_groups));
       const GuardedCopy grouped(grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows));
       const size_t w_bytes = row_bytes(GgmlType::Q4_K, static_cast<uint64_t>(n_cols));
-      const int64_t n_tokens = 3;  // plain, with outliers, with a stretch of zeros
-      const std::vector<float> x = random_activations(n_cols, n_tokens, 5u + static_cast<uint32_t>(n_groups));
       const size_t act_bytes = activation_row_bytes(GgmlType::Q4_K, n_cols);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        std::vector<std::byte> act(act_bytes);
-        quantize_activations(GgmlType::Q4_K, x.data() + t * n_cols, n_cols, act.data());
-        std::vector<float> got(static_cast<size_t>(n_rows)), want(got.size());
-        groups(grouped.data(), kGroupRows * w_bytes, n_groups, act.data(), n_cols, got.data());
-        scalar(rows.data(), w_bytes, n_rows, act.data(), act_bytes, 1, n_cols, want.data(), static_cast<size_t>(n_rows));
-        for (int64_t r = 0; r < n_rows; ++r) {
-          ASSERT_EQ(std::bit_cast<uint32_t>(got[static_cast<size_t>(r)]), std::bit_cast<uint32_t>(want[static_cast<size_t>(r)]))
-              << n_cols << " columns, " << n_groups << " groups, token " << t << ", row " << r << ": "
-              << got[static_cast<size_t>(r)] << " vs scalar " << want[static_cast<size_t>(r)];
+      for (int64_t n_tokens : {1, 3, 4, 6}) {  // rows: plain, with outliers, with a stretch of zeros
+        const std::vector<float> x = random_activations(n_cols, n_tokens, 5u + static_cast<uint32_t>(n_groups));
+        std::vector<std::byte> act(act_bytes * static_cast<size_t>(n_tokens));
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          quantize_activations(GgmlType::Q4_K, x.data() + t * n_cols, n_cols, act.data() + t * act_bytes);
+        }
+        const size_t out_stride = static_cast<size_t>(n_rows) + 5;  // results into a wider matrix
+        std::vector<float> got(out_stride * static_cast<size_t>(n_tokens)), want(static_cast<size_t>(n_rows * n_tokens));
+        groups(grouped.data(), kGroupRows * w_bytes, n_groups, act.data(), act_bytes, n_tokens, n_cols, got.data(),
+               out_stride);
+        scalar(rows.data(), w_bytes, n_rows, act.data(), act_bytes, n_tokens, n_cols, want.data(),
+               static_cast<size_t>(n_rows));
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const float g = got[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)];
+            const float e = want[static_cast<size_t>(t * n_rows + r)];
+            ASSERT_EQ(std::bit_cast<uint32_t>(g), std::bit_cast<uint32_t>(e))
+                << n_cols << " columns, " << n_groups << " groups, " << n_tokens << " tokens: token " << t << ", row "
+                << r << ": " << g << " vs scalar " << e;
+          }
         }
       }
     }
@@ -744,7 +752,7 @@ TEST(RowGroups, MatmulOverGroupedRowsEqualsPlainRows) {
     if (!cpu_supports(isa)) continue;
     set_isa(isa);
     for (const ops::ComputePath path : {ops::ComputePath::kFast, ops::ComputePath::kExact}) {
-      for (int64_t n_tokens : {1, 5, 40}) {
+      for (int64_t n_tokens : {1, 2, 3, 5, 40}) {
         const std::vector<float> x = random_activations(n_cols, n_tokens, 7u + static_cast<uint32_t>(n_tokens));
         for (int threads : {1, 2, 3}) {
           ops::ThreadPool pool(threads);

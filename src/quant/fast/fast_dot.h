@@ -80,11 +80,12 @@ using RowDotFn = void (*)(const std::byte* w, size_t w_row_bytes, int64_t n_rows
 // The kernel of the active instruction set for `weight_type`, or nullptr (no fast kernel).
 RowDotFn row_dot(GgmlType weight_type);
 
-// One token against whole groups of 8 rows laid out by quant/interleaved_rows.h: out[8 g + r]
-// = dot(row r of group g, act) for g < n_groups, group g starting at w + g * group_bytes.
-// Bit-identical to the row kernels on the same rows.
+// Tokens against whole groups of 8 rows laid out by quant/interleaved_rows.h, group g starting
+// at w + g * group_bytes: out[t * out_stride + 8 g + r] = dot(row r of group g, activation row
+// t) for g < n_groups and t < n_tokens, activation row t at act + t * act_stride. Bit-identical
+// to the row kernels on the same rows.
 using GroupDotFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act,
-                            int64_t n_cols, float* out);
+                            size_t act_stride, int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride);
 
 // The active instruction set's group kernel for `weight_type`, or nullptr (none: such rows are
 // copied out of their groups and go through row_dot's kernel).

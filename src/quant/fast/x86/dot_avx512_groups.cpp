@@ -7,6 +7,7 @@
 // have them.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -31,24 +32,32 @@ inline __m256i broadcast4(const int8_t* y) {
 // taken off by one shift per sub-block: the sums stay below 2^20). A sub-block's 8 scales are
 // a lane vector from the packed scale words (the masks and shifts of unpack_k4_scales, on 8
 // rows at once), applied by one multiply; the minimums' term takes one dpwssd per sub-block
-// (minimum times the activations' sum over the sub-block, both below 2^15).
+// (minimum times the activations' sum over the sub-block, both below 2^15). Up to four tokens
+// share each pass over the groups: the quants are loaded and masked once for all of them.
 //
 // One core, hot, TSC cycles per super-block, against the row kernel (dot_avx512.cpp) in the
 // same run: 2048 x 768 12.6 -> 9.4, 768 x 2048 12.5 -> 9.4.
-void dot_q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, int64_t n,
-                     float* out) {
-  const Q8x256View acts = view_q8x256(act, n);
+template <int kTokens>
+void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                 int64_t n, float* out, size_t out_stride) {
+  Q8x256View acts[kTokens];
+  for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 256;
-  // The activations' sum over each 32 values (two bsums), once per call.
+  // The activations' sum over each 32 values (two bsums), once per call: token t's at t * n / 32.
   thread_local std::vector<int32_t> sums32;
-  sums32.resize(static_cast<size_t>(n / 32));
-  for (size_t j = 0; j < sums32.size(); ++j) sums32[j] = acts.bsums[2 * j] + acts.bsums[2 * j + 1];
+  sums32.resize(static_cast<size_t>(kTokens * n / 32));
+  for (int t = 0; t < kTokens; ++t) {
+    for (int64_t j = 0; j < n / 32; ++j) {
+      sums32[static_cast<size_t>(t * n / 32 + j)] = acts[t].bsums[2 * j] + acts[t].bsums[2 * j + 1];
+    }
+  }
   const __m256i low4 = _mm256_set1_epi8(0x0f), high4 = _mm256_set1_epi8(static_cast<char>(0xf0));
   const __m256i six_bits = _mm256_set1_epi32(0x3f), four_bits = _mm256_set1_epi32(0x0f);
   const __m256i bits_4_5 = _mm256_set1_epi32(0x30);
   for (int64_t g = 0; g < n_groups; ++g) {
     const auto* blocks = reinterpret_cast<const Q4KGroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
-    __m256 sum = _mm256_setzero_ps();
+    __m256 sum[kTokens];
+    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
       const Q4KGroupBlock& x = blocks[b];
       prefetch_ahead<sizeof(Q4KGroupBlock)>(&x);
@@ -65,35 +74,61 @@ void dot_q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, c
         minimum[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j + 4), four_bits),
                                          _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j + 2), bits_4_5));
       }
-      const int8_t* y = acts.qs + 256 * b;
-      __m256i isum = _mm256_setzero_si256();
+      __m256i isum[kTokens];
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
-        __m256i lo = _mm256_setzero_si256(), hi16 = _mm256_setzero_si256();
+        __m256i lo[kTokens], hi16[kTokens];
+        for (int t = 0; t < kTokens; ++t) lo[t] = hi16[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int s = 0; s < 8; ++s) {
           const __m256i q = load256(x.qs[8 * c + s]);
-          lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(q, low4), broadcast4(y + 64 * c + 4 * s));
-          hi16 = _mm256_dpbusd_epi32(hi16, _mm256_and_si256(q, high4), broadcast4(y + 64 * c + 32 + 4 * s));
+          const __m256i q_lo = _mm256_and_si256(q, low4), q_hi16 = _mm256_and_si256(q, high4);
+#pragma GCC unroll 4
+          for (int t = 0; t < kTokens; ++t) {
+            const int8_t* y = acts[t].qs + 256 * b + 64 * c + 4 * s;
+            lo[t] = _mm256_dpbusd_epi32(lo[t], q_lo, broadcast4(y));
+            hi16[t] = _mm256_dpbusd_epi32(hi16[t], q_hi16, broadcast4(y + 32));
+          }
         }
-        const __m256i hi = _mm256_srai_epi32(hi16, 4);
-        isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_mullo_epi32(lo, scale[2 * c]),
-                                                       _mm256_mullo_epi32(hi, scale[2 * c + 1])));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) {
+          const __m256i hi = _mm256_srai_epi32(hi16[t], 4);
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(lo[t], scale[2 * c]),
+                                                               _mm256_mullo_epi32(hi, scale[2 * c + 1])));
+        }
       }
-      __m256i msum = _mm256_setzero_si256();
+      const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
+#pragma GCC unroll 4
+      for (int t = 0; t < kTokens; ++t) {
+        const int32_t* token_sums = sums32.data() + t * n / 32 + 8 * b;
+        __m256i msum = _mm256_setzero_si256();
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) {
-        msum = _mm256_dpwssd_epi32(msum, minimum[j], _mm256_set1_epi32(sums32[static_cast<size_t>(8 * b + j)]));
+        for (int j = 0; j < 8; ++j) msum = _mm256_dpwssd_epi32(msum, minimum[j], _mm256_set1_epi32(token_sums[j]));
+        // sum += (d * y_d) * isum - (dmin * y_d) * msum, as dot_scalar.cpp rounds it.
+        const __m256 y_d = _mm256_set1_ps(acts[t].d[b]);
+        const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
+        const __m256 term = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])),
+                                          _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
+        sum[t] = _mm256_add_ps(sum[t], term);
       }
-      // sum += (d * y_d) * isum - (dmin * y_d) * msum, as dot_scalar.cpp rounds it.
-      const __m256 y_d = _mm256_set1_ps(acts.d[b]);
-      const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(load128(x.d)), y_d);
-      const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(load128(x.dmin)), y_d);
-      const __m256 term = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)),
-                                        _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
-      sum = _mm256_add_ps(sum, term);
     }
-    _mm256_storeu_ps(out + kGroupRows * g, sum);
+    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
+  }
+}
+
+// Tokens in passes of up to four, each pass reading the groups once.
+void dot_q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                     int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
+  for (int64_t t = 0; t < n_tokens; t += 4) {
+    const std::byte* pass_act = act + static_cast<size_t>(t) * act_stride;
+    float* pass_out = out + static_cast<size_t>(t) * out_stride;
+    switch (std::min<int64_t>(4, n_tokens - t)) {
+      case 1: q4_k_groups<1>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      case 2: q4_k_groups<2>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      case 3: q4_k_groups<3>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      default: q4_k_groups<4>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+    }
   }
 }
 
