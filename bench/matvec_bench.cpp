@@ -112,10 +112,12 @@ enum class Layout { kEngine, kPlainRows };
 // Lays `count` matrices of n_rows x n_cols at `data` out as the engine would; returns the order.
 sluice::quant::RowOrder lay_out(GgmlType type, Layout layout, std::byte* data, int64_t n_cols, int64_t n_rows,
                                 size_t count) {
-  if (layout == Layout::kPlainRows || !fast::groups_rows(type) || !sluice::quant::can_group_rows(type, n_cols, n_rows)) {
+  if (layout == Layout::kPlainRows || !fast::groups_rows(type) ||
+      !sluice::quant::can_group_rows(type, n_cols, n_rows)) {
     return sluice::quant::RowOrder::kRows;
   }
-  const size_t matrix_bytes = sluice::quant::row_bytes(type, static_cast<uint64_t>(n_cols)) * static_cast<size_t>(n_rows);
+  const size_t matrix_bytes =
+      sluice::quant::row_bytes(type, static_cast<uint64_t>(n_cols)) * static_cast<size_t>(n_rows);
   for (size_t m = 0; m < count; ++m) {
     std::byte* bytes = data + m * matrix_bytes;
     sluice::quant::group_rows(sluice::quant::make_matrix_view(type, bytes, n_cols, n_rows), bytes);
@@ -234,9 +236,11 @@ void register_all() {
           ->UseRealTime()
           ->MinTime(0.3);
       if (has_group_kernel(type, isas.front())) {
-        benchmark::RegisterBenchmark((base + "_rows").c_str(), [=](benchmark::State& s) {
-          run_moe_layer(s, type, isas.front(), Layout::kPlainRows);
-        })->UseRealTime()->MinTime(0.3);
+        benchmark::RegisterBenchmark(
+            (base + "_rows").c_str(),
+            [=](benchmark::State& s) { run_moe_layer(s, type, isas.front(), Layout::kPlainRows); })
+            ->UseRealTime()
+            ->MinTime(0.3);
       }
     }
     for (const Shape& shape : shapes) {
@@ -246,18 +250,23 @@ void register_all() {
                                  "x" + std::to_string(shape.n_rows) + (cold ? "/cold" : "/hot");
         for (fast::Isa isa : isas) {
           const std::string name = base + "/fast_" + std::string(fast::isa_name(isa));
-          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
-            run_matvec(s, type, shape, cold, false, isa, Layout::kEngine);
-          })->UseRealTime()->MinTime(0.3);
+          benchmark::RegisterBenchmark(
+              name.c_str(), [=](benchmark::State& s) { run_matvec(s, type, shape, cold, false, isa, Layout::kEngine); })
+              ->UseRealTime()
+              ->MinTime(0.3);
           if (has_group_kernel(type, isa)) {
-            benchmark::RegisterBenchmark((name + "_rows").c_str(), [=](benchmark::State& s) {
-              run_matvec(s, type, shape, cold, false, isa, Layout::kPlainRows);
-            })->UseRealTime()->MinTime(0.3);
+            benchmark::RegisterBenchmark(
+                (name + "_rows").c_str(),
+                [=](benchmark::State& s) { run_matvec(s, type, shape, cold, false, isa, Layout::kPlainRows); })
+                ->UseRealTime()
+                ->MinTime(0.3);
           }
         }
-        benchmark::RegisterBenchmark((base + "/exact").c_str(), [=](benchmark::State& s) {
-          run_matvec(s, type, shape, cold, true, isas.front(), Layout::kPlainRows);
-        })->UseRealTime()->MinTime(0.3);
+        benchmark::RegisterBenchmark(
+            (base + "/exact").c_str(),
+            [=](benchmark::State& s) { run_matvec(s, type, shape, cold, true, isas.front(), Layout::kPlainRows); })
+            ->UseRealTime()
+            ->MinTime(0.3);
       }
     }
   }

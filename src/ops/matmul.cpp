@@ -90,8 +90,8 @@ void row_kernel_rows(const PreparedTask& task, const std::byte* rows, int64_t be
       const int64_t n_tile = std::min(kTokenTile, task.n_tokens - t0);
       const std::byte* act = task.act + static_cast<size_t>(t0) * task.act_bytes;
       float* out = task.y + t0 * w.n_rows;
-      task.dot(rows + static_cast<size_t>(r0 - begin) * w.row_bytes, w.row_bytes, r1 - r0, act, task.act_bytes, n_tile, w.n_cols, out + r0,
-               static_cast<size_t>(w.n_rows));
+      task.dot(rows + static_cast<size_t>(r0 - begin) * w.row_bytes, w.row_bytes, r1 - r0, act, task.act_bytes, n_tile,
+               w.n_cols, out + r0, static_cast<size_t>(w.n_rows));
     }
   }
 }

@@ -110,15 +110,19 @@ void copy_rows(const MatrixView& w, int64_t first, int64_t count, std::byte* out
     return;
   }
   const int64_t n_blocks = w.n_cols / 256;
-  const auto group_of = [&](int64_t r) { return reinterpret_cast<const Q4KGroupBlock*>(w.row(r / kGroupRows * kGroupRows)); };
+  const auto group_of = [&](int64_t r) {
+    return reinterpret_cast<const Q4KGroupBlock*>(w.row(r / kGroupRows * kGroupRows));
+  };
   const auto out_row = [&](int64_t r) { return out + static_cast<size_t>(r - first) * w.row_bytes; };
   for (int64_t r = first; r < first + count;) {
     if (r % kGroupRows == 0 && r + kGroupRows <= first + count) {  // a whole group
-      for (int64_t b = 0; b < n_blocks; ++b) out_of_group(group_of(r)[b], out_row(r) + b * sizeof(BlockQ4_K), w.row_bytes);
+      for (int64_t b = 0; b < n_blocks; ++b)
+        out_of_group(group_of(r)[b], out_row(r) + b * sizeof(BlockQ4_K), w.row_bytes);
       r += kGroupRows;
     } else {
       auto* blocks = reinterpret_cast<BlockQ4_K*>(out_row(r));
-      for (int64_t b = 0; b < n_blocks; ++b) row_out_of_group(group_of(r)[b], static_cast<int>(r % kGroupRows), blocks[b]);
+      for (int64_t b = 0; b < n_blocks; ++b)
+        row_out_of_group(group_of(r)[b], static_cast<int>(r % kGroupRows), blocks[b]);
       ++r;
     }
   }

@@ -169,8 +169,8 @@ INSTANTIATE_TEST_SUITE_P(
 // on both paths.
 TEST(RowGroups, GroupedModelGivesTheBitsOfPlainRows) {
   if (!quant::fast::groups_rows(quant::GgmlType::Q4_K)) GTEST_SKIP() << "no group kernels on this CPU";
-  for (const char* name : {"quant/qwen3_moe/model-Q4_K_M.gguf", "quant/deepseek_v3/model-Q4_K_M.gguf",
-                           "trained/model-Q4_K_M.gguf"}) {
+  for (const char* name :
+       {"quant/qwen3_moe/model-Q4_K_M.gguf", "quant/deepseek_v3/model-Q4_K_M.gguf", "trained/model-Q4_K_M.gguf"}) {
     gguf::GgufFile file(fixture_path(name));
     const std::vector<int32_t> tokens = {1, 17, 99, 5, 300, 42, 7, 250};
     std::vector<std::vector<float>> results[2];

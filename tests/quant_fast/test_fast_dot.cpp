@@ -670,7 +670,8 @@ TEST(RowGroups, OnlyWholeGroupsOfQ4KSuperBlockRows) {
 TEST(RowGroups, CopyingRowsOutGivesTheRowsBack) {
   for (int64_t n_cols : {256, 768, 2048}) {
     for (int64_t n_rows : {8, 24, 96}) {
-      const std::vector<std::byte> rows = random_rows(GgmlType::Q4_K, n_cols, n_rows, 3u + static_cast<uint32_t>(n_rows));
+      const std::vector<std::byte> rows =
+          random_rows(GgmlType::Q4_K, n_cols, n_rows, 3u + static_cast<uint32_t>(n_rows));
       const std::vector<std::byte> grouped = grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows);
       EXPECT_EQ(grouped.size(), rows.size());
       if (n_rows > 8) {
@@ -678,7 +679,8 @@ TEST(RowGroups, CopyingRowsOutGivesTheRowsBack) {
       }
       const MatrixView w = grouped_view(GgmlType::Q4_K, grouped, n_cols, n_rows);
       const size_t bytes_per_row = w.row_bytes;
-      for (const auto& [first, count] : {std::pair<int64_t, int64_t>{0, n_rows}, {3, 1}, {5, n_rows - 7}, {n_rows - 8, 8}}) {
+      for (const auto& [first, count] :
+           {std::pair<int64_t, int64_t>{0, n_rows}, {3, 1}, {5, n_rows - 7}, {n_rows - 8, 8}}) {
         std::vector<std::byte> out(static_cast<size_t>(count) * bytes_per_row);
         copy_rows(w, first, count, out.data());
         EXPECT_TRUE(std::equal(out.begin(), out.end(), rows.begin() + static_cast<ptrdiff_t>(first * bytes_per_row)))
@@ -716,7 +718,8 @@ TEST(RowGroups, GroupKernelBitEqualToTheScalarRowKernel) {
           quantize_activations(GgmlType::Q4_K, x.data() + t * n_cols, n_cols, act.data() + t * act_bytes);
         }
         const size_t out_stride = static_cast<size_t>(n_rows) + 5;  // results into a wider matrix
-        std::vector<float> got(out_stride * static_cast<size_t>(n_tokens)), want(static_cast<size_t>(n_rows * n_tokens));
+        std::vector<float> got(out_stride * static_cast<size_t>(n_tokens)),
+            want(static_cast<size_t>(n_rows * n_tokens));
         groups(grouped.data(), kGroupRows * w_bytes, n_groups, act.data(), act_bytes, n_tokens, n_cols, got.data(),
                out_stride);
         scalar(rows.data(), w_bytes, n_rows, act.data(), act_bytes, n_tokens, n_cols, want.data(),

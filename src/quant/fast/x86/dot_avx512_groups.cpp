@@ -108,12 +108,13 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
         // sum += (d * y_d) * isum - (dmin * y_d) * msum, as dot_scalar.cpp rounds it.
         const __m256 y_d = _mm256_set1_ps(acts[t].d[b]);
         const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
-        const __m256 term = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])),
-                                          _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
+        const __m256 term =
+            _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
         sum[t] = _mm256_add_ps(sum[t], term);
       }
     }
-    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
+    for (int t = 0; t < kTokens; ++t)
+      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
   }
 }
 
@@ -124,10 +125,18 @@ void dot_q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, c
     const std::byte* pass_act = act + static_cast<size_t>(t) * act_stride;
     float* pass_out = out + static_cast<size_t>(t) * out_stride;
     switch (std::min<int64_t>(4, n_tokens - t)) {
-      case 1: q4_k_groups<1>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
-      case 2: q4_k_groups<2>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
-      case 3: q4_k_groups<3>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
-      default: q4_k_groups<4>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      case 1:
+        q4_k_groups<1>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride);
+        break;
+      case 2:
+        q4_k_groups<2>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride);
+        break;
+      case 3:
+        q4_k_groups<3>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride);
+        break;
+      default:
+        q4_k_groups<4>(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride);
+        break;
     }
   }
 }
