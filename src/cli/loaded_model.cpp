@@ -6,6 +6,7 @@
 
 #include "model/memory_estimate.h"
 #include "ops/matmul.h"
+#include "quant/fast/fast_dot.h"
 #include "store/budget.h"
 #include "store/expert_profile.h"
 #include "store/model_layout.h"
@@ -97,6 +98,9 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
     request.min_slots = 0;
     store::plan_budget(request);  // refuses a budget that cannot hold the whole model
   }
+  // The fast path's small-batch kernels want Q4_K rows in groups of 8; the exact path reads
+  // plain rows.
+  if (options.exact) quant::fast::set_row_grouping(false);
   loaded.model = model::load_model(file, config);
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);
   ops::set_compute_path(options.exact ? ops::ComputePath::kExact : ops::ComputePath::kFast);

@@ -40,7 +40,7 @@ struct PreparedTask {
   int64_t n_tokens = 0;
   float* y = nullptr;
   quant::fast::RowDotFn dot = nullptr;  // nullptr: the exact path
-  quant::fast::GroupDotFn groups = nullptr;  // one token against rows in groups of 8
+  quant::fast::GroupDotFn groups = nullptr;  // small batches against rows in groups of 8
   const std::byte* act = nullptr;
   size_t act_bytes = 0;  // per token
   const quant::fast::TileKernel* tiles = nullptr;  // prompt batches: tile kernels
@@ -132,8 +132,8 @@ void ungrouped_fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
 }
 
 // Rows [begin, end) of a fast-path product: plain rows as they lie; rows in groups through
-// the group kernel (one token), except rows of groups the range cuts, and prompt batches,
-// which are copied out of their groups.
+// the group kernel (batches of up to kGroupKernelTokens), except rows of groups the range
+// cuts, and larger batches, which are copied out of their groups.
 void fast_path_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   const quant::MatrixView& w = *task.w;
   if (w.order == quant::RowOrder::kRows) {

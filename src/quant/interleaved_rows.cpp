@@ -77,15 +77,6 @@ void row_out_of_group(const Q4KGroupBlock& group, int r, BlockQ4_K& x) {
 
 }  // namespace
 
-MatrixView row_slice(const MatrixView& m, int64_t first, int64_t n) {
-  SLUICE_ASSERT(first >= 0 && n >= 0 && first + n <= m.n_rows);
-  SLUICE_ASSERT(m.order == RowOrder::kRows || (first % kGroupRows == 0 && n % kGroupRows == 0));
-  MatrixView view = m;
-  view.data = m.row(first);
-  view.n_rows = n;
-  return view;
-}
-
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows) {
   return type == GgmlType::Q4_K && n_cols > 0 && n_cols % 256 == 0 && n_rows > 0 && n_rows % kGroupRows == 0;
 }
