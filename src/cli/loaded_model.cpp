@@ -98,7 +98,7 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
     request.min_slots = 0;
     store::plan_budget(request);  // refuses a budget that cannot hold the whole model
   }
-  // The fast path's small-batch kernels want Q4_K rows in groups of 8; the exact path reads
+  // The fast path's small-batch kernels want Q4_K and Q6_K rows in groups of 8; the exact path reads
   // plain rows.
   if (options.exact) quant::fast::set_row_grouping(false);
   loaded.model = model::load_model(file, config);

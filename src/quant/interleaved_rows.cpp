@@ -33,64 +33,106 @@ void transpose_4x4_words(const std::byte* src, size_t src_stride, std::byte* dst
 #endif
 }
 
-// The super-blocks of 8 rows (row r's at rows + r * row_bytes) into one group block, and back.
-// The quant words go as 4 x 4 transposes; the scales one word at a time.
-void into_group(const std::byte* rows, size_t row_bytes, Q4KGroupBlock& group) {
-  for (int r = 0; r < kGroupRows; ++r) {
-    const auto& x = *reinterpret_cast<const BlockQ4_K*>(rows + r * row_bytes);
-    group.d[r] = x.d;
-    group.dmin[r] = x.dmin;
-    for (int k = 0; k < 3; ++k) std::memcpy(&group.scales[k][r], x.scales + 4 * k, sizeof(uint32_t));
+// A super-block as its 16-bit fields before its 32-bit words, the words, and 16-bit fields after.
+struct GroupShape {
+  int halves_before;
+  int words;
+  int halves_after;
+
+  size_t block_bytes() const { return static_cast<size_t>(2 * (halves_before + halves_after) + 4 * words); }
+};
+
+GroupShape group_shape(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_K:
+      return {2, 35, 0};
+    case GgmlType::Q6_K:
+      return {0, 52, 1};
+    default:
+      break;
   }
-  auto* qs = reinterpret_cast<std::byte*>(group.qs);
+  SLUICE_ASSERT(!"no group layout for this type");
+  return {};
+}
+
+// Where a super-block's pieces lie in a plain row block and in a group block (row r).
+struct Offsets {
+  GroupShape shape;
+
+  size_t half_in_row(int f) const { return f < shape.halves_before ? 2 * f : 2 * f + 4 * shape.words; }
+  size_t half_in_group(int f, int r) const {
+    return f < shape.halves_before ? 16 * f + 2 * r : 16 * f + 32 * shape.words + 2 * r;
+  }
+  size_t word_in_row(int k) const { return 2 * shape.halves_before + 4 * k; }
+  size_t word_in_group(int k, int r) const { return 16 * shape.halves_before + 32 * k + 4 * r; }
+  int halves() const { return shape.halves_before + shape.halves_after; }
+};
+
+// The super-blocks of 8 rows (row r's at rows + r * row_bytes) into one group block, and back.
+// The words go as 4 x 4 transposes, the rest one at a time.
+void into_group(const Offsets& at, const std::byte* rows, size_t row_bytes, std::byte* group) {
+  for (int r = 0; r < kGroupRows; ++r) {
+    const std::byte* row = rows + r * row_bytes;
+    for (int f = 0; f < at.halves(); ++f) std::memcpy(group + at.half_in_group(f, r), row + at.half_in_row(f), 2);
+  }
+  const int whole = at.shape.words / 4 * 4;
   for (int r = 0; r < kGroupRows; r += 4) {
-    for (int k = 0; k < 32; k += 4) {
-      transpose_4x4_words(rows + r * row_bytes + offsetof(BlockQ4_K, qs) + 4 * k, row_bytes,
-                          qs + sizeof(group.qs[0]) * k + 4 * r, sizeof(group.qs[0]));
+    for (int k = 0; k < whole; k += 4) {
+      transpose_4x4_words(rows + r * row_bytes + at.word_in_row(k), row_bytes, group + at.word_in_group(k, r), 32);
+    }
+  }
+  for (int r = 0; r < kGroupRows; ++r) {
+    for (int k = whole; k < at.shape.words; ++k) {
+      std::memcpy(group + at.word_in_group(k, r), rows + r * row_bytes + at.word_in_row(k), 4);
     }
   }
 }
 
-void out_of_group(const Q4KGroupBlock& group, std::byte* rows, size_t row_bytes) {
+void out_of_group(const Offsets& at, const std::byte* group, std::byte* rows, size_t row_bytes) {
   for (int r = 0; r < kGroupRows; ++r) {
-    auto& x = *reinterpret_cast<BlockQ4_K*>(rows + r * row_bytes);
-    x.d = group.d[r];
-    x.dmin = group.dmin[r];
-    for (int k = 0; k < 3; ++k) std::memcpy(x.scales + 4 * k, &group.scales[k][r], sizeof(uint32_t));
+    std::byte* row = rows + r * row_bytes;
+    for (int f = 0; f < at.halves(); ++f) std::memcpy(row + at.half_in_row(f), group + at.half_in_group(f, r), 2);
   }
-  const auto* qs = reinterpret_cast<const std::byte*>(group.qs);
+  const int whole = at.shape.words / 4 * 4;
   for (int r = 0; r < kGroupRows; r += 4) {
-    for (int k = 0; k < 32; k += 4) {
-      transpose_4x4_words(qs + sizeof(group.qs[0]) * k + 4 * r, sizeof(group.qs[0]),
-                          rows + r * row_bytes + offsetof(BlockQ4_K, qs) + 4 * k, row_bytes);
+    for (int k = 0; k < whole; k += 4) {
+      transpose_4x4_words(group + at.word_in_group(k, r), 32, rows + r * row_bytes + at.word_in_row(k), row_bytes);
+    }
+  }
+  for (int r = 0; r < kGroupRows; ++r) {
+    for (int k = whole; k < at.shape.words; ++k) {
+      std::memcpy(rows + r * row_bytes + at.word_in_row(k), group + at.word_in_group(k, r), 4);
     }
   }
 }
 
 // Row r (< 8) of a group's block alone.
-void row_out_of_group(const Q4KGroupBlock& group, int r, BlockQ4_K& x) {
-  x.d = group.d[r];
-  x.dmin = group.dmin[r];
-  for (int k = 0; k < 3; ++k) std::memcpy(x.scales + 4 * k, &group.scales[k][r], sizeof(uint32_t));
-  for (int k = 0; k < 32; ++k) std::memcpy(x.qs + 4 * k, &group.qs[k][r], sizeof(uint32_t));
+void row_out_of_group(const Offsets& at, const std::byte* group, int r, std::byte* row) {
+  for (int f = 0; f < at.halves(); ++f) std::memcpy(row + at.half_in_row(f), group + at.half_in_group(f, r), 2);
+  for (int k = 0; k < at.shape.words; ++k) std::memcpy(row + at.word_in_row(k), group + at.word_in_group(k, r), 4);
 }
 
 }  // namespace
 
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows) {
-  return type == GgmlType::Q4_K && n_cols > 0 && n_cols % 256 == 0 && n_rows > 0 && n_rows % kGroupRows == 0;
+  return (type == GgmlType::Q4_K || type == GgmlType::Q6_K) && n_cols > 0 && n_cols % 256 == 0 && n_rows > 0 &&
+         n_rows % kGroupRows == 0;
 }
 
 void group_rows(const MatrixView& w, std::byte* data) {
   SLUICE_ASSERT(w.order == RowOrder::kRows && w.data == data && can_group_rows(w.type, w.n_cols, w.n_rows));
+  const Offsets at{group_shape(w.type)};
+  const size_t block_bytes = at.shape.block_bytes();
   const int64_t n_blocks = w.n_cols / 256;
   const size_t group_bytes = kGroupRows * w.row_bytes;
   std::vector<std::byte> rows(group_bytes);
   for (int64_t g = 0; g < w.n_rows / kGroupRows; ++g) {
     std::byte* group = data + static_cast<size_t>(g) * group_bytes;
     std::memcpy(rows.data(), group, group_bytes);
-    auto* blocks = reinterpret_cast<Q4KGroupBlock*>(group);
-    for (int64_t b = 0; b < n_blocks; ++b) into_group(rows.data() + b * sizeof(BlockQ4_K), w.row_bytes, blocks[b]);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const size_t offset = static_cast<size_t>(b) * block_bytes;
+      into_group(at, rows.data() + offset, w.row_bytes, group + kGroupRows * offset);
+    }
   }
 }
 
@@ -100,20 +142,24 @@ void copy_rows(const MatrixView& w, int64_t first, int64_t count, std::byte* out
     std::memcpy(out, w.row(first), static_cast<size_t>(count) * w.row_bytes);
     return;
   }
+  const Offsets at{group_shape(w.type)};
+  const size_t block_bytes = at.shape.block_bytes();
   const int64_t n_blocks = w.n_cols / 256;
-  const auto group_of = [&](int64_t r) {
-    return reinterpret_cast<const Q4KGroupBlock*>(w.row(r / kGroupRows * kGroupRows));
+  // Super-block b of the group that holds row r, and of row r where it is copied to.
+  const auto group_block = [&](int64_t r, int64_t b) {
+    return w.row(r / kGroupRows * kGroupRows) + kGroupRows * static_cast<size_t>(b) * block_bytes;
   };
-  const auto out_row = [&](int64_t r) { return out + static_cast<size_t>(r - first) * w.row_bytes; };
+  const auto out_block = [&](int64_t r, int64_t b) {
+    return out + static_cast<size_t>(r - first) * w.row_bytes + static_cast<size_t>(b) * block_bytes;
+  };
   for (int64_t r = first; r < first + count;) {
     if (r % kGroupRows == 0 && r + kGroupRows <= first + count) {  // a whole group
-      for (int64_t b = 0; b < n_blocks; ++b)
-        out_of_group(group_of(r)[b], out_row(r) + b * sizeof(BlockQ4_K), w.row_bytes);
+      for (int64_t b = 0; b < n_blocks; ++b) out_of_group(at, group_block(r, b), out_block(r, b), w.row_bytes);
       r += kGroupRows;
     } else {
-      auto* blocks = reinterpret_cast<BlockQ4_K*>(out_row(r));
-      for (int64_t b = 0; b < n_blocks; ++b)
-        row_out_of_group(group_of(r)[b], static_cast<int>(r % kGroupRows), blocks[b]);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        row_out_of_group(at, group_block(r, b), static_cast<int>(r % kGroupRows), out_block(r, b));
+      }
       ++r;
     }
   }

@@ -11,14 +11,14 @@
 //
 // A group of 8 rows takes exactly the bytes of those rows, so a matrix is interleaved in
 // place and keeps its size, and rows [8 g, 8 g + 8) still start at data + 8 g * row_bytes:
-// a view of whole groups (an expert of a stacked tensor) is sliced as before. Super-block b
-// of the group is one Q4KGroupBlock:
+// a view of whole groups (an expert of a stacked tensor) is sliced as before.
 //
-//   d[8], dmin[8]     row r's f16 scales
-//   scales[3][8]      word k of row r's 12 packed scale bytes (bytes 4 k .. 4 k + 3)
-//   qs[32][8]         word k of row r's 128 quant bytes (bytes 4 k .. 4 k + 3)
-//
-// The bytes are the rows' own, only moved: decoding a row of the group gives the row.
+// A super-block is read as its 16-bit fields and its 32-bit words, in block order (GroupShape):
+// Q4_K is d, dmin, then 35 words (3 of packed scales, 32 of quants); Q6_K is 52 words (32 of
+// low quant bits, 16 of high bits, 4 of scales), then d. Super-block b of a group holds each
+// field and each word of its 8 rows side by side, in the same order (Q4KGroupBlock,
+// Q6KGroupBlock). The bytes are the rows' own, only moved: decoding a row of the group gives
+// the row.
 #pragma once
 
 #include <cstddef>
@@ -34,13 +34,21 @@ inline constexpr int64_t kGroupRows = 8;
 struct Q4KGroupBlock {
   uint16_t d[kGroupRows];
   uint16_t dmin[kGroupRows];
-  uint32_t scales[3][kGroupRows];
-  uint32_t qs[32][kGroupRows];
+  uint32_t scales[3][kGroupRows];  // word k of row r's 12 packed scale bytes
+  uint32_t qs[32][kGroupRows];     // word k of row r's 128 quant bytes
 };
 static_assert(sizeof(Q4KGroupBlock) == kGroupRows * sizeof(BlockQ4_K));
 
-// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, whole
-// groups of rows.
+struct Q6KGroupBlock {
+  uint32_t ql[32][kGroupRows];     // word k of row r's low 4 bits
+  uint32_t qh[16][kGroupRows];     // word k of row r's high 2 bits
+  uint32_t scales[4][kGroupRows];  // word k of row r's 16 int8 scales
+  uint16_t d[kGroupRows];
+};
+static_assert(sizeof(Q6KGroupBlock) == kGroupRows * sizeof(BlockQ6_K));
+
+// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K or Q6_K,
+// whole groups of rows.
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows);
 
 // Rearranges the rows of `w` (plain rows, can_group_rows) into groups of 8, in place: `data`

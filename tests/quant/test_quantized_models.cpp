@@ -163,7 +163,7 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{"deepseek_v3", "IQ1_M"}, QuantCase{"deepseek_v3", "TQ1_0"}),
     case_name);
 
-// The store lays Q4_K matrices out in groups of 8 rows for the one-token kernels
+// The store lays Q4_K and Q6_K matrices out in groups of 8 rows for the small-batch kernels
 // (quant/interleaved_rows.h) where the CPU has them: a model loaded that way gives the bits
 // of the same model loaded with plain rows, for a prompt and for tokens decoded one by one,
 // on both paths.

@@ -658,26 +658,31 @@ MatrixView grouped_view(GgmlType type, const std::vector<std::byte>& grouped, in
   return w;
 }
 
-TEST(RowGroups, OnlyWholeGroupsOfQ4KSuperBlockRows) {
+// The formats with a group layout.
+const GgmlType kGroupTypes[] = {GgmlType::Q4_K, GgmlType::Q6_K};
+
+TEST(RowGroups, OnlyWholeGroupsOfQ4KAndQ6KRows) {
   EXPECT_TRUE(can_group_rows(GgmlType::Q4_K, 2048, 768));
-  EXPECT_TRUE(can_group_rows(GgmlType::Q4_K, 256, 8));
+  EXPECT_TRUE(can_group_rows(GgmlType::Q6_K, 256, 8));
   EXPECT_FALSE(can_group_rows(GgmlType::Q4_K, 2048, 12));  // a group would straddle the end
-  EXPECT_FALSE(can_group_rows(GgmlType::Q4_K, 2048, 0));
-  EXPECT_FALSE(can_group_rows(GgmlType::Q6_K, 2048, 768));  // no group kernel
+  EXPECT_FALSE(can_group_rows(GgmlType::Q6_K, 2048, 0));
+  EXPECT_FALSE(can_group_rows(GgmlType::Q5_K, 2048, 768));  // no group layout
   EXPECT_FALSE(can_group_rows(GgmlType::F32, 2048, 768));
 }
 
-TEST(RowGroups, CopyingRowsOutGivesTheRowsBack) {
+class RowGroupsOf : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(RowGroupsOf, CopyingRowsOutGivesTheRowsBack) {
+  const GgmlType type = GetParam();
   for (int64_t n_cols : {256, 768, 2048}) {
     for (int64_t n_rows : {8, 24, 96}) {
-      const std::vector<std::byte> rows =
-          random_rows(GgmlType::Q4_K, n_cols, n_rows, 3u + static_cast<uint32_t>(n_rows));
-      const std::vector<std::byte> grouped = grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows);
+      const std::vector<std::byte> rows = random_rows(type, n_cols, n_rows, 3u + static_cast<uint32_t>(n_rows));
+      const std::vector<std::byte> grouped = grouped_copy(type, rows, n_cols, n_rows);
       EXPECT_EQ(grouped.size(), rows.size());
       if (n_rows > 8) {
         EXPECT_NE(grouped, rows) << "nothing moved";
       }
-      const MatrixView w = grouped_view(GgmlType::Q4_K, grouped, n_cols, n_rows);
+      const MatrixView w = grouped_view(type, grouped, n_cols, n_rows);
       const size_t bytes_per_row = w.row_bytes;
       for (const auto& [first, count] :
            {std::pair<int64_t, int64_t>{0, n_rows}, {3, 1}, {5, n_rows - 7}, {n_rows - 8, 8}}) {
@@ -695,27 +700,27 @@ TEST(RowGroups, CopyingRowsOutGivesTheRowsBack) {
   }
 }
 
-TEST(RowGroups, GroupKernelBitEqualToTheScalarRowKernel) {
-  if (!cpu_supports(Isa::kAvx512)) GTEST_SKIP() << "no group kernels without AVX-512";
+// The group kernel of `isa` gives the bits of the scalar row kernel: awkward lengths, 1-6 tokens.
+void expect_group_kernel_bit_equal_to_scalar(GgmlType type, Isa isa) {
   const Isa active = active_isa();
-  set_isa(Isa::kAvx512);
-  const GroupDotFn groups = group_dot(GgmlType::Q4_K);
+  set_isa(isa);
+  const GroupDotFn groups = group_dot(type);
   set_isa(active);
   ASSERT_NE(groups, nullptr);
-  const RowDotFn scalar = row_dot_of(Isa::kScalar, GgmlType::Q4_K);
+  const RowDotFn scalar = row_dot_of(Isa::kScalar, type);
   for (int64_t n_cols : {256, 768, 2048, 4352}) {  // 1, 3, 8 and 17 super-blocks
     for (int64_t n_groups : {1, 3, 12}) {
       const int64_t n_rows = kGroupRows * n_groups;
       const std::vector<std::byte> rows =
-          random_rows(GgmlType::Q4_K, n_cols, n_rows, 17u + static_cast<uint32_t>(n_cols + n_groups));
-      const GuardedCopy grouped(grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows));
-      const size_t w_bytes = row_bytes(GgmlType::Q4_K, static_cast<uint64_t>(n_cols));
-      const size_t act_bytes = activation_row_bytes(GgmlType::Q4_K, n_cols);
+          random_rows(type, n_cols, n_rows, 17u + static_cast<uint32_t>(n_cols + n_groups));
+      const GuardedCopy grouped(grouped_copy(type, rows, n_cols, n_rows));
+      const size_t w_bytes = row_bytes(type, static_cast<uint64_t>(n_cols));
+      const size_t act_bytes = activation_row_bytes(type, n_cols);
       for (int64_t n_tokens : {1, 3, 4, 6}) {  // rows: plain, with outliers, with a stretch of zeros
         const std::vector<float> x = random_activations(n_cols, n_tokens, 5u + static_cast<uint32_t>(n_groups));
         std::vector<std::byte> act(act_bytes * static_cast<size_t>(n_tokens));
         for (int64_t t = 0; t < n_tokens; ++t) {
-          quantize_activations(GgmlType::Q4_K, x.data() + t * n_cols, n_cols, act.data() + t * act_bytes);
+          quantize_activations(type, x.data() + t * n_cols, n_cols, act.data() + t * act_bytes);
         }
         const size_t out_stride = static_cast<size_t>(n_rows) + 5;  // results into a wider matrix
         std::vector<float> got(out_stride * static_cast<size_t>(n_tokens)),
@@ -738,17 +743,28 @@ TEST(RowGroups, GroupKernelBitEqualToTheScalarRowKernel) {
   }
 }
 
+TEST_P(RowGroupsOf, GroupKernelBitEqualToTheScalarRowKernel) {
+  const GgmlType type = GetParam();
+  if (!cpu_supports(Isa::kAvx2)) GTEST_SKIP() << "no group kernels without AVX2";
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (!cpu_supports(isa)) continue;
+    SCOPED_TRACE(isa_name(isa));
+    expect_group_kernel_bit_equal_to_scalar(type, isa);
+  }
+}
+
 // matmul_many over grouped rows gives the bits of the same product over plain rows: one token
 // (the group kernel, with chunks that cut groups, behind a task of 13 rows that shifts where
 // chunks fall), prompt batches (rows copied out of their groups, tile kernels), the exact path,
 // and an instruction set without group kernels; decode_matrix_row gives each row.
-TEST(RowGroups, MatmulOverGroupedRowsEqualsPlainRows) {
+TEST_P(RowGroupsOf, MatmulOverGroupedRowsEqualsPlainRows) {
+  const GgmlType type = GetParam();
   const int64_t n_cols = 768, n_rows = 96, n_other = 13;
-  const std::vector<std::byte> rows = random_rows(GgmlType::Q4_K, n_cols, n_rows, 41);
-  const std::vector<std::byte> grouped = grouped_copy(GgmlType::Q4_K, rows, n_cols, n_rows);
+  const std::vector<std::byte> rows = random_rows(type, n_cols, n_rows, 41);
+  const std::vector<std::byte> grouped = grouped_copy(type, rows, n_cols, n_rows);
   const std::vector<std::byte> other_rows = random_rows(GgmlType::Q8_0, n_cols, n_other, 43);
-  const MatrixView plain = make_matrix_view(GgmlType::Q4_K, rows.data(), n_cols, n_rows);
-  const MatrixView w = grouped_view(GgmlType::Q4_K, grouped, n_cols, n_rows);
+  const MatrixView plain = make_matrix_view(type, rows.data(), n_cols, n_rows);
+  const MatrixView w = grouped_view(type, grouped, n_cols, n_rows);
   const MatrixView other = make_matrix_view(GgmlType::Q8_0, other_rows.data(), n_cols, n_other);
   const Isa active = active_isa();
   for (const Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kScalar}) {
@@ -782,6 +798,9 @@ TEST(RowGroups, MatmulOverGroupedRowsEqualsPlainRows) {
     ASSERT_EQ(got, want) << "row " << r;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Formats, RowGroupsOf, ::testing::ValuesIn(kGroupTypes),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(ComputePath, LibraryDefaultIsExact) { EXPECT_EQ(ops::compute_path(), ops::ComputePath::kExact); }
 

@@ -355,6 +355,7 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ4_XS, rows_for_each_token<dot_iq4_xs>);
   add_avx2_iq_kernels(table);
   add_avx2_ternary_fp4_kernels(table);
+  add_avx2_group_kernels(table);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -1,0 +1,34 @@
+// The group kernels (group_kernels.h) with AVX2's dot products: maddubs multiplies u8 by s8
+// and adds pairs into int16, madd widens pairs of those into int32. A Partial holds int16
+// sums, widened once per sub-block (Q4_K: 8 steps of at most 4 x 15 x 128) or per two steps
+// of 6-bit values (Q6_K: 2 x 4 x 63 x 127 < 2^15); Q4_K's high nibbles are shifted down
+// first, as 16 times their value would saturate.
+//
+// Compiled with -mavx2 -mfma -mf16c and called only on CPUs that have them.
+#include <immintrin.h>
+
+#include "quant/fast/kernels.h"
+#include "quant/fast/x86/group_kernels.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+struct Avx2Dots {
+  using Partial = __m256i;
+  static constexpr int kSixBitSteps = 2;
+  static constexpr bool kHighNibblesInPlace = false;
+  static Partial zero() { return _mm256_setzero_si256(); }
+  static Partial add(Partial sum, __m256i u8, __m256i s8) {
+    return _mm256_add_epi16(sum, _mm256_maddubs_epi16(u8, s8));
+  }
+  static __m256i widen(Partial sum) { return _mm256_madd_epi16(sum, _mm256_set1_epi16(1)); }
+  static __m256i add_pairs16(__m256i acc, __m256i a, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+  }
+};
+
+}  // namespace
+
+void add_avx2_group_kernels(KernelTable& table) { add_group_kernels<Avx2Dots>(table); }
+
+}  // namespace sluice::quant::fast::detail

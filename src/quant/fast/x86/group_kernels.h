@@ -1,0 +1,259 @@
+// Kernels over rows laid out in groups of 8 (quant/interleaved_rows.h), written once on
+// 256-bit vectors: each 32-bit lane is one row of the group, so a group's 8 results come out
+// in 8 lanes. An instruction set's file instantiates them with its integer products (Dots:
+// dot_avx512_groups.cpp with VNNI's dpbusd, dot_avx2_groups.cpp with maddubs and madd).
+// Bit-identical to the row kernels (dot_scalar.cpp): the same integer sums per super-block and
+// the same f32 expression per row, evaluated lane by lane.
+//
+// A Dots type provides, for 8 x 4 unsigned bytes against 8 x 4 signed ones:
+//   Partial  zero()                       an empty running sum
+//   Partial  add(Partial, __m256i u8, __m256i s8)
+//                                         adds each lane's four products
+//   __m256i  widen(Partial)               the sums as int32 lanes
+//   int      kSixBitSteps                 how many add()s of 6-bit values (at most 63 times
+//                                         127, four per lane) a Partial holds
+//   bool     kHighNibblesInPlace          whether add() takes Q4_K's high nibbles unshifted
+//                                         (16 times their value)
+//   __m256i  add_pairs16(__m256i acc, __m256i a, __m256i b)
+//                                         adds the int16 products of a and b, pairwise
+//
+// Include only from files compiled with at least -mavx2 -mfma -mf16c; everything is in an
+// unnamed namespace (see avx2_common.h).
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx2_common.h"
+#include "quant/interleaved_rows.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+// Four activation bytes in every 32-bit lane.
+inline __m256i broadcast4(const int8_t* y) {
+  int32_t v;
+  std::memcpy(&v, y, sizeof(v));
+  return _mm256_set1_epi32(v);
+}
+
+// Q4_K. Quant word k of a row holds bytes 4 k .. 4 k + 3 of its qs: in chunk c = k / 8 (32
+// bytes), values 4 s .. 4 s + 3 (s = k % 8) of sub-block 2 c in the low nibbles and of
+// sub-block 2 c + 1 in the high ones. Each word step is two add()s against four broadcast
+// activations: the low nibbles masked, the high ones masked in place where Dots takes them so
+// (16 times their value, taken off by one shift per sub-block: the sums stay below 2^20),
+// else shifted down. A sub-block's 8 steps make one Partial: at most 8 times 4 products of 15
+// by 127 or -128. A sub-block's 8 scales are a lane vector from the packed scale words (the
+// masks and shifts of unpack_k4_scales, on 8 rows at once), applied by one multiply; the
+// minimums' term takes one add_pairs16 per sub-block (minimum times the activations' sum over
+// the sub-block, both below 2^15). Up to four tokens share each pass over the groups: the
+// quants are loaded and masked once for all of them.
+template <class Dots, int kTokens>
+void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                 int64_t n, float* out, size_t out_stride) {
+  Q8x256View acts[kTokens];
+  for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
+  const int64_t n_blocks = n / 256;
+  // The activations' sum over each 32 values (two bsums), once per call: token t's at t * n / 32.
+  thread_local std::vector<int32_t> sums32;
+  sums32.resize(static_cast<size_t>(kTokens * n / 32));
+  for (int t = 0; t < kTokens; ++t) {
+    for (int64_t j = 0; j < n / 32; ++j) {
+      sums32[static_cast<size_t>(t * n / 32 + j)] = acts[t].bsums[2 * j] + acts[t].bsums[2 * j + 1];
+    }
+  }
+  const __m256i low4 = _mm256_set1_epi8(0x0f), high4 = _mm256_set1_epi8(static_cast<char>(0xf0));
+  const __m256i six_bits = _mm256_set1_epi32(0x3f), four_bits = _mm256_set1_epi32(0x0f);
+  const __m256i bits_4_5 = _mm256_set1_epi32(0x30);
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const auto* blocks = reinterpret_cast<const Q4KGroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
+    __m256 sum[kTokens];
+    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const Q4KGroupBlock& x = blocks[b];
+      prefetch_ahead<sizeof(Q4KGroupBlock)>(&x);
+      // Scales and minimums per sub-block j as lanes: bits of word 0 (scales 0-3 and the top
+      // bits of 4-7), word 1 (minimums) and word 2 (the low bits of 4-7).
+      const __m256i w0 = load256(x.scales[0]), w1 = load256(x.scales[1]), w2 = load256(x.scales[2]);
+      __m256i scale[8], minimum[8];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        scale[j] = _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j), six_bits);
+        minimum[j] = _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j), six_bits);
+        scale[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j), four_bits),
+                                       _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j + 2), bits_4_5));
+        minimum[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j + 4), four_bits),
+                                         _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j + 2), bits_4_5));
+      }
+      __m256i isum[kTokens];
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        typename Dots::Partial lo[kTokens], hi[kTokens];
+        for (int t = 0; t < kTokens; ++t) lo[t] = hi[t] = Dots::zero();
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; ++s) {
+          const __m256i q = load256(x.qs[8 * c + s]);
+          const __m256i q_lo = _mm256_and_si256(q, low4);
+          const __m256i q_hi =
+              Dots::kHighNibblesInPlace ? _mm256_and_si256(q, high4) : _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#pragma GCC unroll 4
+          for (int t = 0; t < kTokens; ++t) {
+            const int8_t* y = acts[t].qs + 256 * b + 64 * c + 4 * s;
+            lo[t] = Dots::add(lo[t], q_lo, broadcast4(y));
+            hi[t] = Dots::add(hi[t], q_hi, broadcast4(y + 32));
+          }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) {
+          const __m256i high =
+              Dots::kHighNibblesInPlace ? _mm256_srai_epi32(Dots::widen(hi[t]), 4) : Dots::widen(hi[t]);
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(Dots::widen(lo[t]), scale[2 * c]),
+                                                               _mm256_mullo_epi32(high, scale[2 * c + 1])));
+        }
+      }
+      const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
+#pragma GCC unroll 4
+      for (int t = 0; t < kTokens; ++t) {
+        const int32_t* token_sums = sums32.data() + t * n / 32 + 8 * b;
+        __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) msum = Dots::add_pairs16(msum, minimum[j], _mm256_set1_epi32(token_sums[j]));
+        // sum += (d * y_d) * isum - (dmin * y_d) * msum, as dot_scalar.cpp rounds it.
+        const __m256 y_d = _mm256_set1_ps(acts[t].d[b]);
+        const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
+        const __m256 term =
+            _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
+        sum[t] = _mm256_add_ps(sum[t], term);
+      }
+    }
+    for (int t = 0; t < kTokens; ++t) {
+      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
+    }
+  }
+}
+
+// Q6_K. Words m of a half h (0, 1) hold, per row, four values of each quarter of the half
+// (values 128 h + 32 quarter + 4 m .. + 3): low 4 bits in ql word 16 h + m (quarters 0, 2: low
+// and high nibbles) or 16 h + 8 + m (quarters 1, 3), high 2 bits in qh word 8 h + m (bits
+// 2 quarter, 2 quarter + 1). Each word step puts the four quarters' 6-bit values together (a
+// mask, a shift and an or each) and meets each with its four broadcast activations in an
+// add(). The 16-value sub-blocks 8 h + 2 quarter + m / 4 end every four steps: the offset of
+// 32 comes off through the activations' sums, and the 8 rows' signed scales apply in one
+// multiply.
+template <class Dots, int kTokens>
+void q6_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                 int64_t n, float* out, size_t out_stride) {
+  static_assert(4 % Dots::kSixBitSteps == 0);
+  Q8x256View acts[kTokens];
+  for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
+  const int64_t n_blocks = n / 256;
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bits_4_5 = _mm256_set1_epi8(0x30);
+  const auto six_bits = [&](__m256i low, __m256i high) {
+    return _mm256_or_si256(_mm256_and_si256(low, low4), _mm256_and_si256(high, bits_4_5));
+  };
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const auto* blocks = reinterpret_cast<const Q6KGroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
+    __m256 sum[kTokens];
+    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const Q6KGroupBlock& x = blocks[b];
+      prefetch_ahead<sizeof(Q6KGroupBlock)>(&x);
+      __m256i isum[kTokens];
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+        for (int part = 0; part < 2; ++part) {
+          __m256i acc[kTokens][4];
+          typename Dots::Partial partial[kTokens][4];
+          for (int t = 0; t < kTokens; ++t) {
+            for (int quarter = 0; quarter < 4; ++quarter) {
+              acc[t][quarter] = _mm256_setzero_si256();
+              partial[t][quarter] = Dots::zero();
+            }
+          }
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {
+            const int m = 4 * part + i;
+            const __m256i a = load256(x.ql[16 * h + m]), c = load256(x.ql[16 * h + 8 + m]);
+            const __m256i high = load256(x.qh[8 * h + m]);
+            const __m256i q[4] = {six_bits(a, _mm256_slli_epi32(high, 4)), six_bits(c, _mm256_slli_epi32(high, 2)),
+                                  six_bits(_mm256_srli_epi32(a, 4), high),
+                                  six_bits(_mm256_srli_epi32(c, 4), _mm256_srli_epi32(high, 2))};
+            const bool widen_now = (i + 1) % Dots::kSixBitSteps == 0;
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+              const int8_t* y = acts[t].qs + 256 * b + 128 * h + 4 * m;
+#pragma GCC unroll 4
+              for (int quarter = 0; quarter < 4; ++quarter) {
+                partial[t][quarter] = Dots::add(partial[t][quarter], q[quarter], broadcast4(y + 32 * quarter));
+                if (widen_now) {
+                  acc[t][quarter] = _mm256_add_epi32(acc[t][quarter], Dots::widen(partial[t][quarter]));
+                  partial[t][quarter] = Dots::zero();
+                }
+              }
+            }
+          }
+#pragma GCC unroll 4
+          for (int quarter = 0; quarter < 4; ++quarter) {
+            const int sub = 8 * h + 2 * quarter + part;
+            // Scale `sub` of each row: byte sub % 4 of scale word sub / 4, sign-extended.
+            const __m256i scale =
+                _mm256_srai_epi32(_mm256_slli_epi32(load256(x.scales[sub / 4]), 24 - 8 * (sub % 4)), 24);
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+              const __m256i offset = _mm256_set1_epi32(32 * acts[t].bsums[16 * b + sub]);
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(_mm256_sub_epi32(acc[t][quarter], offset), scale));
+            }
+          }
+        }
+      }
+      // sum += (d * y_d) * isum, as dot_scalar.cpp rounds it.
+      const __m256 d16 = _mm256_cvtph_ps(load128(x.d));
+#pragma GCC unroll 4
+      for (int t = 0; t < kTokens; ++t) {
+        const __m256 d = _mm256_mul_ps(d16, _mm256_set1_ps(acts[t].d[b]));
+        sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])));
+      }
+    }
+    for (int t = 0; t < kTokens; ++t) {
+      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
+    }
+  }
+}
+
+using GroupsPassFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act,
+                              size_t act_stride, int64_t n, float* out, size_t out_stride);
+
+// A GroupDotFn running tokens in passes of up to four, each pass reading the groups once.
+template <GroupsPassFn Groups1, GroupsPassFn Groups2, GroupsPassFn Groups3, GroupsPassFn Groups4>
+void in_passes(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+               int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
+  for (int64_t t = 0; t < n_tokens; t += 4) {
+    const std::byte* pass_act = act + static_cast<size_t>(t) * act_stride;
+    float* pass_out = out + static_cast<size_t>(t) * out_stride;
+    switch (std::min<int64_t>(4, n_tokens - t)) {
+      case 1: Groups1(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      case 2: Groups2(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      case 3: Groups3(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+      default: Groups4(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
+    }
+  }
+}
+
+// Both formats' group kernels into `table`.
+template <class Dots>
+void add_group_kernels(KernelTable& table) {
+  table.group_dot[static_cast<uint32_t>(GgmlType::Q4_K)] =
+      in_passes<q4_k_groups<Dots, 1>, q4_k_groups<Dots, 2>, q4_k_groups<Dots, 3>, q4_k_groups<Dots, 4>>;
+  table.group_dot[static_cast<uint32_t>(GgmlType::Q6_K)] =
+      in_passes<q6_k_groups<Dots, 1>, q6_k_groups<Dots, 2>, q6_k_groups<Dots, 3>, q6_k_groups<Dots, 4>>;
+}
+
+}  // namespace
+}  // namespace sluice::quant::fast::detail
