@@ -106,7 +106,8 @@ void report_weight_throughput(benchmark::State& state, size_t bytes_per_iteratio
 }
 
 // The weights' layout: what the engine's store does for `type` on the active instruction set
-// (rows in groups of 8 where the set has a group kernel), or plain rows.
+// (rows in groups of 8 where groups_rows holds: SLUICE_GROUP_ROWS=1 groups them wherever
+// the set has a group kernel), or plain rows.
 enum class Layout { kEngine, kPlainRows };
 
 // Lays `count` matrices of n_rows x n_cols at `data` out as the engine would; returns the order.

@@ -100,7 +100,7 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   }
   // The fast path's small-batch kernels want Q4_K and Q6_K rows in groups of 8; the exact path reads
   // plain rows.
-  if (options.exact) quant::fast::set_row_grouping(false);
+  if (options.exact) quant::fast::set_row_grouping(quant::fast::RowGrouping::kOff);
   loaded.model = model::load_model(file, config);
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);
   ops::set_compute_path(options.exact ? ops::ComputePath::kExact : ops::ComputePath::kFast);

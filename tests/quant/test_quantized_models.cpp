@@ -168,16 +168,17 @@ INSTANTIATE_TEST_SUITE_P(
 // of the same model loaded with plain rows, for a prompt and for tokens decoded one by one,
 // on both paths.
 TEST(RowGroups, GroupedModelGivesTheBitsOfPlainRows) {
-  if (!quant::fast::groups_rows(quant::GgmlType::Q4_K)) GTEST_SKIP() << "no group kernels on this CPU";
+  if (quant::fast::group_dot(quant::GgmlType::Q4_K) == nullptr) GTEST_SKIP() << "no group kernels on this CPU";
+  const quant::fast::RowGrouping before = quant::fast::row_grouping();
   for (const char* name :
        {"quant/qwen3_moe/model-Q4_K_M.gguf", "quant/deepseek_v3/model-Q4_K_M.gguf", "trained/model-Q4_K_M.gguf"}) {
     gguf::GgufFile file(fixture_path(name));
     const std::vector<int32_t> tokens = {1, 17, 99, 5, 300, 42, 7, 250};
     std::vector<std::vector<float>> results[2];
     for (const bool grouped : {false, true}) {
-      quant::fast::set_row_grouping(grouped);
+      quant::fast::set_row_grouping(grouped ? quant::fast::RowGrouping::kOn : quant::fast::RowGrouping::kOff);
       const auto model = model::load_model(file);
-      quant::fast::set_row_grouping(true);
+      quant::fast::set_row_grouping(before);
       const int64_t n_vocab = model->info().n_vocab;
       for (const ops::ComputePath path : {ops::ComputePath::kFast, ops::ComputePath::kExact}) {
         const testing::ComputePathScope scope(path);

@@ -58,6 +58,7 @@ KernelTable build_table(Isa isa) {
       if (more.dot[id]) table.dot[id] = more.dot[id];
       if (more.group_dot[id]) table.group_dot[id] = more.group_dot[id];
     }
+    if (more.groups_rows_by_default) table.groups_rows_by_default = true;
     if (more.quantize_q8x32) table.quantize_q8x32 = more.quantize_q8x32;
     if (more.quantize_q8x256) table.quantize_q8x256 = more.quantize_q8x256;
   };
@@ -275,22 +276,31 @@ GroupDotFn group_dot(GgmlType weight_type) {
 
 namespace {
 
-// SLUICE_GROUP_ROWS=0 turns grouping off (benchmarks comparing the layouts).
-std::atomic<bool>& grouping_on() {
-  static std::atomic<bool> on{[] {
+// SLUICE_GROUP_ROWS: 0 off, anything else on; unset, the instruction set's default.
+std::atomic<RowGrouping>& grouping() {
+  static std::atomic<RowGrouping> mode{[] {
     const char* env = std::getenv("SLUICE_GROUP_ROWS");
-    return env == nullptr || std::strcmp(env, "0") != 0;
+    if (env == nullptr) return RowGrouping::kDefault;
+    return std::strcmp(env, "0") == 0 ? RowGrouping::kOff : RowGrouping::kOn;
   }()};
-  return on;
+  return mode;
 }
 
 }  // namespace
 
 bool groups_rows(GgmlType weight_type) {
-  return grouping_on().load(std::memory_order_relaxed) && group_dot(weight_type) != nullptr;
+  if (group_dot(weight_type) == nullptr) return false;
+  switch (row_grouping()) {
+    case RowGrouping::kOn: return true;
+    case RowGrouping::kOff: return false;
+    case RowGrouping::kDefault: return active().table.load(std::memory_order_acquire)->groups_rows_by_default;
+  }
+  __builtin_unreachable();  // every RowGrouping is a case above
 }
 
-void set_row_grouping(bool on) { grouping_on().store(on, std::memory_order_relaxed); }
+void set_row_grouping(RowGrouping mode) { grouping().store(mode, std::memory_order_relaxed); }
+
+RowGrouping row_grouping() { return grouping().load(std::memory_order_relaxed); }
 
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa, true), weight_type); }
 

@@ -92,10 +92,15 @@ using GroupDotFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_gr
 GroupDotFn group_dot(GgmlType weight_type);
 
 // Whether matrices of `weight_type` should be laid out in groups when loaded: the active set
-// has a group kernel for it, and grouping is on (the default; the environment variable
-// SLUICE_GROUP_ROWS=0 or set_row_grouping(false) turns it off).
+// has a group kernel for it, and grouping is on. By default it is on where the set's group
+// kernels pay for decoding (AVX-512); on AVX2 they are faster on matrices in cache but slower
+// from memory (bench/MATVEC.md), so plain rows stay. The environment variable
+// SLUICE_GROUP_ROWS=0 turns grouping off, =1 on wherever a group kernel exists;
+// set_row_grouping does the same in code.
+enum class RowGrouping { kDefault, kOn, kOff };
 bool groups_rows(GgmlType weight_type);
-void set_row_grouping(bool on);
+void set_row_grouping(RowGrouping grouping);
+RowGrouping row_grouping();
 
 // The kernel `isa` itself provides for `weight_type`, without falling back to a lower set;
 // nullptr if it has none. For tests comparing instruction sets.
