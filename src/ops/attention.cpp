@@ -34,7 +34,14 @@ constexpr int64_t kKeyBlock = 64;    // keys per online-softmax step, a multiple
 constexpr int64_t kBlockVecs = kKeyBlock / kLanes;
 constexpr int64_t kRowTile = 4;      // query rows per register tile
 constexpr int64_t kKeyTile = 4;      // keys per register tile of the score kernel
-constexpr int64_t kValueVecs = 4;    // value vectors per register tile of the weighted sum
+// Value vectors per register tile of the weighted sum: kRowTile x kValueVecs sums and
+// kValueVecs values in registers. AVX2 has half the registers of AVX-512, each half as wide
+// (two a Vec16): 4 x 4 sums spilled, and a 508-token prompt spent a fifth of its time here.
+#if defined(__AVX512F__)
+constexpr int64_t kValueVecs = 4;
+#else
+constexpr int64_t kValueVecs = 1;
+#endif
 constexpr int64_t kMaxJobRows = 128;  // a job's rows, scores and sums stay within L2
 // Jobs of up to this many rows (decoding) read values in place: each is read at most twice,
 // and copying costs more than the cache conflicts it avoids (see head_rows).
@@ -108,6 +115,7 @@ void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKe
                 int64_t n_vecs, float scale, float* scores) {
   static_assert(kRowTile * kKeyTile == kLanes);
   Vec16 acc[kRowTile * kKeyTile] = {};
+#if defined(__AVX512F__)
   for (int64_t c = 0; c < n_vecs; ++c) {
     Vec16 key[kKeyTile];
     for (int64_t u = 0; u < kKeyTile; ++u) {
@@ -120,6 +128,18 @@ void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKe
       for (int64_t u = 0; u < kKeyTile; ++u) acc[r * kKeyTile + u] += query * key[u];
     }
   }
+#else
+  // With AVX2 the 16 sums alone would take twice its 16 registers: one row at a time keeps a
+  // row's kKeyTile sums in registers (each sum adds the same products in the same order).
+  for (int64_t r = 0; r < kRowTile; ++r) {
+    Vec16 row_acc[kKeyTile] = {};
+    for (int64_t c = 0; c < n_vecs; ++c) {
+      const Vec16 query = load(q + r * q_stride + c * kLanes);
+      for (int64_t u = 0; u < kKeyTile; ++u) row_acc[u] += query * load(keys[u] + c * kLanes);
+    }
+    for (int64_t u = 0; u < kKeyTile; ++u) acc[r * kKeyTile + u] = row_acc[u];
+  }
+#endif
   float dots[kLanes];
   store(dots, reduce_dots(acc) * scale);
   for (int64_t r = 0; r < kRowTile; ++r) {

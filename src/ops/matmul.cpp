@@ -28,6 +28,13 @@ constexpr int64_t kTokenTile = 16;
 // batches copy them out of their groups for the tile kernels.
 constexpr int64_t kGroupKernelTokens = 8;
 
+// Where the instruction set has a group kernel for a format but no tile kernel (AVX2), batches
+// of at least this many tokens go through the group kernel whatever the layout: plain rows are
+// laid out in groups a piece at a time (regrouped_rows), as the group kernel loads and unpacks
+// each weight word once for up to 4 tokens. One token keeps the row kernel, which streams plain
+// rows from memory faster (bench/MATVEC.md).
+constexpr int64_t kRegroupTokens = 2;
+
 // Below this many weight bytes times tokens, products run on the calling thread: handing work
 // to the pool's workers costs more than the work.
 constexpr uint64_t kInlineWorkBytes = 64 * 1024;
@@ -96,10 +103,37 @@ void row_kernel_rows(const PreparedTask& task, const std::byte* rows, int64_t be
   }
 }
 
-// Rows [begin, end) of a fast-path product, held as plain rows in `rows`: whole tiles of
-// kTileRows rows through the task's tile kernel where it has one, the rest (and everything
-// else) through the row kernel. Both give the same bits.
+// Rows [begin, end) of a fast-path product, held as plain rows in `rows`, through the group
+// kernel: whole groups of 8 rows laid out in groups a piece at a time, the rest through the
+// row kernel.
+void regrouped_rows(const PreparedTask& task, const std::byte* rows, int64_t begin, int64_t end) {
+  constexpr int64_t kPieceRows = 64;  // 74 KiB of Q4_K at 2048 columns: stays in L2 for all tokens
+  constexpr int64_t kGroup = quant::kGroupRows;
+  const quant::MatrixView& w = *task.w;
+  const int64_t end_groups = begin + (end - begin) / kGroup * kGroup;
+  thread_local std::vector<std::byte> piece;
+  for (int64_t r0 = begin; r0 < end_groups; r0 += kPieceRows) {
+    const int64_t r1 = std::min(end_groups, r0 + kPieceRows);
+    const size_t bytes = static_cast<size_t>(r1 - r0) * w.row_bytes;
+    if (piece.size() < bytes) piece.resize(bytes);
+    quant::group_rows_to(
+        quant::make_matrix_view(w.type, rows + static_cast<size_t>(r0 - begin) * w.row_bytes, w.n_cols, r1 - r0),
+        piece.data());
+    task.groups(piece.data(), kGroup * w.row_bytes, (r1 - r0) / kGroup, task.act, task.act_bytes, task.n_tokens,
+                w.n_cols, task.y + r0, static_cast<size_t>(w.n_rows));
+  }
+  row_kernel_rows(task, rows + static_cast<size_t>(end_groups - begin) * w.row_bytes, end_groups, end);
+}
+
+// Rows [begin, end) of a fast-path product, held as plain rows in `rows`: through the group
+// kernel where the task has one (regrouped_rows); else whole tiles of kTileRows rows through
+// the task's tile kernel where it has one, the rest (and everything else) through the row
+// kernel. All give the same bits.
 void fast_rows(const PreparedTask& task, const std::byte* rows, int64_t begin, int64_t end) {
+  if (task.groups != nullptr) {
+    regrouped_rows(task, rows, begin, end);
+    return;
+  }
   constexpr int64_t kTile = quant::fast::kTileRows;
   const int64_t first_tile = (begin + kTile - 1) / kTile * kTile;
   const int64_t end_tiles = end / kTile * kTile;
@@ -132,8 +166,8 @@ void ungrouped_fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
 }
 
 // Rows [begin, end) of a fast-path product: plain rows as they lie; rows in groups through
-// the group kernel (batches of up to kGroupKernelTokens), except rows of groups the range
-// cuts, and larger batches, which are copied out of their groups.
+// the group kernel where the task has one (group_kernel_for), except rows of groups the range
+// cuts, which are copied out of their groups, as are all rows of tasks without one.
 void fast_path_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   const quant::MatrixView& w = *task.w;
   if (w.order == quant::RowOrder::kRows) {
@@ -151,6 +185,16 @@ void fast_path_rows(const PreparedTask& task, int64_t begin, int64_t end) {
   task.groups(w.row(first_group), kGroup * w.row_bytes, (end_groups - first_group) / kGroup, task.act, task.act_bytes,
               task.n_tokens, w.n_cols, task.y + first_group, static_cast<size_t>(w.n_rows));
   ungrouped_fast_rows(task, end_groups, end);
+}
+
+// The group kernel of a fast-path product, or nullptr: batches of up to kGroupKernelTokens
+// over rows in groups, and where the set has no tile kernel for the format, batches of at
+// least kRegroupTokens over either layout.
+quant::fast::GroupDotFn group_kernel_for(const quant::MatrixView& w, int64_t n_tokens, bool has_tiles) {
+  const quant::fast::GroupDotFn groups = quant::fast::group_dot(w.type);
+  if (groups == nullptr || !quant::can_group_rows(w.type, w.n_cols, quant::kGroupRows)) return nullptr;
+  if (!has_tiles && n_tokens >= kRegroupTokens) return groups;
+  return n_tokens <= kGroupKernelTokens && w.order == quant::RowOrder::kGroupsOf8 ? groups : nullptr;
 }
 
 // Repacks a task's quantized activations for its tile kernel, if it has one, at `next`
@@ -180,15 +224,14 @@ void prepare(ThreadPool& pool, std::span<const MatmulTask> tasks, ComputePath pa
     if (t.n_tokens <= 0 || t.w->n_rows <= 0) continue;
     PreparedTask p{t.w, t.x, t.n_tokens, t.y};
     if (path == ComputePath::kFast) p.dot = fast::row_dot(t.w->type);
-    if (p.dot && t.n_tokens <= kGroupKernelTokens && t.w->order == quant::RowOrder::kGroupsOf8) {
-      p.groups = fast::group_dot(t.w->type);
-    }
     if (p.dot) {
       p.act_bytes = fast::activation_row_bytes(t.w->type, t.w->n_cols);
       if (fast::activation_format(t.w->type) != fast::ActivationFormat::kF32) {
         needed += p.act_bytes * static_cast<size_t>(t.n_tokens);
       }
       p.tiles = fast::tile_kernel(t.w->type);
+      p.groups = group_kernel_for(*t.w, t.n_tokens, p.tiles != nullptr);
+      if (p.groups) p.tiles = nullptr;
       if (p.tiles && t.n_tokens < p.tiles->min_tokens) p.tiles = nullptr;
       if (p.tiles && p.tiles->pack) needed += kAlign + p.tiles->packed_bytes(t.w->n_cols, t.n_tokens);
     } else {

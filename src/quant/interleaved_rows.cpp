@@ -119,20 +119,38 @@ bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows) {
          n_rows % kGroupRows == 0;
 }
 
+namespace {
+
+// The 8 plain rows at `rows` (w's row length) as one group at `group`.
+void group_of(const MatrixView& w, const Offsets& at, const std::byte* rows, std::byte* group) {
+  const size_t block_bytes = at.shape.block_bytes();
+  for (int64_t b = 0; b < w.n_cols / 256; ++b) {
+    const size_t offset = static_cast<size_t>(b) * block_bytes;
+    into_group(at, rows + offset, w.row_bytes, group + kGroupRows * offset);
+  }
+}
+
+}  // namespace
+
 void group_rows(const MatrixView& w, std::byte* data) {
   SLUICE_ASSERT(w.order == RowOrder::kRows && w.data == data && can_group_rows(w.type, w.n_cols, w.n_rows));
   const Offsets at{group_shape(w.type)};
-  const size_t block_bytes = at.shape.block_bytes();
-  const int64_t n_blocks = w.n_cols / 256;
   const size_t group_bytes = kGroupRows * w.row_bytes;
   std::vector<std::byte> rows(group_bytes);
   for (int64_t g = 0; g < w.n_rows / kGroupRows; ++g) {
     std::byte* group = data + static_cast<size_t>(g) * group_bytes;
     std::memcpy(rows.data(), group, group_bytes);
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const size_t offset = static_cast<size_t>(b) * block_bytes;
-      into_group(at, rows.data() + offset, w.row_bytes, group + kGroupRows * offset);
-    }
+    group_of(w, at, rows.data(), group);
+  }
+}
+
+void group_rows_to(const MatrixView& w, std::byte* out) {
+  SLUICE_ASSERT(w.order == RowOrder::kRows && can_group_rows(w.type, w.n_cols, w.n_rows));
+  const Offsets at{group_shape(w.type)};
+  const size_t group_bytes = kGroupRows * w.row_bytes;
+  for (int64_t g = 0; g < w.n_rows / kGroupRows; ++g) {
+    const size_t offset = static_cast<size_t>(g) * group_bytes;
+    group_of(w, at, w.data + offset, out + offset);
   }
 }
 

@@ -55,6 +55,9 @@ bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows);
 // is w.data, writable. The result's view is w with order RowOrder::kGroupsOf8.
 void group_rows(const MatrixView& w, std::byte* data);
 
+// The same into `out` (w's size, not overlapping w): w itself stays as it is.
+void group_rows_to(const MatrixView& w, std::byte* out);
+
 // Copies rows [first, first + count) of `w`, in any order, to `out` as plain rows
 // (count * w.row_bytes bytes).
 void copy_rows(const MatrixView& w, int64_t first, int64_t count, std::byte* out);
