@@ -16,9 +16,11 @@ struct VnniDots {
   using Partial = __m256i;
   static constexpr int kSixBitSteps = 4;  // int32 sums: any number
   static constexpr bool kHighNibblesInPlace = true;
+  static constexpr int kTokensPerPass = 4;
   static Partial zero() { return _mm256_setzero_si256(); }
   static Partial add(Partial sum, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(sum, u8, s8); }
   static __m256i widen(Partial sum) { return sum; }
+  static __m256i scaled(Partial sum, __m256i scale) { return _mm256_mullo_epi32(sum, scale); }
   static __m256i add_pairs16(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
 };
 

@@ -10,6 +10,8 @@
 //   Partial  add(Partial, __m256i u8, __m256i s8)
 //                                         adds each lane's four products
 //   __m256i  widen(Partial)               the sums as int32 lanes
+//   __m256i  scaled(Partial, __m256i s)   the sums as int32 lanes times s (int32 lanes below
+//                                         2^15; with kHighNibblesInPlace Partial is int32)
 //   int      kSixBitSteps                 how many add()s of 6-bit values (at most 63 times
 //                                         127, four per lane) a Partial holds
 //   bool     kHighNibblesInPlace          whether add() takes Q4_K's high nibbles unshifted
@@ -110,10 +112,9 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
         }
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) {
-          const __m256i high =
-              Dots::kHighNibblesInPlace ? _mm256_srai_epi32(Dots::widen(hi[t]), 4) : Dots::widen(hi[t]);
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(Dots::widen(lo[t]), scale[2 * c]),
-                                                               _mm256_mullo_epi32(high, scale[2 * c + 1])));
+          const typename Dots::Partial high = Dots::kHighNibblesInPlace ? _mm256_srai_epi32(hi[t], 4) : hi[t];
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(Dots::scaled(lo[t], scale[2 * c]),
+                                                               Dots::scaled(high, scale[2 * c + 1])));
         }
       }
       const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
@@ -230,14 +231,16 @@ void q6_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
 using GroupsPassFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act,
                               size_t act_stride, int64_t n, float* out, size_t out_stride);
 
-// A GroupDotFn running tokens in passes of up to four, each pass reading the groups once.
-template <GroupsPassFn Groups1, GroupsPassFn Groups2, GroupsPassFn Groups3, GroupsPassFn Groups4>
+// A GroupDotFn running tokens in passes of up to kPass (at most four), each pass reading the
+// groups once.
+template <int kPass, GroupsPassFn Groups1, GroupsPassFn Groups2, GroupsPassFn Groups3, GroupsPassFn Groups4>
 void in_passes(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
                int64_t n_tokens, int64_t n, float* out, size_t out_stride) {
-  for (int64_t t = 0; t < n_tokens; t += 4) {
+  static_assert(kPass >= 1 && kPass <= 4);
+  for (int64_t t = 0; t < n_tokens; t += kPass) {
     const std::byte* pass_act = act + static_cast<size_t>(t) * act_stride;
     float* pass_out = out + static_cast<size_t>(t) * out_stride;
-    switch (std::min<int64_t>(4, n_tokens - t)) {
+    switch (std::min<int64_t>(kPass, n_tokens - t)) {
       case 1: Groups1(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
       case 2: Groups2(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
       case 3: Groups3(w, group_bytes, n_groups, pass_act, act_stride, n, pass_out, out_stride); break;
@@ -250,9 +253,11 @@ void in_passes(const std::byte* w, size_t group_bytes, int64_t n_groups, const s
 template <class Dots>
 void add_group_kernels(KernelTable& table) {
   table.group_dot[static_cast<uint32_t>(GgmlType::Q4_K)] =
-      in_passes<q4_k_groups<Dots, 1>, q4_k_groups<Dots, 2>, q4_k_groups<Dots, 3>, q4_k_groups<Dots, 4>>;
+      in_passes<Dots::kTokensPerPass, q4_k_groups<Dots, 1>, q4_k_groups<Dots, 2>, q4_k_groups<Dots, 3>,
+                q4_k_groups<Dots, 4>>;
   table.group_dot[static_cast<uint32_t>(GgmlType::Q6_K)] =
-      in_passes<q6_k_groups<Dots, 1>, q6_k_groups<Dots, 2>, q6_k_groups<Dots, 3>, q6_k_groups<Dots, 4>>;
+      in_passes<Dots::kTokensPerPass, q6_k_groups<Dots, 1>, q6_k_groups<Dots, 2>, q6_k_groups<Dots, 3>,
+                q6_k_groups<Dots, 4>>;
 }
 
 }  // namespace
