@@ -113,8 +113,8 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) {
           const typename Dots::Partial high = Dots::kHighNibblesInPlace ? _mm256_srai_epi32(hi[t], 4) : hi[t];
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(Dots::scaled(lo[t], scale[2 * c]),
-                                                               Dots::scaled(high, scale[2 * c + 1])));
+          isum[t] = _mm256_add_epi32(
+              isum[t], _mm256_add_epi32(Dots::scaled(lo[t], scale[2 * c]), Dots::scaled(high, scale[2 * c + 1])));
         }
       }
       const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
