@@ -16,10 +16,41 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <new>
+#include <vector>
 
 #include "quant/fast/fast_dot.h"
 
 namespace sluice::quant::fast::detail {
+
+// A std::vector for the instruction-set files, whose allocator names the group of files
+// compiled with the same target flags (CMakeLists.txt). A vector's out-of-line members (resize's
+// _M_default_append) are weak symbols of which the linker keeps one copy for the whole program:
+// a plain std::vector<float> resized in a file built for AVX-512 can be the copy that baseline
+// code calls, and an AVX2-only CPU then dies on an AVX-512 instruction in vector<float>::resize
+// (seen in the sanitizer build). A vector of FilesVector<T, Avx512Files> is a type only the
+// AVX-512 files use, so its members run only where they do.
+struct Avx2Files {};
+struct Avx512Files {};  // also x86/tile_unpack_avx512.cpp, whose flags differ only in BMI2
+struct AmxFiles {};
+
+template <class T, class Files>
+struct FilesAllocator {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = FilesAllocator<U, Files>;
+  };
+  FilesAllocator() = default;
+  template <class U>
+  FilesAllocator(const FilesAllocator<U, Files>&) noexcept {}  // NOLINT: rebinding converts
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)})); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p, std::align_val_t{alignof(T)}); }
+  friend bool operator==(const FilesAllocator&, const FilesAllocator&) noexcept { return true; }
+};
+
+template <class T, class Files>
+using FilesVector = std::vector<T, FilesAllocator<T, Files>>;
 
 inline constexpr uint32_t kTypeSlots = 41;  // GGML type ids 0..40
 

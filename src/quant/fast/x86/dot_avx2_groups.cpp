@@ -15,6 +15,7 @@ namespace {
 
 struct Avx2Dots {
   using Partial = __m256i;
+  using Files = Avx2Files;
   static constexpr int kSixBitSteps = 2;
   static constexpr bool kHighNibblesInPlace = false;
   static constexpr int kTokensPerPass = 3;  // Q6_K's four-token pass spills (matmul_bench: 3.4k -> 4.5k tokens/s)

@@ -14,6 +14,7 @@ namespace {
 
 struct VnniDots {
   using Partial = __m256i;
+  using Files = Avx512Files;
   static constexpr int kSixBitSteps = 4;  // int32 sums: any number
   static constexpr bool kHighNibblesInPlace = true;
   static constexpr int kTokensPerPass = 4;

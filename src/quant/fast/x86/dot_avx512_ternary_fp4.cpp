@@ -103,7 +103,7 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 // block's 16 bsums took a multiply slot of its own. One core, hot, TSC cycles per super-block:
 // 8.75 -> 8.45 at 2048 columns, 10.2 -> 9.7 at 768.
 inline const int32_t* minus_block_sums(const Q8x256View& acts, int64_t n_blocks) {
-  thread_local std::vector<int32_t> sums;
+  thread_local FilesVector<int32_t, Avx512Files> sums;
   sums.resize(static_cast<size_t>(n_blocks));
   for (int64_t b = 0; b < n_blocks; ++b) sums[static_cast<size_t>(b)] = -activation_block_sum(acts, b);
   return sums.data();

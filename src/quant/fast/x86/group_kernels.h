@@ -16,6 +16,7 @@
 //                                         127, four per lane) a Partial holds
 //   bool     kHighNibblesInPlace          whether add() takes Q4_K's high nibbles unshifted
 //                                         (16 times their value)
+//   Files    the files' group (FilesVector in kernels.h)
 //   __m256i  add_pairs16(__m256i acc, __m256i a, __m256i b)
 //                                         adds the int16 products of a and b, pairwise
 //
@@ -27,7 +28,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
@@ -61,7 +61,7 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 256;
   // The activations' sum over each 32 values (two bsums), once per call: token t's at t * n / 32.
-  thread_local std::vector<int32_t> sums32;
+  thread_local FilesVector<int32_t, typename Dots::Files> sums32;
   sums32.resize(static_cast<size_t>(kTokens * n / 32));
   for (int t = 0; t < kTokens; ++t) {
     for (int64_t j = 0; j < n / 32; ++j) {

@@ -81,9 +81,9 @@ constexpr __mmask64 kUpperHalf8 = 0xffffffff00000000ull;
 // sets); per super-block and row the minimums in pairs (for dpwssd against the bsum pairs)
 // and the two f32 scales.
 struct UnpackedK4 {
-  std::vector<uint8_t> high, low;  // [block][chunk][row][64]
-  std::vector<int32_t> min_pairs;  // [block][pair][row]
-  std::vector<float> d, dmin;      // [block][row]
+  FilesVector<uint8_t, AmxFiles> high, low;  // [block][chunk][row][64]
+  FilesVector<int32_t, AmxFiles> min_pairs;  // [block][pair][row]
+  FilesVector<float, AmxFiles> d, dmin;      // [block][row]
 };
 
 // Products p * q for p in 0..7, q in 0..15, at index 16 p + q: a 128-entry table for vpermi2b,

@@ -22,8 +22,8 @@ namespace {
 // 16 Q6_K rows unpacked: per digit i the products d_i(s_j) w_k, tile by tile
 // ([block][chunk][row][64]); per super-block and row the f32 scale.
 struct UnpackedQ6K {
-  std::vector<int8_t> digit[4];
-  std::vector<float> d;  // [block][row]
+  FilesVector<int8_t, AmxFiles> digit[4];
+  FilesVector<float, AmxFiles> d;  // [block][row]
 };
 
 void unpack_q6_k_rows(const std::byte* w_rows, size_t w_row_bytes, int64_t n_cols, UnpackedQ6K& u) {

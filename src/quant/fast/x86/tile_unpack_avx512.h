@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "quant/fast/kernels.h"
+
 namespace sluice::quant::fast::detail {
 
 inline constexpr int kTileLanes = 16;       // int32 lanes: one weight row each
@@ -32,11 +34,11 @@ struct alignas(64) ValueGroup {
 inline constexpr int kBsumPairs = 8;  // the 16 bsums of a super-block, in int16 pairs
 
 struct UnpackedRows {
-  int sub_blocks = 0;               // 8 of 32 values or 16 of 16
-  std::vector<ValueGroup> q;        // [block][group]: the quants, one per byte
-  std::vector<int32_t> scales;      // [block][sub-block][row]
-  std::vector<int32_t> bsum_coefs;  // [block][pair p][row]: int16 coef of bsums 2p | 2p + 1 << 16
-  std::vector<float> d, dmin;       // [block][row]: the f32 factors of isum and msum
+  int sub_blocks = 0;                            // 8 of 32 values or 16 of 16
+  FilesVector<ValueGroup, Avx512Files> q;        // [block][group]: the quants, one per byte
+  FilesVector<int32_t, Avx512Files> scales;      // [block][sub-block][row]
+  FilesVector<int32_t, Avx512Files> bsum_coefs;  // [block][pair p][row]: int16 coef of bsums 2p | 2p + 1 << 16
+  FilesVector<float, Avx512Files> d, dmin;       // [block][row]: the f32 factors of isum and msum
 
   void resize(int64_t n_blocks, int n_sub_blocks) {
     sub_blocks = n_sub_blocks;
