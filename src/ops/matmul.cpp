@@ -35,6 +35,11 @@ constexpr int64_t kGroupKernelTokens = 8;
 // rows from memory faster (bench/MATVEC.md).
 constexpr int64_t kRegroupTokens = 2;
 
+// Rows moved between the layouts at a time (regrouped_rows, ungrouped_fast_rows): a multiple of
+// kTileRows and of the group size; 74 KiB of Q4_K at 2048 columns, which stays in L2 while
+// every token of the batch passes over it.
+constexpr int64_t kPieceRows = 64;
+
 // Below this many weight bytes times tokens, products run on the calling thread: handing work
 // to the pool's workers costs more than the work.
 constexpr uint64_t kInlineWorkBytes = 64 * 1024;
@@ -107,7 +112,6 @@ void row_kernel_rows(const PreparedTask& task, const std::byte* rows, int64_t be
 // kernel: whole groups of 8 rows laid out in groups a piece at a time, the rest through the
 // row kernel.
 void regrouped_rows(const PreparedTask& task, const std::byte* rows, int64_t begin, int64_t end) {
-  constexpr int64_t kPieceRows = 64;  // 74 KiB of Q4_K at 2048 columns: stays in L2 for all tokens
   constexpr int64_t kGroup = quant::kGroupRows;
   const quant::MatrixView& w = *task.w;
   const int64_t end_groups = begin + (end - begin) / kGroup * kGroup;
@@ -153,7 +157,6 @@ void fast_rows(const PreparedTask& task, const std::byte* rows, int64_t begin, i
 // Rows [begin, end) of a fast-path product over rows in groups of 8, copied out of their
 // groups a piece at a time (prompt batches, and the rows of groups a chunk cuts).
 void ungrouped_fast_rows(const PreparedTask& task, int64_t begin, int64_t end) {
-  constexpr int64_t kPieceRows = 64;  // a multiple of kTileRows; 74 KiB of Q4_K at 2048 columns
   const quant::MatrixView& w = *task.w;
   thread_local std::vector<std::byte> rows;
   for (int64_t r0 = begin, r1 = 0; r0 < end; r0 = r1) {
