@@ -34,14 +34,6 @@ constexpr int64_t kKeyBlock = 64;    // keys per online-softmax step, a multiple
 constexpr int64_t kBlockVecs = kKeyBlock / kLanes;
 constexpr int64_t kRowTile = 4;      // query rows per register tile
 constexpr int64_t kKeyTile = 4;      // keys per register tile of the score kernel
-// Value vectors per register tile of the weighted sum: kRowTile x kValueVecs sums and
-// kValueVecs values in registers. AVX2 has half the registers of AVX-512, each half as wide
-// (two a Vec16): 4 x 4 sums spilled, and a 508-token prompt spent a fifth of its time here.
-#if defined(__AVX512F__)
-constexpr int64_t kValueVecs = 4;
-#else
-constexpr int64_t kValueVecs = 1;
-#endif
 constexpr int64_t kMaxJobRows = 128;  // a job's rows, scores and sums stay within L2
 // Jobs of up to this many rows (decoding) read values in place: each is read at most twice,
 // and copying costs more than the cache conflicts it avoids (see head_rows).
@@ -110,12 +102,13 @@ inline Vec16 reduce_dots(Vec16 (&acc)[16]) {
 
 // scores[r * kKeyBlock + u] = scale * (query row r . keys[u]) for kRowTile query rows (stride
 // q_stride) and kKeyTile keys, heads of n_vecs vectors. Each dot product keeps kLanes
-// partial sums (lane l: elements l, l + 16, ... in order) and adds them up with reduce_dots.
+// partial sums (lane l: elements l, l + 16, ... in order) and adds them up in reduce_add's
+// order.
+#if defined(__AVX512F__)
 void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKeyTile],
                 int64_t n_vecs, float scale, float* scores) {
   static_assert(kRowTile * kKeyTile == kLanes);
   Vec16 acc[kRowTile * kKeyTile] = {};
-#if defined(__AVX512F__)
   for (int64_t c = 0; c < n_vecs; ++c) {
     Vec16 key[kKeyTile];
     for (int64_t u = 0; u < kKeyTile; ++u) {
@@ -128,18 +121,6 @@ void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKe
       for (int64_t u = 0; u < kKeyTile; ++u) acc[r * kKeyTile + u] += query * key[u];
     }
   }
-#else
-  // With AVX2 the 16 sums alone would take twice its 16 registers: one row at a time keeps a
-  // row's kKeyTile sums in registers (each sum adds the same products in the same order).
-  for (int64_t r = 0; r < kRowTile; ++r) {
-    Vec16 row_acc[kKeyTile] = {};
-    for (int64_t c = 0; c < n_vecs; ++c) {
-      const Vec16 query = load(q + r * q_stride + c * kLanes);
-      for (int64_t u = 0; u < kKeyTile; ++u) row_acc[u] += query * load(keys[u] + c * kLanes);
-    }
-    for (int64_t u = 0; u < kKeyTile; ++u) acc[r * kKeyTile + u] = row_acc[u];
-  }
-#endif
   float dots[kLanes];
   store(dots, reduce_dots(acc) * scale);
   for (int64_t r = 0; r < kRowTile; ++r) {
@@ -171,6 +152,114 @@ void value_tile(const float* weights, int64_t n_keys, const float* values, int64
     for (int64_t c = 0; c < kVecs; ++c) store(acc + r * acc_stride + c * kLanes, sum[r][c]);
   }
 }
+
+// Value vectors per register tile of the weighted sum: kRowTile x kValueVecs sums and
+// kValueVecs values in registers.
+constexpr int64_t kValueVecs = 4;
+
+// acc[r][0 .. n_vecs * kLanes) += weights x values (value_tile) for kRowTile rows.
+void value_tiles(const float* weights, int64_t n_keys, const float* values, int64_t value_stride, float* acc,
+                 int64_t acc_stride, int64_t n_vecs) {
+  for (int64_t c = 0; c < n_vecs; c += kValueVecs) {
+    const float* v = values + c * kLanes;
+    float* a = acc + c * kLanes;
+    switch (std::min(kValueVecs, n_vecs - c)) {
+      case 4: value_tile<4>(weights, n_keys, v, value_stride, a, acc_stride); break;
+      case 3: value_tile<3>(weights, n_keys, v, value_stride, a, acc_stride); break;
+      case 2: value_tile<2>(weights, n_keys, v, value_stride, a, acc_stride); break;
+      default: value_tile<1>(weights, n_keys, v, value_stride, a, acc_stride); break;
+    }
+  }
+}
+#else
+// Without AVX-512 a Vec16 is two registers, and GCC moves Vec16 values that do not fit in
+// registers through memory and general registers, 8 bytes at a time: a 512-token prompt ran
+// attention at 1.6 multiply-adds per cycle. These tiles work on halves of 8 lanes (Vec8), the
+// registers AVX2 has, and add exactly what the AVX-512 tiles add, in the same order.
+using Vec8 = float __attribute__((vector_size(32)));
+constexpr int64_t kHalf = kLanes / 2;
+
+inline Vec8 load8(const float* p) {
+  Vec8 v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+inline void store8(float* p, Vec8 v) { __builtin_memcpy(p, &v, sizeof(v)); }
+
+// Scores as the AVX-512 score_tile computes them. Half h of dot product i's lanes (Vec16
+// lanes 8h .. 8h + 7) goes in half[h][i], two query rows by kKeyTile keys at a time (8 sums,
+// kKeyTile keys and a query row in registers). reduce_add's steps then run on whole vectors:
+// lane l + lane l + 8 (the halves), + 4 (the 128-bit halves), + 2, + 1.
+void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKeyTile], int64_t n_vecs, float scale,
+                float* scores) {
+  constexpr int kDots = kRowTile * kKeyTile;
+  Vec8 half[2][kDots];
+  for (int64_t h = 0; h < 2; ++h) {
+    for (int64_t r0 = 0; r0 < kRowTile; r0 += 2) {
+      Vec8 acc[2][kKeyTile] = {};
+      for (int64_t c = 0; c < n_vecs; ++c) {
+        const int64_t at = c * kLanes + h * kHalf;
+        Vec8 key[kKeyTile];
+        for (int64_t u = 0; u < kKeyTile; ++u) key[u] = load8(keys[u] + at);
+        for (int64_t r = 0; r < 2; ++r) {
+          const Vec8 query = load8(q + (r0 + r) * q_stride + at);
+          for (int64_t u = 0; u < kKeyTile; ++u) acc[r][u] += query * key[u];
+        }
+      }
+      for (int64_t r = 0; r < 2; ++r) {
+        for (int64_t u = 0; u < kKeyTile; ++u) half[h][(r0 + r) * kKeyTile + u] = acc[r][u];
+      }
+    }
+  }
+  // x[i]: dot products 2i and 2i + 1, four lanes each (l + l + 4).
+  Vec8 x[kDots / 2];
+  for (int i = 0; i < kDots / 2; ++i) {
+    const Vec8 a = half[0][2 * i] + half[1][2 * i], b = half[0][2 * i + 1] + half[1][2 * i + 1];
+    x[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+  // y[i]: two lanes (l + l + 2) of dot products 4i, 4i + 2 | 4i + 1, 4i + 3.
+  Vec8 y[kDots / 4];
+  for (int i = 0; i < kDots / 4; ++i) {
+    y[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  // z[i]: dot products 8i, 8i + 2, 8i + 4, 8i + 6 | 8i + 1, 8i + 3, 8i + 5, 8i + 7.
+  for (int i = 0; i < kDots / 8; ++i) {
+    const Vec8 z = (__builtin_shufflevector(y[2 * i], y[2 * i + 1], 0, 2, 8, 10, 4, 6, 12, 14) +
+                    __builtin_shufflevector(y[2 * i], y[2 * i + 1], 1, 3, 9, 11, 5, 7, 13, 15)) *
+                   scale;
+    for (int k = 0; k < 8; ++k) {
+      const int dot = 8 * i + (k < 4 ? 2 * k : 2 * (k - 4) + 1);
+      scores[dot / kKeyTile * kKeyBlock + dot % kKeyTile] = z[k];
+    }
+  }
+}
+
+// acc[r][0 .. n_vecs * kLanes) += sum over keys j of weights[r * kKeyBlock + j] * values row
+// j, for kRowTile rows, keys in order: kRowTile x 2 sums, 2 values and a weight in registers.
+void value_tiles(const float* weights, int64_t n_keys, const float* values, int64_t value_stride, float* acc,
+                 int64_t acc_stride, int64_t n_vecs) {
+  for (int64_t c = 0; c < 2 * n_vecs; c += 2) {
+    Vec8 sum[kRowTile][2];
+    for (int64_t r = 0; r < kRowTile; ++r) {
+      for (int64_t k = 0; k < 2; ++k) sum[r][k] = load8(acc + r * acc_stride + (c + k) * kHalf);
+    }
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const Vec8 value[2] = {load8(values + j * value_stride + c * kHalf),
+                             load8(values + j * value_stride + (c + 1) * kHalf)};
+      for (int64_t r = 0; r < kRowTile; ++r) {
+        const float w = weights[r * kKeyBlock + j];
+        for (int64_t k = 0; k < 2; ++k) sum[r][k] += w * value[k];
+      }
+    }
+    for (int64_t r = 0; r < kRowTile; ++r) {
+      for (int64_t k = 0; k < 2; ++k) store8(acc + r * acc_stride + (c + k) * kHalf, sum[r][k]);
+    }
+  }
+}
+#endif
 
 // What every job of one call shares.
 struct Problem {
@@ -316,17 +405,8 @@ void block_values(const Problem& pb, Scratch& s, int64_t n_rows, int64_t block, 
     const KeyRange range = tile_keys(s, row, lo, hi);
     if (range.begin >= range.end) continue;
     const float* weights = s.scores.data() + row * kKeyBlock + (range.begin - block);
-    const int64_t n_keys = range.end - range.begin;
-    for (int64_t c = 0; c < n_vecs; c += kValueVecs) {
-      const float* v = values.base + (range.begin - lo) * values.stride + c * kLanes;
-      float* acc = s.acc.data() + row * pb.dv_pad + c * kLanes;
-      switch (std::min(kValueVecs, n_vecs - c)) {
-        case 4: value_tile<4>(weights, n_keys, v, values.stride, acc, pb.dv_pad); break;
-        case 3: value_tile<3>(weights, n_keys, v, values.stride, acc, pb.dv_pad); break;
-        case 2: value_tile<2>(weights, n_keys, v, values.stride, acc, pb.dv_pad); break;
-        default: value_tile<1>(weights, n_keys, v, values.stride, acc, pb.dv_pad); break;
-      }
-    }
+    value_tiles(weights, range.end - range.begin, values.base + (range.begin - lo) * values.stride, values.stride,
+                s.acc.data() + row * pb.dv_pad, pb.dv_pad, n_vecs);
   }
 }
 
