@@ -300,38 +300,31 @@ void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
 // Two sub-blocks per step with their own accumulators, grid indices read as bytes: the
 // per-value work is table loads and inserts, so independent chains keep more of them in
 // flight.
-float dot_iq2_xxs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_XXS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_XXS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    const float y_d = acts.d[b];
-    prefetch_ahead<sizeof(BlockIQ2_XXS)>(&x);
-    __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int ib = 0; ib < 8; ib += 2) {
-      uint8_t indices[2][4];  // 4 grid indices per sub-block
-      std::memcpy(indices[0], x.qs + 4 * ib, 4);
-      std::memcpy(indices[1], x.qs + 4 * ib + 4, 4);
-      for (int h = 0; h < 2; ++h) {
-        const uint32_t ss = load_u32(reinterpret_cast<const uint8_t*>(x.qs + 4 * (ib + h) + 2));  // signs, scale
-        const __m256i grid =
-            _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
-                               grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));
-        const auto sign_mask = [&](int k) { return static_cast<int64_t>(kIq2SignMasks.of[(ss >> (7 * k)) & 127]); };
-        const __m256i signs = _mm256_setr_epi64x(sign_mask(0), sign_mask(1), sign_mask(2), sign_mask(3));
-        const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), signs);
-        const __m256i p = _mm256_maddubs_epi16(grid, a);
-        const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
-        acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
-      }
-    }
-    const int32_t isum = hsum_i32(_mm256_add_epi32(acc[0], acc[1]));
-    const float d = 0.125f * f16(x.d) * y_d;
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ2_XXS>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ2_XXS& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int ib = 0; ib < 8; ib += 2) {
+          uint8_t indices[2][4];  // 4 grid indices per sub-block
+          std::memcpy(indices[0], x.qs + 4 * ib, 4);
+          std::memcpy(indices[1], x.qs + 4 * ib + 4, 4);
+          for (int h = 0; h < 2; ++h) {
+            const uint32_t ss = load_u32(reinterpret_cast<const uint8_t*>(x.qs + 4 * (ib + h) + 2));  // signs, scale
+            const __m256i grid =
+                _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
+                                   grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));
+            const auto sign_mask = [&](int k) { return static_cast<int64_t>(kIq2SignMasks.of[(ss >> (7 * k)) & 127]); };
+            const __m256i signs = _mm256_setr_epi64x(sign_mask(0), sign_mask(1), sign_mask(2), sign_mask(3));
+            const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), signs);
+            const __m256i p = _mm256_maddubs_epi16(grid, a);
+            const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
+            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
+          }
+        }
+        return SuperBlockLanes{_mm256_add_epi32(acc[0], acc[1])};
+      },
+      0.125f);
 }
 
 }  // namespace
@@ -351,7 +344,7 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q4_K, rows_for_each_token<dot_q4_k>);
   set_kernel(table, GgmlType::Q5_K, rows_for_each_token<dot_q5_k>);
   set_kernel(table, GgmlType::Q6_K, rows_for_each_token<dot_q6_k>);
-  set_kernel(table, GgmlType::IQ2_XXS, for_each_token<dot_iq2_xxs>);
+  set_kernel(table, GgmlType::IQ2_XXS, rows_for_each_token<dot_iq2_xxs>);
   set_kernel(table, GgmlType::IQ4_XS, rows_for_each_token<dot_iq4_xs>);
   add_avx2_iq_kernels(table);
   add_avx2_ternary_fp4_kernels(table);

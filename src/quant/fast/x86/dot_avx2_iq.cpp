@@ -1,6 +1,6 @@
 // AVX2 kernels of the grid i-quants IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M;
 // dot_scalar_iq.cpp is their reference, reproduced bit for bit (integer sums per super-block,
-// then the same f32 expression).
+// then the same f32 expression, four super-blocks at a time: super_blocks.h).
 //
 // Each group of 32 values: the grid rows its indices pick are gathered into one vector by
 // scalar loads (a hardware gather is slower for 4-8 rows), the signs are moved onto the
@@ -12,6 +12,7 @@
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -29,113 +30,89 @@ inline __m256i scaled_grid_dot(__m256i grid, __m256i signs, const int8_t* a, __m
   return _mm256_madd_epi16(p, scales);
 }
 
-float dot_iq2_xs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_XS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_XS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ2_XS)>(&x);
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint16_t* e = x.qs + 4 * ib;  // 9-bit grid index, 7-bit sign index
-      const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
-                                              grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
-      const __m256i signs = _mm256_setr_epi64x(
-          static_cast<int64_t>(kIq2SignMasks.of[e[0] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[1] >> 9]),
-          static_cast<int64_t>(kIq2SignMasks.of[e[2] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[3] >> 9]));
-      const int sc = x.scales[ib];
-      acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib,
-                                                  halves_scale(2 * (sc & 0x0f) + 1, 2 * (sc >> 4) + 1)));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = 0.125f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ2_XS>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const uint16_t* e = x.qs + 4 * ib;  // 9-bit grid index, 7-bit sign index
+          const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
+                                                  grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
+          const __m256i signs = _mm256_setr_epi64x(
+              static_cast<int64_t>(kIq2SignMasks.of[e[0] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[1] >> 9]),
+              static_cast<int64_t>(kIq2SignMasks.of[e[2] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[3] >> 9]));
+          const int sc = x.scales[ib];
+          acc = _mm256_add_epi32(
+              acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, halves_scale(2 * (sc & 0x0f) + 1, 2 * (sc >> 4) + 1)));
+        }
+        return SuperBlockLanes{acc};
+      },
+      0.125f);
 }
 
-float dot_iq2_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ2_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ2_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ2_S)>(&x);
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint8_t* q = x.qs + 4 * ib;
-      const uint32_t h = x.qh[ib];
-      const __m256i grid = _mm256_setr_epi64x(
-          grid_row(kIq2sGrid, q[0] | ((h << 8) & 0x300)), grid_row(kIq2sGrid, q[1] | ((h << 6) & 0x300)),
-          grid_row(kIq2sGrid, q[2] | ((h << 4) & 0x300)), grid_row(kIq2sGrid, q[3] | ((h << 2) & 0x300)));
-      const __m256i signs = sign_bits_to_factors(load_u32(x.signs + 4 * ib));
-      const int sc = x.scales[ib];
-      acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib,
-                                                  halves_scale(2 * (sc & 0x0f) + 1, 2 * (sc >> 4) + 1)));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = 0.125f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ2_S>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const uint8_t* q = x.qs + 4 * ib;
+          const uint32_t h = x.qh[ib];
+          const __m256i grid = _mm256_setr_epi64x(
+              grid_row(kIq2sGrid, q[0] | ((h << 8) & 0x300)), grid_row(kIq2sGrid, q[1] | ((h << 6) & 0x300)),
+              grid_row(kIq2sGrid, q[2] | ((h << 4) & 0x300)), grid_row(kIq2sGrid, q[3] | ((h << 2) & 0x300)));
+          const __m256i signs = sign_bits_to_factors(load_u32(x.signs + 4 * ib));
+          const int sc = x.scales[ib];
+          acc = _mm256_add_epi32(
+              acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, halves_scale(2 * (sc & 0x0f) + 1, 2 * (sc >> 4) + 1)));
+        }
+        return SuperBlockLanes{acc};
+      },
+      0.125f);
 }
 
-float dot_iq3_xxs(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ3_XXS>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ3_XXS& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ3_XXS)>(&x);
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint8_t* q = x.qs + 8 * ib;
-      const __m256i grid = _mm256_setr_epi32(
-          grid_row4(kIq3xxsGrid, q[0]), grid_row4(kIq3xxsGrid, q[1]), grid_row4(kIq3xxsGrid, q[2]),
-          grid_row4(kIq3xxsGrid, q[3]), grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
-          grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
-      const uint32_t ss = load_u32(x.scales_and_signs + 4 * ib);  // four 7-bit signs, scale
-      const __m256i signs = _mm256_setr_epi64x(static_cast<int64_t>(kIq2SignMasks.of[ss & 127]),
-                                               static_cast<int64_t>(kIq2SignMasks.of[(ss >> 7) & 127]),
-                                               static_cast<int64_t>(kIq2SignMasks.of[(ss >> 14) & 127]),
-                                               static_cast<int64_t>(kIq2SignMasks.of[(ss >> 21) & 127]));
-      const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
-      acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = 0.25f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ3_XXS>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ3_XXS& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const uint8_t* q = x.qs + 8 * ib;
+          const __m256i grid = _mm256_setr_epi32(grid_row4(kIq3xxsGrid, q[0]), grid_row4(kIq3xxsGrid, q[1]),
+                                                 grid_row4(kIq3xxsGrid, q[2]), grid_row4(kIq3xxsGrid, q[3]),
+                                                 grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
+                                                 grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
+          const uint32_t ss = load_u32(x.scales_and_signs + 4 * ib);  // four 7-bit signs, scale
+          const __m256i signs = _mm256_setr_epi64x(static_cast<int64_t>(kIq2SignMasks.of[ss & 127]),
+                                                   static_cast<int64_t>(kIq2SignMasks.of[(ss >> 7) & 127]),
+                                                   static_cast<int64_t>(kIq2SignMasks.of[(ss >> 14) & 127]),
+                                                   static_cast<int64_t>(kIq2SignMasks.of[(ss >> 21) & 127]));
+          const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
+          acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
+        }
+        return SuperBlockLanes{acc};
+      },
+      0.25f);
 }
 
-float dot_iq3_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ3_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ3_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ3_S)>(&x);
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint8_t* q = x.qs + 8 * ib;
-      const uint32_t h = x.qh[ib];
-      const auto row = [&](int g) { return grid_row4(kIq3sGrid, q[g] | (((h >> g) & 1) << 8)); };
-      const __m256i grid = _mm256_setr_epi32(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-      const __m256i signs = sign_bits_to_factors(load_u32(x.signs + 4 * ib));
-      const auto scale = static_cast<short>(1 + 2 * ((x.scales[ib / 2] >> (4 * (ib % 2))) & 0x0f));
-      acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ3_S>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ3_S& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const uint8_t* q = x.qs + 8 * ib;
+          const uint32_t h = x.qh[ib];
+          const auto row = [&](int g) { return grid_row4(kIq3sGrid, q[g] | (((h >> g) & 1) << 8)); };
+          const __m256i grid = _mm256_setr_epi32(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
+          const __m256i signs = sign_bits_to_factors(load_u32(x.signs + 4 * ib));
+          const auto scale = static_cast<short>(1 + 2 * ((x.scales[ib / 2] >> (4 * (ib % 2))) & 0x0f));
+          acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
+        }
+        return SuperBlockLanes{acc};
+      },
+      1.0f);
 }
 
 // IQ1 weights as the odd integers 8 grid + delta_sign (dot_scalar_iq.cpp): grid bytes are
@@ -155,72 +132,61 @@ inline __m256i scaled_iq1_dot(__m256i weights, const int8_t* a, __m256i scales) 
 constexpr int64_t kAllPlusOne = 0x0101010101010101ll;
 constexpr int64_t kAllMinusOne = -1;
 
-float dot_iq1_s(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ1_S>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ1_S& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ1_S)>(&x);
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint8_t* q = x.qs + 4 * ib;
-      const uint32_t h = x.qh[ib];
-      const __m256i grid = _mm256_setr_epi64x(
-          grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 5) & 0x700)),
-          grid_row(kIq1sGrid, q[2] | ((h << 2) & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 1) & 0x700)));
-      const __m256i delta = _mm256_set1_epi8(h & 0x8000u ? -1 : 1);
-      const auto scale = static_cast<short>(2 * ((h >> 12) & 7) + 1);
-      acc = _mm256_add_epi32(acc, scaled_iq1_dot(iq1_weights(grid, delta), y_qs + 32 * ib, _mm256_set1_epi16(scale)));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = 0.125f * f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ1_S>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t*) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const uint8_t* q = x.qs + 4 * ib;
+          const uint32_t h = x.qh[ib];
+          const __m256i grid = _mm256_setr_epi64x(
+              grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 5) & 0x700)),
+              grid_row(kIq1sGrid, q[2] | ((h << 2) & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 1) & 0x700)));
+          const __m256i delta = _mm256_set1_epi8(h & 0x8000u ? -1 : 1);
+          const auto scale = static_cast<short>(2 * ((h >> 12) & 7) + 1);
+          acc =
+              _mm256_add_epi32(acc, scaled_iq1_dot(iq1_weights(grid, delta), y_qs + 32 * ib, _mm256_set1_epi16(scale)));
+        }
+        return SuperBlockLanes{acc};
+      },
+      0.125f);
 }
 
-float dot_iq1_m(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockIQ1_M>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockIQ1_M& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockIQ1_M)>(&x);
-    uint64_t scale_bits;  // 16 3-bit scales in the low 12 bits of each 16-bit word
-    std::memcpy(&scale_bits, x.scales, sizeof(scale_bits));
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {
-      const uint8_t* q = x.qs + 4 * ib;
-      const uint32_t h = x.qh[2 * ib] | (uint32_t{x.qh[2 * ib + 1]} << 8);  // 4 nibbles: 3 index bits, delta sign
-      const __m256i grid = _mm256_setr_epi64x(
-          grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 4) & 0x700)),
-          grid_row(kIq1sGrid, q[2] | (h & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 4) & 0x700)));
-      const auto delta = [&](int k) { return h & (8u << (4 * k)) ? kAllMinusOne : kAllPlusOne; };
-      const __m256i deltas = _mm256_setr_epi64x(delta(0), delta(1), delta(2), delta(3));
-      const auto word = static_cast<uint32_t>(scale_bits >> (16 * (ib / 2)));
-      const int shift = 6 * (ib % 2);
-      const __m256i scales = halves_scale(2 * ((word >> shift) & 7) + 1, 2 * ((word >> (shift + 3)) & 7) + 1);
-      acc = _mm256_add_epi32(acc, scaled_iq1_dot(iq1_weights(grid, deltas), y_qs + 32 * ib, scales));
-    }
-    const int32_t isum = hsum_i32(acc);
-    const float d = 0.125f * f16(iq1_m_scale_bits(x)) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockIQ1_M>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t*) {
+        uint64_t scale_bits;  // 16 3-bit scales in the low 12 bits of each 16-bit word
+        std::memcpy(&scale_bits, x.scales, sizeof(scale_bits));
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+          const uint8_t* q = x.qs + 4 * ib;
+          const uint32_t h = x.qh[2 * ib] | (uint32_t{x.qh[2 * ib + 1]} << 8);  // 4 nibbles: 3 index bits, delta sign
+          const __m256i grid = _mm256_setr_epi64x(
+              grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 4) & 0x700)),
+              grid_row(kIq1sGrid, q[2] | (h & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 4) & 0x700)));
+          const auto delta = [&](int k) { return h & (8u << (4 * k)) ? kAllMinusOne : kAllPlusOne; };
+          const __m256i deltas = _mm256_setr_epi64x(delta(0), delta(1), delta(2), delta(3));
+          const auto word = static_cast<uint32_t>(scale_bits >> (16 * (ib / 2)));
+          const int shift = 6 * (ib % 2);
+          const __m256i scales = halves_scale(2 * ((word >> shift) & 7) + 1, 2 * ((word >> (shift + 3)) & 7) + 1);
+          acc = _mm256_add_epi32(acc, scaled_iq1_dot(iq1_weights(grid, deltas), y_qs + 32 * ib, scales));
+        }
+        return SuperBlockLanes{acc};
+      },
+      0.125f);
 }
 
 }  // namespace
 
 void add_avx2_iq_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::IQ2_XS, for_each_token<dot_iq2_xs>);
-  set_kernel(table, GgmlType::IQ2_S, for_each_token<dot_iq2_s>);
-  set_kernel(table, GgmlType::IQ3_XXS, for_each_token<dot_iq3_xxs>);
-  set_kernel(table, GgmlType::IQ3_S, for_each_token<dot_iq3_s>);
-  set_kernel(table, GgmlType::IQ1_S, for_each_token<dot_iq1_s>);
-  set_kernel(table, GgmlType::IQ1_M, for_each_token<dot_iq1_m>);
+  set_kernel(table, GgmlType::IQ2_XS, rows_for_each_token<dot_iq2_xs>);
+  set_kernel(table, GgmlType::IQ2_S, rows_for_each_token<dot_iq2_s>);
+  set_kernel(table, GgmlType::IQ3_XXS, rows_for_each_token<dot_iq3_xxs>);
+  set_kernel(table, GgmlType::IQ3_S, rows_for_each_token<dot_iq3_s>);
+  set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1_s>);
+  set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_iq1_m>);
 }
 
 }  // namespace sluice::quant::fast::detail

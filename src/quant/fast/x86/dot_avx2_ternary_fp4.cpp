@@ -1,11 +1,12 @@
 // AVX2 kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to dot_scalar_ternary_fp4.cpp:
-// integer sums per super-block) and the 4-bit float formats MXFP4, NVFP4 (equal within float
-// rounding: block sums accumulate in vector lanes).
+// integer sums per super-block, then its f32 step: super_blocks.h) and the 4-bit float formats MXFP4, NVFP4 (equal
+// within float rounding: block sums accumulate in vector lanes).
 #include <immintrin.h>
 
 #include "quant/blocks_ternary_fp4.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -32,64 +33,49 @@ inline __m256i ternary_pair_sums(__m256i values, const int8_t* a) {
   return _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(load256(a), values));
 }
 
-inline int32_t hsum_i16(__m256i v) { return hsum_i32(_mm256_madd_epi16(v, _mm256_set1_epi16(1))); }
+// int16 lanes -> int32 lanes of the sums of adjacent pairs.
+inline __m256i widen_i16(__m256i v) { return _mm256_madd_epi16(v, _mm256_set1_epi16(1)); }
 
-float dot_tq1_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockTQ1_0>(w);
-  const Q8x256View acts = view_q8x256(act, n);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockTQ1_0& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockTQ1_0)>(&x);
-    // int16 lanes, each at most 8 additions of |254|.
-    __m256i acc = _mm256_setzero_si256();
-    __m256i r = load256(x.qs);  // values 32k + l: digit k of qs[l]
-    for (int k = 0; k < 5; ++k) {
-      acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(r), y_qs + 32 * k));
-      r = times3(r);
-    }
-    // Values 160 + 16k + l: digit k of qs[32 + l], two digits per vector; values 240 + 4k + l:
-    // digit k of qh[l], joined to digit 4 of qs[32..47] (values 224..239).
-    const __m128i r0 = load128(x.qs + 32);
-    const __m128i r1 = times3(r0), r2 = times3(r1), r3 = times3(r2), r4 = times3(r3);
-    const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
-    const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
-    const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
-    acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r1, r0)), y_qs + 160));
-    acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r3, r2)), y_qs + 192));
-    acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(h, r4)), y_qs + 224));
-    const int32_t isum = hsum_i16(acc);
-    const float d = f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  sum_super_block_rows<BlockTQ1_0>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockTQ1_0& x, const int8_t* y_qs, const int16_t*) {
+        // int16 lanes, each at most 8 additions of |254|.
+        __m256i acc = _mm256_setzero_si256();
+        __m256i r = load256(x.qs);  // values 32k + l: digit k of qs[l]
+        for (int k = 0; k < 5; ++k) {
+          acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(r), y_qs + 32 * k));
+          r = times3(r);
+        }
+        // Values 160 + 16k + l: digit k of qs[32 + l], two digits per vector; values 240 + 4k + l:
+        // digit k of qh[l], joined to digit 4 of qs[32..47] (values 224..239).
+        const __m128i r0 = load128(x.qs + 32);
+        const __m128i r1 = times3(r0), r2 = times3(r1), r3 = times3(r2), r4 = times3(r3);
+        const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
+        const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
+        const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
+        acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r1, r0)), y_qs + 160));
+        acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r3, r2)), y_qs + 192));
+        acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(h, r4)), y_qs + 224));
+        return SuperBlockLanes{widen_i16(acc)};
+      });
 }
 
 // value = d * (q - 1): sum (q - 1) a = sum q a - sum a, sum a from the 16 bsums.
-float dot_tq2_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockTQ2_0>(w);
-  const Q8x256View acts = view_q8x256(act, n);
+void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i low2 = _mm256_set1_epi8(3);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const BlockTQ2_0& x = wb[b];
-    const int8_t* y_qs = acts.qs + 256 * b;
-    prefetch_ahead<sizeof(BlockTQ2_0)>(&x);
-    __m256i acc = _mm256_setzero_si256();  // int16 lanes, at most 8 additions of 762
-    for (int c = 0; c < 2; ++c) {
-      const __m256i raw = load256(x.qs + 32 * c);
-      for (int s = 0; s < 4; ++s) {
-        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
-        acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s)));
-      }
-    }
-    // The offset of 1 comes off lane by lane (|acc| <= 6096, |bsum| <= 16 * 128): one horizontal sum.
-    const int32_t isum = hsum_i16(_mm256_sub_epi16(acc, load256(acts.bsums + 16 * b)));
-    const float d = f16(x.d) * acts.d[b];
-    sum += d * static_cast<float>(isum);
-  }
-  return sum;
+  sum_super_block_rows<BlockTQ2_0>(
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockTQ2_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        __m256i acc = _mm256_setzero_si256();  // int16 lanes, at most 8 additions of 762
+        for (int c = 0; c < 2; ++c) {
+          const __m256i raw = load256(x.qs + 32 * c);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
+            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s)));
+          }
+        }
+        // The offset of 1 comes off lane by lane (|acc| <= 6096, |bsum| <= 16 * 128).
+        return SuperBlockLanes{widen_i16(_mm256_sub_epi16(acc, load256(y_bsums)))};
+      });
 }
 
 // ---- MXFP4, NVFP4 ------------------------------------------------------------------------
@@ -152,8 +138,8 @@ float dot_nvfp4(const std::byte* w, const std::byte* act, int64_t n) {
 }  // namespace
 
 void add_avx2_ternary_fp4_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::TQ1_0, for_each_token<dot_tq1_0>);
-  set_kernel(table, GgmlType::TQ2_0, for_each_token<dot_tq2_0>);
+  set_kernel(table, GgmlType::TQ1_0, rows_for_each_token<dot_tq1_0>);
+  set_kernel(table, GgmlType::TQ2_0, rows_for_each_token<dot_tq2_0>);
   set_kernel(table, GgmlType::MXFP4, for_each_token<dot_mxfp4>);
   set_kernel(table, GgmlType::NVFP4, for_each_token<dot_nvfp4>);
 }

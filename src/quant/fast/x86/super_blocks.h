@@ -2,9 +2,9 @@
 //     (f * f16(d) * y_d) * isum - (f16(dmin) * y_d) * msum
 // with f a power of two (1 for the K-quants, 1/8 to 1 for the grid i-quants, 1/256 for
 // TQ1_0, whose isum comes 256 times too large), dmin and msum zero for formats without
-// minimums. Used by the AVX2 kernels of Q2_K to Q6_K and IQ4_XS and
-// the AVX-512 ones of Q2_K to Q6_K, IQ4_XS, TQ1_0, TQ2_0, IQ1_S, IQ1_M, IQ2_XS, IQ2_S and the
-// VBMI grid i-quants (IQ2_XXS, IQ3_XXS, IQ3_S).
+// minimums. Used by the AVX2 one-token kernels of every 256-value format, and by the AVX-512
+// ones of Q2_K to Q6_K, IQ4_XS, TQ1_0, TQ2_0, IQ1_S, IQ1_M, IQ2_XS, IQ2_S and the VBMI grid
+// i-quants (IQ2_XXS, IQ3_XXS, IQ3_S).
 //
 // dot_scalar.cpp adds each super-block's term to the row's sum with every step rounded to f32
 // (contraction off). A SIMD kernel ends a super-block with isum and msum spread over int32
