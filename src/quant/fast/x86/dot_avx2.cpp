@@ -141,6 +141,73 @@ float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
   });
 }
 
+// ---- Scales by fewer multiplies ----
+// Zen 2 runs maddubs and madd on one pipe, and a super-block of 256 values takes 8 maddubs;
+// a madd per 32 values to apply the scales makes 16 multiplies. Adding adjacent int16 lanes of
+// the maddubs results first (hadd, which runs on the shuffle pipes) leaves fewer lanes to
+// scale, so one madd applies the scales of two or four steps. The integer sums are the same,
+// so results do not change. Bounds: a maddubs lane is at most 2 x q_max x 127, and a sum of
+// 2^k of them must stay within int16.
+
+// Scale bytes of `scales8` (the same 16 in both 128-bit halves) as int16, sign-extended, at
+// the int16 lanes `index` names (ScaleIndex below: each lane names its byte twice).
+inline __m256i spread_scales(__m256i scales8, __m256i index) {
+  return _mm256_srai_epi16(_mm256_shuffle_epi8(scales8, index), 8);
+}
+
+// Byte indices for spread_scales, 32 to a row: int16 lane i of the low half takes scale
+// low(i), of the high half scale high(i).
+struct ScaleIndex {
+  alignas(32) int8_t bytes[32];
+};
+template <class Low, class High>
+constexpr ScaleIndex scale_index(Low low, High high) {
+  ScaleIndex index{};
+  for (int i = 0; i < 8; ++i) {
+    index.bytes[2 * i] = index.bytes[2 * i + 1] = static_cast<int8_t>(low(i));
+    index.bytes[16 + 2 * i] = index.bytes[16 + 2 * i + 1] = static_cast<int8_t>(high(i));
+  }
+  return index;
+}
+
+// Formats of 16-value sub-blocks (Q2_K, Q3_K: at most 7 x 2 x 127 per lane, four lanes
+// summed): p[0..3] are steps s = 0..3 of half c of the super-block, step s's 128-bit halves
+// sub-blocks 8c + 2s and 8c + 2s + 1. Two rounds of hadd leave each sub-block's sum in two
+// int16 lanes: 5 multiplies for 8 sub-blocks where a madd per step takes 8.
+constexpr ScaleIndex kFourStepScales[2] = {
+    scale_index([](int i) { return i / 2 * 2; }, [](int i) { return i / 2 * 2 + 1; }),
+    scale_index([](int i) { return 8 + i / 2 * 2; }, [](int i) { return 8 + i / 2 * 2 + 1; })};
+
+inline __m256i four_steps_scaled(const __m256i (&p)[4], __m256i scales8, int c) {
+  const __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+  return _mm256_madd_epi16(sums, spread_scales(scales8, load256(kFourStepScales[c].bytes)));
+}
+
+// As four_steps_scaled for two steps (Q6_K: 63 x 2 x 127 per lane, only two may be summed):
+// steps 2t and 2t + 1 of a half, sub-blocks `first` .. first + 3 with first = 8 half + 4t.
+constexpr ScaleIndex kTwoStepScales[4] = {
+    scale_index([](int i) { return i / 4 * 2; }, [](int i) { return i / 4 * 2 + 1; }),
+    scale_index([](int i) { return 4 + i / 4 * 2; }, [](int i) { return 4 + i / 4 * 2 + 1; }),
+    scale_index([](int i) { return 8 + i / 4 * 2; }, [](int i) { return 8 + i / 4 * 2 + 1; }),
+    scale_index([](int i) { return 12 + i / 4 * 2; }, [](int i) { return 12 + i / 4 * 2 + 1; })};
+
+inline __m256i two_steps_scaled(__m256i p0, __m256i p1, __m256i scales8, int first) {
+  return _mm256_madd_epi16(_mm256_hadd_epi16(p0, p1), spread_scales(scales8, load256(kTwoStepScales[first / 4].bytes)));
+}
+
+// Formats of 32-value sub-blocks (Q4_K, Q5_K: at most 31 x 2 x 127 per lane, four lanes
+// summed): p[k] holds sub-block first + k's products in both 128-bit halves; after two rounds
+// of hadd each half holds every sub-block's sum in two int16 lanes. 5 multiplies for four
+// sub-blocks where a madd per sub-block takes 8 (scales8 as in four_steps_scaled; first is 0
+// or 4).
+constexpr ScaleIndex kFourSubBlockScales[2] = {
+    scale_index([](int i) { return i / 2; }, [](int i) { return i / 2; }),
+    scale_index([](int i) { return 4 + i / 2; }, [](int i) { return 4 + i / 2; })};
+
+inline __m256i four_sub_blocks_scaled(const __m256i (&p)[4], __m256i scales8, int first) {
+  const __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+  return _mm256_madd_epi16(sums, spread_scales(scales8, load256(kFourSubBlockScales[first / 4].bytes)));
+}
 // ---- 256-value formats ---------------------------------------------------------------------
 // Integer sums per super-block as int32 lanes; super_blocks.h does the f32 step of
 // dot_scalar.cpp.
@@ -150,16 +217,19 @@ void dot_q4_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
   sum_super_block_rows<BlockQ4_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ4_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+        const __m256i scales8 = _mm256_broadcastsi128_si256(scales_and_mins);
         __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-          const __m256i q = load256(x.qs + 32 * c);
-          const __m256i lo = _mm256_and_si256(q, low4);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-          const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-          const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
+        for (int half = 0; half < 2; ++half) {
+          __m256i p[4];  // sub-blocks 4 half .. 4 half + 3
+          for (int k = 0; k < 2; ++k) {
+            const int c = 2 * half + k;
+            const __m256i q = load256(x.qs + 32 * c);
+            const __m256i lo = _mm256_and_si256(q, low4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            p[2 * k] = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+            p[2 * k + 1] = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+          }
+          acc = _mm256_add_epi32(acc, four_sub_blocks_scaled(p, scales8, 4 * half));
         }
         return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
       });
@@ -171,33 +241,26 @@ void dot_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
   sum_super_block_rows<BlockQ5_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i scales_and_mins = unpack_k4_scales(x.scales);
-        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_and_mins));
+        const __m256i scales8 = _mm256_broadcastsi128_si256(scales_and_mins);
         __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
         __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-          const __m256i q = load256(x.qs + 32 * c);
-          const __m256i lo =
-              _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
-          const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
-                                             _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
-          high_bits = _mm256_srli_epi16(high_bits, 2);
-          const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-          const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, broadcast_i16(sc16, 2 * c)));
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, broadcast_i16(sc16, 2 * c + 1)));
+        for (int half = 0; half < 2; ++half) {
+          __m256i p[4];  // sub-blocks 4 half .. 4 half + 3
+          for (int k = 0; k < 2; ++k) {
+            const int c = 2 * half + k;
+            const __m256i q = load256(x.qs + 32 * c);
+            const __m256i lo =
+                _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                               _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
+            high_bits = _mm256_srli_epi16(high_bits, 2);
+            p[2 * k] = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
+            p[2 * k + 1] = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+          }
+          acc = _mm256_add_epi32(acc, four_sub_blocks_scaled(p, scales8, 4 * half));
         }
         return SuperBlockLanes{acc, k4_min_lanes(scales_and_mins, y_bsums)};
       });
-}
-
-// Scales of 16-value sub-blocks s and s + 1 as int16: 8 lanes of s, then 8 lanes of s + 1
-// (the two halves of a maddubs result over 32 values). sc16 holds the 16 scales as int16.
-inline __m256i sub_block_pair_scales(const int16_t* sc16, int s) {
-  int32_t pair;
-  std::memcpy(&pair, sc16 + s, sizeof(pair));
-  const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
-                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-  return _mm256_shuffle_epi8(_mm256_set1_epi32(pair), spread);
 }
 
 void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
@@ -205,11 +268,11 @@ void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
   const __m256i bits45 = _mm256_set1_epi8(0x30);
   sum_super_block_rows<BlockQ6_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-        alignas(32) int16_t sc16[16];
-        const __m256i scales = _mm256_cvtepi8_epi16(load128(x.scales));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
+        const __m128i scale_bytes = load128(x.scales);
+        const __m256i scales8 = _mm256_broadcastsi128_si256(scale_bytes);
         // sum_s scale_s * 32 * bsums_s, taken off at the end (q - 32).
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 5);
+        const __m256i offset =
+            _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_bytes), load256(y_bsums)), 5);
         __m256i acc = _mm256_setzero_si256();
         for (int half = 0; half < 2; ++half) {
           const __m256i ql0 = load256(x.ql + 64 * half);
@@ -222,10 +285,10 @@ void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
           };
-          for (int t = 0; t < 4; ++t) {
-            const __m256i p = _mm256_maddubs_epi16(q[t], load256(y_qs + 128 * half + 32 * t));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * half + 2 * t)));
-          }
+          __m256i p[4];  // step t: sub-blocks 8 half + 2t, 8 half + 2t + 1
+          for (int t = 0; t < 4; ++t) p[t] = _mm256_maddubs_epi16(q[t], load256(y_qs + 128 * half + 32 * t));
+          acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 8 * half));
+          acc = _mm256_add_epi32(acc, two_steps_scaled(p[2], p[3], scales8, 8 * half + 4));
         }
         return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
       });
@@ -237,17 +300,16 @@ void dot_q2_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ2_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i packed = load128(x.scales);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm_set1_epi8(0x0f), packed), 4));
-        alignas(32) int16_t sc16[16];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(sc16),
-                           _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f))));
+        const __m256i scales8 = _mm256_broadcastsi128_si256(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 2; ++c) {
           const __m256i raw = load256(x.qs + 32 * c);
+          __m256i p[4];
           for (int s = 0; s < 4; ++s) {
             const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2);
-            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
+            p[s] = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
           }
+          acc = _mm256_add_epi32(acc, four_steps_scaled(p, scales8, c));
         }
         return SuperBlockLanes{acc, _mm256_madd_epi16(mins, load256(y_bsums))};
       });
@@ -258,22 +320,23 @@ void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
   const __m256i bit2 = _mm256_set1_epi8(4);
   sum_super_block_rows<BlockQ3_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ3_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
-        const __m256i scales = _mm256_cvtepi8_epi16(unpack_q3_scales(x.scales));
-        alignas(32) int16_t sc16[16];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(sc16), scales);
+        const __m128i scale_bytes = unpack_q3_scales(x.scales);
+        const __m256i scales8 = _mm256_broadcastsi128_si256(scale_bytes);
         // q = q' - 4 with q' in 0..7: take 4 * sum_s scale_s * bsums_s off at the end.
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(y_bsums)), 2);
+        const __m256i offset =
+            _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_bytes), load256(y_bsums)), 2);
         __m256i high_bits = load256(x.hmask);  // bit 4c + s of byte l
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 2; ++c) {
           const __m256i raw = load256(x.qs + 32 * c);
+          __m256i p[4];
           for (int s = 0; s < 4; ++s) {
             const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), low2),
                                               _mm256_and_si256(_mm256_slli_epi16(high_bits, 2), bit2));
             high_bits = _mm256_srli_epi16(high_bits, 1);
-            const __m256i p = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sub_block_pair_scales(sc16, 8 * c + 2 * s)));
+            p[s] = _mm256_maddubs_epi16(q, load256(y_qs + 128 * c + 32 * s));
           }
+          acc = _mm256_add_epi32(acc, four_steps_scaled(p, scales8, c));
         }
         return SuperBlockLanes{_mm256_sub_epi32(acc, offset)};
       });
