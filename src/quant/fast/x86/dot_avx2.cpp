@@ -11,6 +11,7 @@
 // activations within +-127.
 #include <immintrin.h>
 
+#include <bit>
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -67,48 +68,63 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
 
 // ---- 32-value formats ----------------------------------------------------------------------
 
-float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockQ8_0>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  const int64_t nb = n / 32;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    prefetch_ahead<2 * sizeof(BlockQ8_0)>(wb + b);
-    const __m256i p0 = dot_s8_s8(load256(wb[b].qs), load256(acts.qs + 32 * b));
-    const __m256i p1 = dot_s8_s8(load256(wb[b + 1].qs), load256(acts.qs + 32 * (b + 1)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b + 1].d) * acts.d[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
-  }
-  if (b < nb) {
-    const __m256i p0 = dot_s8_s8(load256(wb[b].qs), load256(acts.qs + 32 * b));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p0), acc0);
-  }
-  return hsum_f32(_mm256_add_ps(acc0, acc1));
+// Eight consecutive blocks' f16 field (field(block): d or m) as f32 lanes.
+template <class Block, class Field>
+inline __m256 eight_f16(const Block* wb, Field field) {
+  return _mm256_cvtph_ps(_mm_setr_epi16(field(wb[0]), field(wb[1]), field(wb[2]), field(wb[3]), field(wb[4]),
+                                        field(wb[5]), field(wb[6]), field(wb[7])));
 }
 
 // The dot product of a row of 32-value blocks: block_dot(block, activation quants) gives a
 // block's integer sums as int32 lanes, scaled by d y_d; formats with a minimum m add
-// m y_d sum a.
-template <class Block, class BlockDot>
+// m y_d sum a. Blocks go eight at a time: their lanes are reduced together (lane_totals), so
+// one conversion and one multiply-add scale eight blocks, their d and m converted in one
+// vector, where block by block each took a conversion, a broadcast and a multiply-add of
+// its own. Formats stored with an offset (value q - kOffset) may give block_dot's sums of
+// q a; kOffset sum a then comes off each block's total, from the activations' block sums.
+template <class Block, int kOffset = 0, class BlockDot>
 float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BlockDot block_dot) {
   const auto* wb = blocks_of<Block>(w);
   const Q8x32View acts = view_q8x32(act, n);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
-  for (int64_t b = 0; b < n / 32; ++b) {
-    prefetch_ahead<sizeof(Block)>(wb + b);
-    const __m256i p = block_dot(wb[b], acts.qs + 32 * b);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * acts.d[b]), _mm256_cvtepi32_ps(p), acc);
-    if constexpr (requires { wb[b].m; }) mins += f16(wb[b].m) * acts.d[b] * static_cast<float>(acts.sum[b]);
+  const int64_t nb = n / 32;
+  constexpr bool kMinimums = requires(const Block& x) { x.m; };
+  static_assert(kOffset == 0 || std::has_single_bit(static_cast<unsigned>(kOffset)));
+  constexpr int kOffsetShift = std::countr_zero(static_cast<unsigned>(kOffset));  // used where kOffset != 0
+  __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    prefetch_ahead<8 * sizeof(Block)>(wb + b);
+    __m256i p[8];
+    for (int i = 0; i < 8; ++i) p[i] = block_dot(wb[b + i], acts.qs + 32 * (b + i));
+    const __m256 y_d = _mm256_loadu_ps(acts.d + b);
+    const __m256 d = _mm256_mul_ps(eight_f16(wb + b, [](const Block& x) { return static_cast<short>(x.d); }), y_d);
+    __m256i totals = lane_totals(p);
+    if constexpr (kOffset != 0)
+      totals = _mm256_sub_epi32(totals, _mm256_slli_epi32(load256(acts.sum + b), kOffsetShift));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(totals), acc);
+    if constexpr (kMinimums) {
+      const __m256 m = _mm256_mul_ps(eight_f16(wb + b, [](const Block& x) { return static_cast<short>(x.m); }), y_d);
+      mins = _mm256_fmadd_ps(m, _mm256_cvtepi32_ps(load256(acts.sum + b)), mins);
+    }
   }
-  return hsum_f32(acc) + mins;
+  float sum = hsum_f32(_mm256_add_ps(acc, mins));
+  for (; b < nb; ++b) {
+    const int32_t isum = hsum_i32(block_dot(wb[b], acts.qs + 32 * b)) - kOffset * acts.sum[b];
+    sum += f16(wb[b].d) * acts.d[b] * static_cast<float>(isum);
+    if constexpr (kMinimums) sum += f16(wb[b].m) * acts.d[b] * static_cast<float>(acts.sum[b]);
+  }
+  return sum;
 }
 
+float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
+  return sum_blocks32<BlockQ8_0>(
+      w, act, n, [](const BlockQ8_0& x, const int8_t* a) { return dot_s8_s8(load256(x.qs), load256(a)); });
+}
+
+// value = d * (q - 8): the sums of q a, and 8 sum a off each block's total.
 float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ4_0>(w, act, n, [](const BlockQ4_0& x, const int8_t* a) {
-    return dot_s8_s8(_mm256_sub_epi8(nibbles_32(x.qs), _mm256_set1_epi8(8)), load256(a));
-  });
+  return sum_blocks32<BlockQ4_0, 8>(
+      w, act, n, [](const BlockQ4_0& x, const int8_t* a) { return dot_u8_s8(nibbles_32(x.qs), load256(a)); });
 }
 
 float dot_q4_1(const std::byte* w, const std::byte* act, int64_t n) {
@@ -117,10 +133,10 @@ float dot_q4_1(const std::byte* w, const std::byte* act, int64_t n) {
 }
 
 float dot_q5_0(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ5_0>(w, act, n, [](const BlockQ5_0& x, const int8_t* a) {
-    // (nibble | bit << 4) - 16 = nibble - 16 where the bit is clear.
-    const __m256i clear = _mm256_andnot_si256(bits_to_bytes(load_u32(x.qh)), _mm256_set1_epi8(16));
-    return dot_s8_s8(_mm256_sub_epi8(nibbles_32(x.qs), clear), load256(a));
+  // value = d * ((nibble | bit << 4) - 16): the sums of (nibble | bit << 4) a, as Q5_1's.
+  return sum_blocks32<BlockQ5_0, 16>(w, act, n, [](const BlockQ5_0& x, const int8_t* a) {
+    const __m256i high = _mm256_and_si256(bits_to_bytes(load_u32(x.qh)), _mm256_set1_epi8(16));
+    return dot_u8_s8(_mm256_or_si256(nibbles_32(x.qs), high), load256(a));
   });
 }
 
