@@ -11,7 +11,6 @@
 // activations within +-127.
 #include <immintrin.h>
 
-#include <bit>
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -19,6 +18,7 @@
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/sum_blocks32.h"
 #include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
@@ -67,54 +67,6 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
 }
 
 // ---- 32-value formats ----------------------------------------------------------------------
-
-// Eight consecutive blocks' f16 field (field(block): d or m) as f32 lanes.
-template <class Block, class Field>
-inline __m256 eight_f16(const Block* wb, Field field) {
-  return _mm256_cvtph_ps(_mm_setr_epi16(field(wb[0]), field(wb[1]), field(wb[2]), field(wb[3]), field(wb[4]),
-                                        field(wb[5]), field(wb[6]), field(wb[7])));
-}
-
-// The dot product of a row of 32-value blocks: block_dot(block, activation quants) gives a
-// block's integer sums as int32 lanes, scaled by d y_d; formats with a minimum m add
-// m y_d sum a. Blocks go eight at a time: their lanes are reduced together (lane_totals), so
-// one conversion and one multiply-add scale eight blocks, their d and m converted in one
-// vector, where block by block each took a conversion, a broadcast and a multiply-add of
-// its own. Formats stored with an offset (value q - kOffset) may give block_dot's sums of
-// q a; kOffset sum a then comes off each block's total, from the activations' block sums.
-template <class Block, int kOffset = 0, class BlockDot>
-float sum_blocks32(const std::byte* w, const std::byte* act, int64_t n, BlockDot block_dot) {
-  const auto* wb = blocks_of<Block>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  const int64_t nb = n / 32;
-  constexpr bool kMinimums = requires(const Block& x) { x.m; };
-  static_assert(kOffset == 0 || std::has_single_bit(static_cast<unsigned>(kOffset)));
-  constexpr int kOffsetShift = std::countr_zero(static_cast<unsigned>(kOffset));  // used where kOffset != 0
-  __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 8 <= nb; b += 8) {
-    prefetch_ahead<8 * sizeof(Block)>(wb + b);
-    __m256i p[8];
-    for (int i = 0; i < 8; ++i) p[i] = block_dot(wb[b + i], acts.qs + 32 * (b + i));
-    const __m256 y_d = _mm256_loadu_ps(acts.d + b);
-    const __m256 d = _mm256_mul_ps(eight_f16(wb + b, [](const Block& x) { return static_cast<short>(x.d); }), y_d);
-    __m256i totals = lane_totals(p);
-    if constexpr (kOffset != 0)
-      totals = _mm256_sub_epi32(totals, _mm256_slli_epi32(load256(acts.sum + b), kOffsetShift));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(totals), acc);
-    if constexpr (kMinimums) {
-      const __m256 m = _mm256_mul_ps(eight_f16(wb + b, [](const Block& x) { return static_cast<short>(x.m); }), y_d);
-      mins = _mm256_fmadd_ps(m, _mm256_cvtepi32_ps(load256(acts.sum + b)), mins);
-    }
-  }
-  float sum = hsum_f32(_mm256_add_ps(acc, mins));
-  for (; b < nb; ++b) {
-    const int32_t isum = hsum_i32(block_dot(wb[b], acts.qs + 32 * b)) - kOffset * acts.sum[b];
-    sum += f16(wb[b].d) * acts.d[b] * static_cast<float>(isum);
-    if constexpr (kMinimums) sum += f16(wb[b].m) * acts.d[b] * static_cast<float>(acts.sum[b]);
-  }
-  return sum;
-}
 
 float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
   return sum_blocks32<BlockQ8_0>(

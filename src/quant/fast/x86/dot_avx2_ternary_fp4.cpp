@@ -6,6 +6,7 @@
 #include "quant/blocks_ternary_fp4.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/sum_blocks32.h"
 #include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
@@ -81,28 +82,18 @@ void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 // ---- MXFP4, NVFP4 ------------------------------------------------------------------------
 
 // The doubled FP4 values (kValuesFp4 as integers), in both 128-bit lanes for shuffle_epi8.
+constexpr int kMxfp4Offset = 12;  // minus the lowest level
 inline __m256i fp4_levels() {
   return _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
 }
 
+// Levels plus 12 are unsigned (0..24): maddubs takes them as they are, and 12 sum a comes off
+// each block's total.
 float dot_mxfp4(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockMXFP4>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  const __m256i levels = fp4_levels();
-  const int64_t nb = n / 32;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  const auto block_dot = [&](int64_t b) {
-    const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(wb[b].qs));
-    return _mm256_cvtepi32_ps(dot_s8_s8(q, load256(acts.qs + 32 * b)));
-  };
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    prefetch_ahead<2 * sizeof(BlockMXFP4)>(wb + b);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(kE8m0HalfToF32[wb[b].e] * acts.d[b]), block_dot(b), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(kE8m0HalfToF32[wb[b + 1].e] * acts.d[b + 1]), block_dot(b + 1), acc1);
-  }
-  if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(kE8m0HalfToF32[wb[b].e] * acts.d[b]), block_dot(b), acc0);
-  return hsum_f32(_mm256_add_ps(acc0, acc1));
+  const __m256i levels = _mm256_add_epi8(fp4_levels(), _mm256_set1_epi8(kMxfp4Offset));
+  return sum_blocks32<BlockMXFP4, kMxfp4Offset>(w, act, n, [&](const BlockMXFP4& x, const int8_t* a) {
+    return dot_u8_s8(_mm256_shuffle_epi8(levels, nibbles_32(x.qs)), load256(a));
+  });
 }
 
 // NVFP4: per half block (32 values, one activation block), sub-blocks 2h and 2h + 1 are the
