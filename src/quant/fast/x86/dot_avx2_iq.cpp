@@ -12,6 +12,7 @@
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/scales_avx2.h"
 #include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
@@ -24,27 +25,44 @@ inline __m256i halves_scale(int low, int high) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(high)), _mm_set1_epi16(static_cast<short>(low)));
 }
 
-// Products of unsigned grid bytes with signed activations, times per-16 scales, as 8 int32.
+// Products of unsigned grid bytes with signed activations: pair sums as int16 (maddubs).
+inline __m256i grid_dot(__m256i grid, __m256i signs, const int8_t* a) {
+  return _mm256_maddubs_epi16(grid, _mm256_sign_epi8(load256(a), signs));
+}
+
+// As grid_dot, times int16 scales (a sub-block's in every lane for the IQ3 grids), as 8 int32.
 inline __m256i scaled_grid_dot(__m256i grid, __m256i signs, const int8_t* a, __m256i scales) {
-  const __m256i p = _mm256_maddubs_epi16(grid, _mm256_sign_epi8(load256(a), signs));
-  return _mm256_madd_epi16(p, scales);
+  return _mm256_madd_epi16(grid_dot(grid, signs, a), scales);
+}
+
+// IQ2_XS / IQ2_S scales: byte ib holds the scales of values 32 ib .. 32 ib + 15 (low nibble)
+// and 32 ib + 16 .. 32 ib + 31 (high nibble). The 16 odd factors 2 nibble + 1 in value order,
+// as bytes in both 128-bit halves (two_steps_scaled's scales8).
+inline __m256i odd_nibble_scales(const uint8_t* scales) {
+  const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  const __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(raw, low4), _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+  return _mm256_broadcastsi128_si256(_mm_or_si128(_mm_add_epi8(nibbles, nibbles), _mm_set1_epi8(1)));
 }
 
 void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_XS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) {
+        const __m256i scales8 = odd_nibble_scales(x.scales);
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const uint16_t* e = x.qs + 4 * ib;  // 9-bit grid index, 7-bit sign index
-          const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
-                                                  grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
-          const __m256i signs = _mm256_setr_epi64x(
-              static_cast<int64_t>(kIq2SignMasks.of[e[0] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[1] >> 9]),
-              static_cast<int64_t>(kIq2SignMasks.of[e[2] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[3] >> 9]));
-          const int sc = x.scales[ib];
-          acc = _mm256_add_epi32(
-              acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, halves_scale(2 * (sc & 0x0f) + 1, 2 * (sc >> 4) + 1)));
+        for (int ib = 0; ib < 8; ib += 2) {
+          __m256i p[2];
+          for (int h = 0; h < 2; ++h) {
+            const uint16_t* e = x.qs + 4 * (ib + h);  // 9-bit grid index, 7-bit sign index
+            const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
+                                                    grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
+            const __m256i signs = _mm256_setr_epi64x(
+                static_cast<int64_t>(kIq2SignMasks.of[e[0] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[1] >> 9]),
+                static_cast<int64_t>(kIq2SignMasks.of[e[2] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[3] >> 9]));
+            p[h] = grid_dot(grid, signs, y_qs + 32 * (ib + h));
+          }
+          acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 2 * ib));
         }
         return SuperBlockLanes{acc};
       },
@@ -55,17 +73,19 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   sum_super_block_rows<BlockIQ2_S>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) {
+        const __m256i scales8 = odd_nibble_scales(x.scales);
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const uint8_t* q = x.qs + 4 * ib;
-          const uint32_t h = x.qh[ib];
-          const __m256i grid = _mm256_setr_epi64x(
-              grid_row(kIq2sGrid, q[0] | ((h << 8) & 0x300)), grid_row(kIq2sGrid, q[1] | ((h << 6) & 0x300)),
-              grid_row(kIq2sGrid, q[2] | ((h << 4) & 0x300)), grid_row(kIq2sGrid, q[3] | ((h << 2) & 0x300)));
-          const __m256i signs = sign_bits_to_factors(load_u32(x.signs + 4 * ib));
-          const int sc = x.scales[ib];
-          acc = _mm256_add_epi32(
-              acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, halves_scale(2 * (sc & 0x0f) + 1, 2 * (sc >> 4) + 1)));
+        for (int ib = 0; ib < 8; ib += 2) {
+          __m256i p[2];
+          for (int h = 0; h < 2; ++h) {
+            const uint8_t* q = x.qs + 4 * (ib + h);
+            const uint32_t hi = x.qh[ib + h];
+            const __m256i grid = _mm256_setr_epi64x(
+                grid_row(kIq2sGrid, q[0] | ((hi << 8) & 0x300)), grid_row(kIq2sGrid, q[1] | ((hi << 6) & 0x300)),
+                grid_row(kIq2sGrid, q[2] | ((hi << 4) & 0x300)), grid_row(kIq2sGrid, q[3] | ((hi << 2) & 0x300)));
+            p[h] = grid_dot(grid, sign_bits_to_factors(load_u32(x.signs + 4 * (ib + h))), y_qs + 32 * (ib + h));
+          }
+          acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 2 * ib));
         }
         return SuperBlockLanes{acc};
       },
