@@ -279,9 +279,7 @@ void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
             const __m256i grid =
                 _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
                                    grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));
-            const auto sign_mask = [&](int k) { return static_cast<int64_t>(kIq2SignMasks.of[(ss >> (7 * k)) & 127]); };
-            const __m256i signs = _mm256_setr_epi64x(sign_mask(0), sign_mask(1), sign_mask(2), sign_mask(3));
-            const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), signs);
+            const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), sign_factors(ss, kPackedSignBits));
             const __m256i p = _mm256_maddubs_epi16(grid, a);
             const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
             acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));

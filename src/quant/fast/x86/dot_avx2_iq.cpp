@@ -57,10 +57,8 @@ void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
             const uint16_t* e = x.qs + 4 * (ib + h);  // 9-bit grid index, 7-bit sign index
             const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
                                                     grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
-            const __m256i signs = _mm256_setr_epi64x(
-                static_cast<int64_t>(kIq2SignMasks.of[e[0] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[1] >> 9]),
-                static_cast<int64_t>(kIq2SignMasks.of[e[2] >> 9]), static_cast<int64_t>(kIq2SignMasks.of[e[3] >> 9]));
-            p[h] = grid_dot(grid, signs, y_qs + 32 * (ib + h));
+            p[h] = grid_dot(grid, sign_factors(load_u64(reinterpret_cast<const uint8_t*>(e)), kEntrySignBits),
+                            y_qs + 32 * (ib + h));
           }
           acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 2 * ib));
         }
@@ -104,10 +102,7 @@ void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
                                                  grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
                                                  grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
           const uint32_t ss = load_u32(x.scales_and_signs + 4 * ib);  // four 7-bit signs, scale
-          const __m256i signs = _mm256_setr_epi64x(static_cast<int64_t>(kIq2SignMasks.of[ss & 127]),
-                                                   static_cast<int64_t>(kIq2SignMasks.of[(ss >> 7) & 127]),
-                                                   static_cast<int64_t>(kIq2SignMasks.of[(ss >> 14) & 127]),
-                                                   static_cast<int64_t>(kIq2SignMasks.of[(ss >> 21) & 127]));
+          const __m256i signs = sign_factors(ss, kPackedSignBits);
           const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
           acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
         }
