@@ -19,32 +19,30 @@ namespace {
 inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
 inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
 
-// The top digit of each rotated byte minus 1, in {-1, 0, 1}: (r * 3) >> 8 is 0 below 86,
-// 1 below 171, else 2. Unsigned compares through the sign-flipped bytes.
-inline __m256i ternary_values(__m256i rotated) {
+// The top digit of each rotated byte, in {0, 1, 2}: (r * 3) >> 8 is 0 below 86, 1 below 171,
+// else 2. Unsigned compares through the sign-flipped bytes; each true compare is -1.
+inline __m256i ternary_digits(__m256i rotated) {
   const __m256i biased = _mm256_xor_si256(rotated, _mm256_set1_epi8(static_cast<char>(0x80)));
   const __m256i at_least_86 = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(85 - 128));
   const __m256i at_least_171 = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(170 - 128));
-  return _mm256_sub_epi8(_mm256_set1_epi8(-1), _mm256_add_epi8(at_least_86, at_least_171));
+  return _mm256_sub_epi8(_mm256_setzero_si256(), _mm256_add_epi8(at_least_86, at_least_171));
 }
 
-// Pair sums (int16) of value * activation for 32 values in {-1, 0, 1}: the sign trick makes
-// the products, maddubs against ones adds pairs (|sum| <= 254).
-inline __m256i ternary_pair_sums(__m256i values, const int8_t* a) {
-  return _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(load256(a), values));
-}
+// Pair sums (int16) of digit * activation for 32 digits (|sum| <= 2 x 2 x 127). The values are
+// digit - 1: the kernel takes the activations' sum off at the end.
+inline __m256i digit_pair_sums(__m256i digits, const int8_t* a) { return _mm256_maddubs_epi16(digits, load256(a)); }
 
 // int16 lanes -> int32 lanes of the sums of adjacent pairs.
 inline __m256i widen_i16(__m256i v) { return _mm256_madd_epi16(v, _mm256_set1_epi16(1)); }
 
 void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockTQ1_0>(
-      w, w_row_bytes, n_rows, act, n, out, [&](const BlockTQ1_0& x, const int8_t* y_qs, const int16_t*) {
-        // int16 lanes, each at most 8 additions of |254|.
+      w, w_row_bytes, n_rows, act, n, out, [&](const BlockTQ1_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
+        // int16 lanes, each at most 8 additions of |508|.
         __m256i acc = _mm256_setzero_si256();
         __m256i r = load256(x.qs);  // values 32k + l: digit k of qs[l]
         for (int k = 0; k < 5; ++k) {
-          acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(r), y_qs + 32 * k));
+          acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(r), y_qs + 32 * k));
           r = times3(r);
         }
         // Values 160 + 16k + l: digit k of qs[32 + l], two digits per vector; values 240 + 4k + l:
@@ -54,10 +52,11 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
         const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
         const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
         const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
-        acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r1, r0)), y_qs + 160));
-        acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(r3, r2)), y_qs + 192));
-        acc = _mm256_add_epi16(acc, ternary_pair_sums(ternary_values(_mm256_set_m128i(h, r4)), y_qs + 224));
-        return SuperBlockLanes{widen_i16(acc)};
+        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(r1, r0)), y_qs + 160));
+        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(r3, r2)), y_qs + 192));
+        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(h, r4)), y_qs + 224));
+        // value = digit - 1: the offset comes off lane by lane (|bsum| <= 16 x 127), as TQ2_0's.
+        return SuperBlockLanes{widen_i16(_mm256_sub_epi16(acc, load256(y_bsums)))};
       });
 }
 
