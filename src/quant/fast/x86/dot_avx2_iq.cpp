@@ -45,24 +45,29 @@ inline __m256i odd_nibble_scales(const uint8_t* scales) {
   return _mm256_broadcastsi128_si256(_mm_or_si128(_mm_add_epi8(nibbles, nibbles), _mm_set1_epi8(1)));
 }
 
+// An IQ2_XS / IQ2_S super-block's scaled sums: products(ib) gives sub-block ib's maddubs pair
+// sums (grid_dot), and two sub-blocks at a time share a madd for their scales.
+template <class Block, class Products>
+inline SuperBlockLanes iq2_scaled_sums(const Block& x, Products products) {
+  const __m256i scales8 = odd_nibble_scales(x.scales);
+  __m256i acc = _mm256_setzero_si256();
+  for (int ib = 0; ib < 8; ib += 2) {
+    acc = _mm256_add_epi32(acc, two_steps_scaled(products(ib), products(ib + 1), scales8, 2 * ib));
+  }
+  return SuperBlockLanes{acc};
+}
+
 void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_XS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) {
-        const __m256i scales8 = odd_nibble_scales(x.scales);
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib += 2) {
-          __m256i p[2];
-          for (int h = 0; h < 2; ++h) {
-            const uint16_t* e = x.qs + 4 * (ib + h);  // 9-bit grid index, 7-bit sign index
-            const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
-                                                    grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
-            p[h] = grid_dot(grid, sign_factors(load_u64(reinterpret_cast<const uint8_t*>(e)), kEntrySignBits),
-                            y_qs + 32 * (ib + h));
-          }
-          acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 2 * ib));
-        }
-        return SuperBlockLanes{acc};
+        return iq2_scaled_sums(x, [&](int ib) {
+          const uint16_t* e = x.qs + 4 * ib;  // 9-bit grid index, 7-bit sign index
+          const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
+                                                  grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
+          const __m256i signs = sign_factors(load_u64(reinterpret_cast<const uint8_t*>(e)), kEntrySignBits);
+          return grid_dot(grid, signs, y_qs + 32 * ib);
+        });
       },
       0.125f);
 }
@@ -71,21 +76,14 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   sum_super_block_rows<BlockIQ2_S>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) {
-        const __m256i scales8 = odd_nibble_scales(x.scales);
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib += 2) {
-          __m256i p[2];
-          for (int h = 0; h < 2; ++h) {
-            const uint8_t* q = x.qs + 4 * (ib + h);
-            const uint32_t hi = x.qh[ib + h];
-            const __m256i grid = _mm256_setr_epi64x(
-                grid_row(kIq2sGrid, q[0] | ((hi << 8) & 0x300)), grid_row(kIq2sGrid, q[1] | ((hi << 6) & 0x300)),
-                grid_row(kIq2sGrid, q[2] | ((hi << 4) & 0x300)), grid_row(kIq2sGrid, q[3] | ((hi << 2) & 0x300)));
-            p[h] = grid_dot(grid, sign_bits_to_factors(load_u32(x.signs + 4 * (ib + h))), y_qs + 32 * (ib + h));
-          }
-          acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 2 * ib));
-        }
-        return SuperBlockLanes{acc};
+        return iq2_scaled_sums(x, [&](int ib) {
+          const uint8_t* q = x.qs + 4 * ib;
+          const uint32_t h = x.qh[ib];
+          const __m256i grid = _mm256_setr_epi64x(
+              grid_row(kIq2sGrid, q[0] | ((h << 8) & 0x300)), grid_row(kIq2sGrid, q[1] | ((h << 6) & 0x300)),
+              grid_row(kIq2sGrid, q[2] | ((h << 4) & 0x300)), grid_row(kIq2sGrid, q[3] | ((h << 2) & 0x300)));
+          return grid_dot(grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib)), y_qs + 32 * ib);
+        });
       },
       0.125f);
 }
