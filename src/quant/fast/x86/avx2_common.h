@@ -195,12 +195,6 @@ inline __m128i unpack_q3_scales(const uint8_t* packed) {
   return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(high, 4)), _mm_set1_epi8(32));
 }
 
-// Broadcast of int16 element j of an 8 x int16 vector (both lanes hold it) to all 16 lanes.
-inline __m256i broadcast_i16(__m256i v8x2, int j) {
-  const __m256i index = _mm256_set1_epi16(static_cast<short>((2 * j + 1) << 8 | (2 * j)));
-  return _mm256_shuffle_epi8(v8x2, index);
-}
-
 // Lane j: minimum_j * (bsums[2j] + bsums[2j + 1]).
 inline __m256i k4_min_lanes(__m128i scales_and_mins, const int16_t* bsums) {
   const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
