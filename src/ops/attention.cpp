@@ -194,6 +194,7 @@ inline void store8(float* p, Vec8 v) { __builtin_memcpy(p, &v, sizeof(v)); }
 void score_tile(const float* q, int64_t q_stride, const float* const (&keys)[kKeyTile], int64_t n_vecs, float scale,
                 float* scores) {
   constexpr int kDots = kRowTile * kKeyTile;
+  static_assert(kDots == kLanes && kRowTile % 2 == 0);  // the reduction below makes 16 dots of row pairs
   Vec8 half[2][kDots];
   for (int64_t h = 0; h < 2; ++h) {
     for (int64_t r0 = 0; r0 < kRowTile; r0 += 2) {

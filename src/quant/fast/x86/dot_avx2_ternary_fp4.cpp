@@ -1,6 +1,6 @@
 // AVX2 kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to dot_scalar_ternary_fp4.cpp:
-// integer sums per super-block, then its f32 step: super_blocks.h) and the 4-bit float formats MXFP4, NVFP4 (equal
-// within float rounding: block sums accumulate in vector lanes).
+// integer sums per super-block, then its f32 step: super_blocks.h) and the 4-bit float
+// formats MXFP4, NVFP4 (equal within float rounding: block sums accumulate in vector lanes).
 #include <immintrin.h>
 
 #include "quant/blocks_ternary_fp4.h"

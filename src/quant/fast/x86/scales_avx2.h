@@ -26,16 +26,16 @@ inline __m256i spread_scales(__m256i scales8, __m256i index) {
 }
 
 // Byte indices for spread_scales, 32 to a row: int16 lane i of the low half takes scale
-// low(i), of the high half scale high(i).
+// first + step * (i / lanes_per_scale), of the high half that scale + high_offset.
 struct ScaleIndex {
   alignas(32) int8_t bytes[32];
 };
-template <class Low, class High>
-constexpr ScaleIndex scale_index(Low low, High high) {
+constexpr ScaleIndex scale_index(int first, int lanes_per_scale, int step, int high_offset) {
   ScaleIndex index{};
   for (int i = 0; i < 8; ++i) {
-    index.bytes[2 * i] = index.bytes[2 * i + 1] = static_cast<int8_t>(low(i));
-    index.bytes[16 + 2 * i] = index.bytes[16 + 2 * i + 1] = static_cast<int8_t>(high(i));
+    const int low = first + step * (i / lanes_per_scale);
+    index.bytes[2 * i] = index.bytes[2 * i + 1] = static_cast<int8_t>(low);
+    index.bytes[16 + 2 * i] = index.bytes[16 + 2 * i + 1] = static_cast<int8_t>(low + high_offset);
   }
   return index;
 }
@@ -44,9 +44,7 @@ constexpr ScaleIndex scale_index(Low low, High high) {
 // summed): p[0..3] are steps s = 0..3 of half c of the super-block, step s's 128-bit halves
 // sub-blocks 8c + 2s and 8c + 2s + 1. Two rounds of hadd leave each sub-block's sum in two
 // int16 lanes: 5 multiplies for 8 sub-blocks where a madd per step takes 8.
-constexpr ScaleIndex kFourStepScales[2] = {
-    scale_index([](int i) { return i / 2 * 2; }, [](int i) { return i / 2 * 2 + 1; }),
-    scale_index([](int i) { return 8 + i / 2 * 2; }, [](int i) { return 8 + i / 2 * 2 + 1; })};
+constexpr ScaleIndex kFourStepScales[2] = {scale_index(0, 2, 2, 1), scale_index(8, 2, 2, 1)};
 
 inline __m256i four_steps_scaled(const __m256i (&p)[4], __m256i scales8, int c) {
   const __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
@@ -57,11 +55,8 @@ inline __m256i four_steps_scaled(const __m256i (&p)[4], __m256i scales8, int c) 
 // IQ2_XS and IQ2_S: grid values at most 43): p0's halves are sub-blocks first and first + 1,
 // p1's first + 2 and first + 3 (first a multiple of 4; for Q6_K steps 2t and 2t + 1 of a half,
 // first = 8 half + 4t).
-constexpr ScaleIndex kTwoStepScales[4] = {
-    scale_index([](int i) { return i / 4 * 2; }, [](int i) { return i / 4 * 2 + 1; }),
-    scale_index([](int i) { return 4 + i / 4 * 2; }, [](int i) { return 4 + i / 4 * 2 + 1; }),
-    scale_index([](int i) { return 8 + i / 4 * 2; }, [](int i) { return 8 + i / 4 * 2 + 1; }),
-    scale_index([](int i) { return 12 + i / 4 * 2; }, [](int i) { return 12 + i / 4 * 2 + 1; })};
+constexpr ScaleIndex kTwoStepScales[4] = {scale_index(0, 4, 2, 1), scale_index(4, 4, 2, 1), scale_index(8, 4, 2, 1),
+                                          scale_index(12, 4, 2, 1)};
 
 inline __m256i two_steps_scaled(__m256i p0, __m256i p1, __m256i scales8, int first) {
   return _mm256_madd_epi16(_mm256_hadd_epi16(p0, p1), spread_scales(scales8, load256(kTwoStepScales[first / 4].bytes)));
@@ -72,9 +67,7 @@ inline __m256i two_steps_scaled(__m256i p0, __m256i p1, __m256i scales8, int fir
 // of hadd each half holds every sub-block's sum in two int16 lanes. 5 multiplies for four
 // sub-blocks where a madd per sub-block takes 8 (scales8 as in four_steps_scaled; first is 0
 // or 4).
-constexpr ScaleIndex kFourSubBlockScales[2] = {
-    scale_index([](int i) { return i / 2; }, [](int i) { return i / 2; }),
-    scale_index([](int i) { return 4 + i / 2; }, [](int i) { return 4 + i / 2; })};
+constexpr ScaleIndex kFourSubBlockScales[2] = {scale_index(0, 2, 1, 0), scale_index(4, 2, 1, 0)};
 
 inline __m256i four_sub_blocks_scaled(const __m256i (&p)[4], __m256i scales8, int first) {
   const __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
