@@ -15,16 +15,31 @@ namespace {
 
 // ---- TQ1_0, TQ2_0 ------------------------------------------------------------------------
 
-// Byte-wise r * 3 mod 256: moves the next base-3 digit of a TQ1_0 byte to the top.
+// TQ1_0 bytes are handled biased, r + 128 (mod 256), so that signed compares order them as
+// unsigned bytes. Byte-wise times 3 moves the next base-3 digit of a byte to the top, and
+// keeps the bias: 3 (r + 128) = 3 r + 128 (mod 256).
+inline __m256i biased(__m256i r) { return _mm256_xor_si256(r, _mm256_set1_epi8(static_cast<char>(0x80))); }
+inline __m128i biased(__m128i r) { return _mm_xor_si128(r, _mm_set1_epi8(static_cast<char>(0x80))); }
 inline __m256i times3(__m256i r) { return _mm256_add_epi8(r, _mm256_add_epi8(r, r)); }
 inline __m128i times3(__m128i r) { return _mm_add_epi8(r, _mm_add_epi8(r, r)); }
 
-// The top digit of each rotated byte, in {0, 1, 2}: (r * 3) >> 8 is 0 below 86, 1 below 171,
-// else 2. Unsigned compares through the sign-flipped bytes; each true compare is -1.
-inline __m256i ternary_digits(__m256i rotated) {
-  const __m256i biased = _mm256_xor_si256(rotated, _mm256_set1_epi8(static_cast<char>(0x80)));
-  const __m256i at_least_86 = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(85 - 128));
-  const __m256i at_least_171 = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(170 - 128));
+// The biased bounds of the digits' ranges, 85 and 170. Made opaque to the compiler: knowing
+// them, GCC turns the compare "above 85" into "at least 86", which AVX2 lacks, and emits a
+// min and an equality compare for it (one more operation per 32 values).
+struct DigitBounds {
+  __m256i above_85, above_170;
+};
+inline DigitBounds digit_bounds() {
+  DigitBounds b{_mm256_set1_epi8(85 - 128), _mm256_set1_epi8(170 - 128)};
+  asm("" : "+x"(b.above_85), "+x"(b.above_170));
+  return b;
+}
+
+// The top digit of each rotated byte r (given biased), in {0, 1, 2}: (r * 3) >> 8 is 0 below
+// 86, 1 below 171, else 2. Each true compare is -1.
+inline __m256i ternary_digits(__m256i biased, const DigitBounds& bounds) {
+  const __m256i at_least_86 = _mm256_cmpgt_epi8(biased, bounds.above_85);
+  const __m256i at_least_171 = _mm256_cmpgt_epi8(biased, bounds.above_170);
   return _mm256_sub_epi8(_mm256_setzero_si256(), _mm256_add_epi8(at_least_86, at_least_171));
 }
 
@@ -36,25 +51,26 @@ inline __m256i digit_pair_sums(__m256i digits, const int8_t* a) { return _mm256_
 inline __m256i widen_i16(__m256i v) { return _mm256_madd_epi16(v, _mm256_set1_epi16(1)); }
 
 void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  const DigitBounds bounds = digit_bounds();
   sum_super_block_rows<BlockTQ1_0>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockTQ1_0& x, const int8_t* y_qs, const int16_t* y_bsums) {
         // int16 lanes, each at most 8 additions of |508|.
         __m256i acc = _mm256_setzero_si256();
-        __m256i r = load256(x.qs);  // values 32k + l: digit k of qs[l]
+        __m256i r = biased(load256(x.qs));  // values 32k + l: digit k of qs[l]
         for (int k = 0; k < 5; ++k) {
-          acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(r), y_qs + 32 * k));
+          acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(r, bounds), y_qs + 32 * k));
           r = times3(r);
         }
         // Values 160 + 16k + l: digit k of qs[32 + l], two digits per vector; values 240 + 4k + l:
         // digit k of qh[l], joined to digit 4 of qs[32..47] (values 224..239).
-        const __m128i r0 = load128(x.qs + 32);
+        const __m128i r0 = biased(load128(x.qs + 32));
         const __m128i r1 = times3(r0), r2 = times3(r1), r3 = times3(r2), r4 = times3(r3);
-        const __m128i h0 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
+        const __m128i h0 = biased(_mm_set1_epi32(static_cast<int>(load_u32(x.qh))));
         const __m128i h1 = times3(h0), h2 = times3(h1), h3 = times3(h2);
         const __m128i h = _mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), _mm_blend_epi32(h2, h3, 0x8), 0xc);
-        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(r1, r0)), y_qs + 160));
-        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(r3, r2)), y_qs + 192));
-        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(h, r4)), y_qs + 224));
+        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(r1, r0), bounds), y_qs + 160));
+        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(r3, r2), bounds), y_qs + 192));
+        acc = _mm256_add_epi16(acc, digit_pair_sums(ternary_digits(_mm256_set_m128i(h, r4), bounds), y_qs + 224));
         // value = digit - 1: the offset comes off lane by lane (|bsum| <= 16 x 127), as TQ2_0's.
         return SuperBlockLanes{widen_i16(_mm256_sub_epi16(acc, load256(y_bsums)))};
       });
