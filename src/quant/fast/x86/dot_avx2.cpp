@@ -244,19 +244,49 @@ void dot_q3_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
       });
 }
 
+// IQ4_XS's eight scales, (low nibble | 2 high bits << 4) - 32, as int16 lanes 0..7 of both
+// 128-bit halves. Taken one at a time with integer operations and broadcast, they took about
+// as many instructions as the products (one core, hot: 8.8-9.3 -> 10.3-10.5 GB/s).
+inline __m256i iq4_xs_scales(const BlockIQ4_XS& x) {
+  const __m128i raw = _mm_cvtsi32_si128(static_cast<int>(load_u32(x.scales_l)));
+  const __m128i nibbles = _mm_and_si128(_mm_unpacklo_epi8(raw, _mm_srli_epi16(raw, 4)), _mm_set1_epi8(0x0f));
+  const __m256i high =
+      _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(x.scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                       _mm256_set1_epi32(3));
+  const __m256i scales = _mm256_sub_epi32(_mm256_or_si256(_mm256_cvtepu8_epi32(nibbles), _mm256_slli_epi32(high, 4)),
+                                          _mm256_set1_epi32(32));
+  const __m256i packed = _mm256_packs_epi32(scales, scales);  // halves: scales 0..3 twice, 4..7 twice
+  return _mm256_permute4x64_epi64(packed, 0x88);
+}
+
+// Byte shuffles that broadcast int16 lane k (of each 128-bit half) to the whole vector.
+struct LaneBroadcast {
+  alignas(32) int8_t bytes[8][32];
+};
+constexpr LaneBroadcast make_lane_broadcast() {
+  LaneBroadcast b{};
+  for (int k = 0; k < 8; ++k) {
+    for (int j = 0; j < 32; j += 2) {
+      b.bytes[k][j] = static_cast<int8_t>(2 * k);
+      b.bytes[k][j + 1] = static_cast<int8_t>(2 * k + 1);
+    }
+  }
+  return b;
+}
+constexpr LaneBroadcast kLaneBroadcast = make_lane_broadcast();
+
 void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i levels = iq4_levels();
   sum_super_block_rows<BlockIQ4_XS>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
+        const __m256i scales = iq4_xs_scales(x);
         __m256i acc = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ++ib) {
-          const int low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;
-          const int high = (x.scales_h >> (2 * ib)) & 3;
-          const auto scale = static_cast<short>((low | (high << 4)) - 32);
+          const __m256i scale = _mm256_shuffle_epi8(scales, load256(kLaneBroadcast.bytes[ib]));
           const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(x.qs + 16 * ib));
           const __m256i a = load256(y_qs + 32 * ib);
           const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale));
         }
         return SuperBlockLanes{acc};
       });

@@ -35,11 +35,12 @@ inline __m256i scaled_grid_dot(__m256i grid, __m256i signs, const int8_t* a, __m
   return _mm256_madd_epi16(grid_dot(grid, signs, a), scales);
 }
 
-// IQ2_XS / IQ2_S scales: byte ib holds the scales of values 32 ib .. 32 ib + 15 (low nibble)
-// and 32 ib + 16 .. 32 ib + 31 (high nibble). The 16 odd factors 2 nibble + 1 in value order,
-// as bytes in both 128-bit halves (two_steps_scaled's scales8).
-inline __m256i odd_nibble_scales(const uint8_t* scales) {
-  const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+// IQ2_XS / IQ2_S / IQ3_S scales: byte ib of `packed` holds the scales of sub-block 2 ib (low
+// nibble) and 2 ib + 1 (high nibble); IQ2_XS and IQ2_S have 16 sub-blocks of 16 values in 8
+// bytes, IQ3_S 8 of 32 in 4. The odd factors 2 nibble + 1 in sub-block order, as bytes in both
+// 128-bit halves (scales8 of scales_avx2.h).
+inline __m256i odd_nibble_scales(uint64_t packed) {
+  const __m128i raw = _mm_cvtsi64_si128(static_cast<int64_t>(packed));
   const __m128i low4 = _mm_set1_epi8(0x0f);
   const __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(raw, low4), _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
   return _mm256_broadcastsi128_si256(_mm_or_si128(_mm_add_epi8(nibbles, nibbles), _mm_set1_epi8(1)));
@@ -49,7 +50,7 @@ inline __m256i odd_nibble_scales(const uint8_t* scales) {
 // sums (grid_dot), and two sub-blocks at a time share a madd for their scales.
 template <class Block, class Products>
 inline SuperBlockLanes iq2_scaled_sums(const Block& x, Products products) {
-  const __m256i scales8 = odd_nibble_scales(x.scales);
+  const __m256i scales8 = odd_nibble_scales(load_u64(x.scales));
   __m256i acc = _mm256_setzero_si256();
   for (int ib = 0; ib < 8; ib += 2) {
     acc = _mm256_add_epi32(acc, two_steps_scaled(products(ib), products(ib + 1), scales8, 2 * ib));
@@ -167,15 +168,20 @@ void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ3_S& x, const int8_t* y_qs, const int16_t*) {
         const GridIndices<64> index = grid_indices<1, 64>(x.qs, x.qh);
+        // Grid values are at most 15: four maddubs lanes sum within int16 (four_sub_blocks_scaled).
+        const __m256i scales8 = odd_nibble_scales(load_u32(x.scales));
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const uint64_t i0 = index.four(2 * ib), i1 = index.four(2 * ib + 1);
-          const auto row = [&](uint64_t four, int g) { return grid_row4(kIq3sGrid, (four >> (16 * g)) & 0xffff); };
-          const __m256i grid = _mm256_setr_epi32(row(i0, 0), row(i0, 1), row(i0, 2), row(i0, 3), row(i1, 0), row(i1, 1),
-                                                 row(i1, 2), row(i1, 3));
-          const __m256i signs = sign_bits_to_factors(load_u32(x.signs + 4 * ib));
-          const auto scale = static_cast<short>(1 + 2 * ((x.scales[ib / 2] >> (4 * (ib % 2))) & 0x0f));
-          acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
+        for (int half = 0; half < 2; ++half) {
+          __m256i p[4];
+          for (int k = 0; k < 4; ++k) {
+            const int ib = 4 * half + k;
+            const uint64_t i0 = index.four(2 * ib), i1 = index.four(2 * ib + 1);
+            const auto row = [&](uint64_t four, int g) { return grid_row4(kIq3sGrid, (four >> (16 * g)) & 0xffff); };
+            const __m256i grid = _mm256_setr_epi32(row(i0, 0), row(i0, 1), row(i0, 2), row(i0, 3), row(i1, 0),
+                                                   row(i1, 1), row(i1, 2), row(i1, 3));
+            p[k] = grid_dot(grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib)), y_qs + 32 * ib);
+          }
+          acc = _mm256_add_epi32(acc, four_sub_blocks_scaled(p, scales8, 4 * half));
         }
         return SuperBlockLanes{acc};
       },
