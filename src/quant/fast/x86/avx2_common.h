@@ -136,13 +136,18 @@ constexpr SignBitPlaces kPackedSignBits = make_sign_bit_places([](int k, int b) 
 // IQ2_XS: bits 9..15 of each of four 16-bit grid entries.
 constexpr SignBitPlaces kEntrySignBits = make_sign_bit_places([](int k, int b) { return 16 * k + 9 + b; });
 
-inline __m256i sign_factors(uint64_t word, const SignBitPlaces& places) {
+// `words`: the 64-bit word in every 64-bit lane; for kPackedSignBits, whose bits are all in the
+// low 32, a 32-bit word in every 32-bit lane will do (a broadcast straight from memory).
+inline __m256i sign_factors(__m256i words, const SignBitPlaces& places) {
   const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(places.mask));
-  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi64x(static_cast<int64_t>(word)),
-                                            _mm256_load_si256(reinterpret_cast<const __m256i*>(places.byte)));
+  const __m256i bytes = _mm256_shuffle_epi8(words, _mm256_load_si256(reinterpret_cast<const __m256i*>(places.byte)));
   const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask);
   const __m256i eighth = _mm256_slli_epi64(_mm256_sad_epu8(set, _mm256_setzero_si256()), 63);
   return _mm256_or_si256(_mm256_or_si256(set, eighth), _mm256_set1_epi8(1));
+}
+
+inline __m256i sign_factors(uint64_t word, const SignBitPlaces& places) {
+  return sign_factors(_mm256_set1_epi64x(static_cast<int64_t>(word)), places);
 }
 
 // One grid row of 8 bytes (IQ2 grids, the IQ1 grid) or 4 bytes (IQ3 grids) as an integer.

@@ -255,25 +255,8 @@ inline __m256i iq4_xs_scales(const BlockIQ4_XS& x) {
                        _mm256_set1_epi32(3));
   const __m256i scales = _mm256_sub_epi32(_mm256_or_si256(_mm256_cvtepu8_epi32(nibbles), _mm256_slli_epi32(high, 4)),
                                           _mm256_set1_epi32(32));
-  const __m256i packed = _mm256_packs_epi32(scales, scales);  // halves: scales 0..3 twice, 4..7 twice
-  return _mm256_permute4x64_epi64(packed, 0x88);
+  return int16_in_both_halves(scales);
 }
-
-// Byte shuffles that broadcast int16 lane k (of each 128-bit half) to the whole vector.
-struct LaneBroadcast {
-  alignas(32) int8_t bytes[8][32];
-};
-constexpr LaneBroadcast make_lane_broadcast() {
-  LaneBroadcast b{};
-  for (int k = 0; k < 8; ++k) {
-    for (int j = 0; j < 32; j += 2) {
-      b.bytes[k][j] = static_cast<int8_t>(2 * k);
-      b.bytes[k][j + 1] = static_cast<int8_t>(2 * k + 1);
-    }
-  }
-  return b;
-}
-constexpr LaneBroadcast kLaneBroadcast = make_lane_broadcast();
 
 void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i levels = iq4_levels();
@@ -282,7 +265,7 @@ void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
         const __m256i scales = iq4_xs_scales(x);
         __m256i acc = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ++ib) {
-          const __m256i scale = _mm256_shuffle_epi8(scales, load256(kLaneBroadcast.bytes[ib]));
+          const __m256i scale = broadcast_lane(scales, ib);
           const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(x.qs + 16 * ib));
           const __m256i a = load256(y_qs + 32 * ib);
           const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
@@ -292,6 +275,17 @@ void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
       });
 }
 
+// IQ2_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 64-bit entry, as
+// int16 lanes 0..7 of both 128-bit halves (broadcast_lane).
+inline __m256i iq2_xxs_scales(const BlockIQ2_XXS& x) {
+  const __m256i s0 = _mm256_srli_epi64(load256(x.qs), 60);           // sub-blocks 0..3, one a 64-bit lane
+  const __m256i s1 = _mm256_srli_epi64(load256(x.qs + 16), 60);      // 4..7
+  const __m256i s = _mm256_or_si256(s0, _mm256_slli_epi64(s1, 32));  // 32-bit lanes: 0 4 1 5 | 2 6 3 7
+  const __m256i odd = _mm256_or_si256(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
+  const __m256i ordered = _mm256_permutevar8x32_epi32(odd, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+  return int16_in_both_halves(ordered);
+}
+
 // Two sub-blocks per step with their own accumulators, grid indices read as bytes: the
 // per-value work is table loads and inserts, so independent chains keep more of them in
 // flight.
@@ -299,20 +293,21 @@ void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
   sum_super_block_rows<BlockIQ2_XXS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_XXS& x, const int8_t* y_qs, const int16_t*) {
+        const __m256i scales = iq2_xxs_scales(x);
         __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int ib = 0; ib < 8; ib += 2) {
           uint8_t indices[2][4];  // 4 grid indices per sub-block
           std::memcpy(indices[0], x.qs + 4 * ib, 4);
           std::memcpy(indices[1], x.qs + 4 * ib + 4, 4);
           for (int h = 0; h < 2; ++h) {
-            const uint32_t ss = load_u32(reinterpret_cast<const uint8_t*>(x.qs + 4 * (ib + h) + 2));  // signs, scale
+            const uint8_t* signs_and_scale = reinterpret_cast<const uint8_t*>(x.qs + 4 * (ib + h) + 2);
             const __m256i grid =
                 _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
                                    grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));
-            const __m256i a = _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), sign_factors(ss, kPackedSignBits));
-            const __m256i p = _mm256_maddubs_epi16(grid, a);
-            const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
-            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, _mm256_set1_epi16(scale)));
+            const __m256i signs =
+                sign_factors(_mm256_set1_epi32(static_cast<int>(load_u32(signs_and_scale))), kPackedSignBits);
+            const __m256i p = _mm256_maddubs_epi16(grid, _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), signs));
+            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, broadcast_lane(scales, ib + h)));
           }
         }
         return SuperBlockLanes{_mm256_add_epi32(acc[0], acc[1])};

@@ -142,10 +142,19 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       0.125f);
 }
 
+// IQ3_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 32-bit word, as
+// int16 lanes 0..7 of both 128-bit halves (broadcast_lane).
+inline __m256i iq3_xxs_scales(const BlockIQ3_XXS& x) {
+  const __m256i s = _mm256_srli_epi32(load256(x.scales_and_signs), 28);
+  const __m256i odd = _mm256_or_si256(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
+  return int16_in_both_halves(odd);
+}
+
 void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ3_XXS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ3_XXS& x, const int8_t* y_qs, const int16_t*) {
+        const __m256i scales = iq3_xxs_scales(x);
         __m256i acc = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ++ib) {
           const uint8_t* q = x.qs + 8 * ib;
@@ -153,10 +162,9 @@ void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
                                                  grid_row4(kIq3xxsGrid, q[2]), grid_row4(kIq3xxsGrid, q[3]),
                                                  grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
                                                  grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
-          const uint32_t ss = load_u32(x.scales_and_signs + 4 * ib);  // four 7-bit signs, scale
-          const __m256i signs = sign_factors(ss, kPackedSignBits);
-          const auto scale = static_cast<short>(2 * (ss >> 28) + 1);
-          acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, _mm256_set1_epi16(scale)));
+          const __m256i signs =  // four 7-bit sign fields in the low 28 bits of the sub-block's word
+              sign_factors(_mm256_set1_epi32(static_cast<int>(load_u32(x.scales_and_signs + 4 * ib))), kPackedSignBits);
+          acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, broadcast_lane(scales, ib)));
         }
         return SuperBlockLanes{acc};
       },

@@ -74,5 +74,33 @@ inline __m256i four_sub_blocks_scaled(const __m256i (&p)[4], __m256i scales8, in
   return _mm256_madd_epi16(sums, spread_scales(scales8, load256(kFourSubBlockScales[first / 4].bytes)));
 }
 
+// Byte shuffles that broadcast int16 lane k (of each 128-bit half) to the whole vector.
+struct LaneBroadcast {
+  alignas(32) int8_t bytes[8][32];
+};
+constexpr LaneBroadcast make_lane_broadcast() {
+  LaneBroadcast b{};
+  for (int k = 0; k < 8; ++k) {
+    for (int j = 0; j < 32; j += 2) {
+      b.bytes[k][j] = static_cast<int8_t>(2 * k);
+      b.bytes[k][j + 1] = static_cast<int8_t>(2 * k + 1);
+    }
+  }
+  return b;
+}
+constexpr LaneBroadcast kLaneBroadcast = make_lane_broadcast();
+
+// Eight int32 lanes (each within int16) as int16 lanes 0..7 of both 128-bit halves.
+inline __m256i int16_in_both_halves(__m256i int32_lanes) {
+  const __m256i packed = _mm256_packs_epi32(int32_lanes, int32_lanes);  // halves: 0..3 twice, 4..7 twice
+  return _mm256_permute4x64_epi64(packed, 0x88);
+}
+
+// int16 lane k of `lanes` (the same eight in both 128-bit halves) in every lane: a sub-block's
+// scale for madd, one shuffle where an integer scale took a move to a vector and a broadcast.
+inline __m256i broadcast_lane(__m256i lanes, int k) {
+  return _mm256_shuffle_epi8(lanes, load256(kLaneBroadcast.bytes[k]));
+}
+
 }  // namespace
 }  // namespace sluice::quant::fast::detail
