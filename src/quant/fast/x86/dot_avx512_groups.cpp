@@ -17,7 +17,8 @@ struct VnniDots {
   using Files = Avx512Files;
   static constexpr int kSixBitSteps = 4;  // int32 sums: any number
   static constexpr bool kHighNibblesInPlace = true;
-  static constexpr int kTokensPerPass = 4;
+  static constexpr int kQ4KTokensPerPass = 4;
+  static constexpr int kQ6KTokensPerPass = 4;
   static Partial zero() { return _mm256_setzero_si256(); }
   static Partial add(Partial sum, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(sum, u8, s8); }
   static __m256i widen(Partial sum) { return sum; }

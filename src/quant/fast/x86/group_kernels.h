@@ -17,6 +17,8 @@
 //   bool     kHighNibblesInPlace          whether add() takes Q4_K's high nibbles unshifted
 //                                         (16 times their value)
 //   Files    the files' group (FilesVector in kernels.h)
+//   int      kQ4KTokensPerPass, kQ6KTokensPerPass
+//                                         tokens per pass over the groups (1..4)
 //   __m256i  add_pairs16(__m256i acc, __m256i a, __m256i b)
 //                                         adds the int16 products of a and b, pairwise
 //
@@ -253,10 +255,10 @@ void in_passes(const std::byte* w, size_t group_bytes, int64_t n_groups, const s
 template <class Dots>
 void add_group_kernels(KernelTable& table) {
   table.group_dot[static_cast<uint32_t>(GgmlType::Q4_K)] =
-      in_passes<Dots::kTokensPerPass, q4_k_groups<Dots, 1>, q4_k_groups<Dots, 2>, q4_k_groups<Dots, 3>,
+      in_passes<Dots::kQ4KTokensPerPass, q4_k_groups<Dots, 1>, q4_k_groups<Dots, 2>, q4_k_groups<Dots, 3>,
                 q4_k_groups<Dots, 4>>;
   table.group_dot[static_cast<uint32_t>(GgmlType::Q6_K)] =
-      in_passes<Dots::kTokensPerPass, q6_k_groups<Dots, 1>, q6_k_groups<Dots, 2>, q6_k_groups<Dots, 3>,
+      in_passes<Dots::kQ6KTokensPerPass, q6_k_groups<Dots, 1>, q6_k_groups<Dots, 2>, q6_k_groups<Dots, 3>,
                 q6_k_groups<Dots, 4>>;
 }
 
