@@ -167,6 +167,34 @@ inline int32_t grid_row4(const Row* grid, uint32_t index) {
   return row;
 }
 
+// One 32-value step of a grid i-quant: the grid values its indices pick, unsigned, and the
+// sign factors of its values.
+struct GridSubBlock {
+  __m256i grid;
+  __m256i signs;  // +1 or -1 per value, for _mm256_sign_epi8
+};
+
+// Its products with 32 activations, the signs moved onto the activations: pair sums as
+// int16 (maddubs; grid magnitudes are at most 62, so 2 * 62 * 127 < 32768).
+inline __m256i grid_dot(const GridSubBlock& s, const int8_t* a) {
+  return _mm256_maddubs_epi16(s.grid, _mm256_sign_epi8(load256(a), s.signs));
+}
+
+// As grid_dot, times int16 scales, as 8 int32.
+inline __m256i scaled_grid_dot(const GridSubBlock& s, const int8_t* a, __m256i scales) {
+  return _mm256_madd_epi16(grid_dot(s, a), scales);
+}
+
+// A step with the int16 scales of its products.
+struct ScaledGridSubBlock {
+  GridSubBlock weights;
+  __m256i scales;
+};
+
+inline __m256i scaled_grid_dot(const ScaledGridSubBlock& s, const int8_t* a) {
+  return scaled_grid_dot(s.weights, a, s.scales);
+}
+
 // ---- K-quant scales ----
 
 // Q4_K / Q5_K scales: 12 packed bytes -> bytes 0..7 the scales, 8..15 the minimums

@@ -21,6 +21,7 @@
 #include "quant/fast/x86/scales_avx2.h"
 #include "quant/fast/x86/sum_blocks32.h"
 #include "quant/fast/x86/super_blocks.h"
+#include "quant/fast/x86/token_groups_avx2.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -258,21 +259,30 @@ inline __m256i iq4_xs_scales(const BlockIQ4_XS& x) {
   return int16_in_both_halves(scales);
 }
 
+// IQ4_XS's sub-blocks as grid steps (grid_token_group): the magnitudes of their levels, and
+// the levels themselves for their signs (no level is 0).
+struct Iq4XsSteps {
+  using Block = BlockIQ4_XS;
+  static constexpr float kDFactor = 1.0f;
+  const BlockIQ4_XS& x;
+  __m256i levels = iq4_levels();
+  __m256i scales = iq4_xs_scales(x);
+
+  ScaledGridSubBlock operator()(int ib) const {
+    const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(x.qs + 16 * ib));
+    return {{_mm256_sign_epi8(q, q), q}, broadcast_lane(scales, ib)};
+  }
+};
+
 void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const __m256i levels = iq4_levels();
-  sum_super_block_rows<BlockIQ4_XS>(
-      w, w_row_bytes, n_rows, act, n, out, [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
-        const __m256i scales = iq4_xs_scales(x);
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const __m256i scale = broadcast_lane(scales, ib);
-          const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(x.qs + 16 * ib));
-          const __m256i a = load256(y_qs + 32 * ib);
-          const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale));
-        }
-        return SuperBlockLanes{acc};
-      });
+  sum_super_block_rows<BlockIQ4_XS>(w, w_row_bytes, n_rows, act, n, out,
+                                    [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
+                                      const Iq4XsSteps steps{x};
+                                      __m256i acc = _mm256_setzero_si256();
+                                      for (int ib = 0; ib < 8; ++ib)
+                                        acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
+                                      return SuperBlockLanes{acc};
+                                    });
 }
 
 // IQ2_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 64-bit entry, as
@@ -286,29 +296,34 @@ inline __m256i iq2_xxs_scales(const BlockIQ2_XXS& x) {
   return int16_in_both_halves(ordered);
 }
 
-// Two sub-blocks per step with their own accumulators, grid indices read as bytes: the
-// per-value work is table loads and inserts, so independent chains keep more of them in
-// flight.
+// IQ2_XXS's sub-blocks as grid steps (grid_token_group): each has an 8-byte entry of 4 grid
+// indices, then the sign fields (kPackedSignBits) and the scale.
+struct Iq2XxsSteps {
+  using Block = BlockIQ2_XXS;
+  static constexpr float kDFactor = 0.125f;
+  const BlockIQ2_XXS& x;
+  __m256i scales = iq2_xxs_scales(x);
+
+  ScaledGridSubBlock operator()(int ib) const {
+    const auto* entry = reinterpret_cast<const uint8_t*>(x.qs + 4 * ib);
+    const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xxsGrid, entry[0]), grid_row(kIq2xxsGrid, entry[1]),
+                                            grid_row(kIq2xxsGrid, entry[2]), grid_row(kIq2xxsGrid, entry[3]));
+    const __m256i signs = sign_factors(_mm256_set1_epi32(static_cast<int>(load_u32(entry + 4))), kPackedSignBits);
+    return {{grid, signs}, broadcast_lane(scales, ib)};
+  }
+};
+
+// Two accumulators: the per-value work is table loads and inserts, so independent chains
+// keep more of them in flight.
 void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_XXS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_XXS& x, const int8_t* y_qs, const int16_t*) {
-        const __m256i scales = iq2_xxs_scales(x);
+        const Iq2XxsSteps steps{x};
         __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int ib = 0; ib < 8; ib += 2) {
-          uint8_t indices[2][4];  // 4 grid indices per sub-block
-          std::memcpy(indices[0], x.qs + 4 * ib, 4);
-          std::memcpy(indices[1], x.qs + 4 * ib + 4, 4);
-          for (int h = 0; h < 2; ++h) {
-            const uint8_t* signs_and_scale = reinterpret_cast<const uint8_t*>(x.qs + 4 * (ib + h) + 2);
-            const __m256i grid =
-                _mm256_setr_epi64x(grid_row(kIq2xxsGrid, indices[h][0]), grid_row(kIq2xxsGrid, indices[h][1]),
-                                   grid_row(kIq2xxsGrid, indices[h][2]), grid_row(kIq2xxsGrid, indices[h][3]));
-            const __m256i signs =
-                sign_factors(_mm256_set1_epi32(static_cast<int>(load_u32(signs_and_scale))), kPackedSignBits);
-            const __m256i p = _mm256_maddubs_epi16(grid, _mm256_sign_epi8(load256(y_qs + 32 * (ib + h)), signs));
-            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p, broadcast_lane(scales, ib + h)));
-          }
+          const ScaledGridSubBlock s[2] = {steps(ib), steps(ib + 1)};
+          for (int h = 0; h < 2; ++h) acc[h] = _mm256_add_epi32(acc[h], scaled_grid_dot(s[h], y_qs + 32 * (ib + h)));
         }
         return SuperBlockLanes{_mm256_add_epi32(acc[0], acc[1])};
       },
@@ -332,8 +347,8 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q4_K, rows_for_each_token<dot_q4_k>);
   set_kernel(table, GgmlType::Q5_K, rows_for_each_token<dot_q5_k>);
   set_kernel(table, GgmlType::Q6_K, rows_for_each_token<dot_q6_k>);
-  set_kernel(table, GgmlType::IQ2_XXS, rows_for_each_token<dot_iq2_xxs>);
-  set_kernel(table, GgmlType::IQ4_XS, rows_for_each_token<dot_iq4_xs>);
+  set_kernel(table, GgmlType::IQ2_XXS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2XxsSteps>, dot_iq2_xxs>);
+  set_kernel(table, GgmlType::IQ4_XS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq4XsSteps>, dot_iq4_xs>);
   add_avx2_iq_kernels(table);
   add_avx2_ternary_fp4_kernels(table);
   add_avx2_group_kernels(table);

@@ -2,11 +2,12 @@
 // dot_scalar_iq.cpp is their reference, reproduced bit for bit (integer sums per super-block,
 // then the same f32 expression, four super-blocks at a time: super_blocks.h).
 //
-// Each group of 32 values: the grid rows its indices pick are gathered into one vector by
-// scalar loads (a hardware gather is slower for 4-8 rows), the signs are moved onto the
-// activations with _mm256_sign_epi8, and maddubs then madd with the group's odd integer
-// scales sum the products. Grid magnitudes are at most 62, so maddubs' pairs stay within
-// int16 (2 * 62 * 127 < 32768).
+// Each step of 32 values (a GridSubBlock): the grid rows its indices pick are gathered into
+// one vector by scalar loads (a hardware gather is slower for 4-8 rows), the signs are moved
+// onto the activations with _mm256_sign_epi8, and maddubs then madd with the step's odd
+// integer scales sum the products. Grid magnitudes are at most 62, so maddubs' pairs stay
+// within int16 (2 * 62 * 127 < 32768). Prompts go through token groups (token_groups_avx2.h),
+// which look each step up once for four tokens.
 #include <immintrin.h>
 
 #include "quant/blocks_iq.h"
@@ -14,6 +15,7 @@
 #include "quant/fast/x86/avx2_common.h"
 #include "quant/fast/x86/scales_avx2.h"
 #include "quant/fast/x86/super_blocks.h"
+#include "quant/fast/x86/token_groups_avx2.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -23,16 +25,6 @@ namespace {
 // `low`, the last 8 (values 16..31) by `high`.
 inline __m256i halves_scale(int low, int high) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(high)), _mm_set1_epi16(static_cast<short>(low)));
-}
-
-// Products of unsigned grid bytes with signed activations: pair sums as int16 (maddubs).
-inline __m256i grid_dot(__m256i grid, __m256i signs, const int8_t* a) {
-  return _mm256_maddubs_epi16(grid, _mm256_sign_epi8(load256(a), signs));
-}
-
-// As grid_dot, times int16 scales (a sub-block's in every lane for the IQ3 grids), as 8 int32.
-inline __m256i scaled_grid_dot(__m256i grid, __m256i signs, const int8_t* a, __m256i scales) {
-  return _mm256_madd_epi16(grid_dot(grid, signs, a), scales);
 }
 
 // IQ2_XS / IQ2_S / IQ3_S scales: byte ib of `packed` holds the scales of sub-block 2 ib (low
@@ -46,30 +38,45 @@ inline __m256i odd_nibble_scales(uint64_t packed) {
   return _mm256_broadcastsi128_si256(_mm_or_si128(_mm_add_epi8(nibbles, nibbles), _mm_set1_epi8(1)));
 }
 
-// An IQ2_XS / IQ2_S super-block's scaled sums: products(ib) gives sub-block ib's maddubs pair
-// sums (grid_dot), and two sub-blocks at a time share a madd for their scales.
-template <class Block, class Products>
-inline SuperBlockLanes iq2_scaled_sums(const Block& x, Products products) {
+// An IQ2_XS / IQ2_S super-block's scaled sums: steps(ib) is its 32-value step ib, and two
+// steps at a time share a madd for their scales (from the block's nibbles, not the step's).
+template <class Steps>
+inline SuperBlockLanes iq2_scaled_sums(const typename Steps::Block& x, const int8_t* y_qs) {
+  const Steps steps{x};
   const __m256i scales8 = odd_nibble_scales(load_u64(x.scales));
   __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 4
   for (int ib = 0; ib < 8; ib += 2) {
-    acc = _mm256_add_epi32(acc, two_steps_scaled(products(ib), products(ib + 1), scales8, 2 * ib));
+    acc =
+        _mm256_add_epi32(acc, two_steps_scaled(grid_dot(steps(ib).weights, y_qs + 32 * ib),
+                                               grid_dot(steps(ib + 1).weights, y_qs + 32 * ib + 32), scales8, 2 * ib));
   }
   return SuperBlockLanes{acc};
 }
 
+// The int16 scales of an IQ2_XS / IQ2_S step's products: its two 16-value halves' odd nibbles.
+inline __m256i iq2_step_scales(uint8_t packed) { return halves_scale(1 + 2 * (packed & 15), 1 + 2 * (packed >> 4)); }
+
+// IQ2_XS's steps (grid_token_group): four 16-bit entries of a 9-bit grid index and 7 sign
+// bits each.
+struct Iq2XsSteps {
+  using Block = BlockIQ2_XS;
+  static constexpr float kDFactor = 0.125f;
+  const BlockIQ2_XS& x;
+
+  ScaledGridSubBlock operator()(int ib) const {
+    const uint16_t* e = x.qs + 4 * ib;
+    const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
+                                            grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
+    const __m256i signs = sign_factors(load_u64(reinterpret_cast<const uint8_t*>(e)), kEntrySignBits);
+    return {{grid, signs}, iq2_step_scales(x.scales[ib])};
+  }
+};
+
 void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_XS>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) {
-        return iq2_scaled_sums(x, [&](int ib) {
-          const uint16_t* e = x.qs + 4 * ib;  // 9-bit grid index, 7-bit sign index
-          const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
-                                                  grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
-          const __m256i signs = sign_factors(load_u64(reinterpret_cast<const uint8_t*>(e)), kEntrySignBits);
-          return grid_dot(grid, signs, y_qs + 32 * ib);
-        });
-      },
+      [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) { return iq2_scaled_sums<Iq2XsSteps>(x, y_qs); },
       0.125f);
 }
 
@@ -126,19 +133,25 @@ inline GridIndices<kEntries> grid_indices(const uint8_t* qs, const uint8_t* qh) 
   return index;
 }
 
+// IQ2_S's steps (grid_token_group), from the block's grid indices made beforehand.
+struct Iq2SSteps {
+  using Block = BlockIQ2_S;
+  static constexpr float kDFactor = 0.125f;
+  const BlockIQ2_S& x;
+  GridIndices<32> index = grid_indices<2, 32>(x.qs, x.qh);
+
+  ScaledGridSubBlock operator()(int ib) const {
+    const uint64_t i = index.four(ib);
+    const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2sGrid, i & 0xffff), grid_row(kIq2sGrid, (i >> 16) & 0xffff),
+                                            grid_row(kIq2sGrid, (i >> 32) & 0xffff), grid_row(kIq2sGrid, i >> 48));
+    return {{grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib))}, iq2_step_scales(x.scales[ib])};
+  }
+};
+
 void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_S>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) {
-        const GridIndices<32> index = grid_indices<2, 32>(x.qs, x.qh);
-        return iq2_scaled_sums(x, [&](int ib) {
-          const uint64_t i = index.four(ib);
-          const __m256i grid =
-              _mm256_setr_epi64x(grid_row(kIq2sGrid, i & 0xffff), grid_row(kIq2sGrid, (i >> 16) & 0xffff),
-                                 grid_row(kIq2sGrid, (i >> 32) & 0xffff), grid_row(kIq2sGrid, i >> 48));
-          return grid_dot(grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib)), y_qs + 32 * ib);
-        });
-      },
+      [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) { return iq2_scaled_sums<Iq2SSteps>(x, y_qs); },
       0.125f);
 }
 
@@ -150,45 +163,65 @@ inline __m256i iq3_xxs_scales(const BlockIQ3_XXS& x) {
   return int16_in_both_halves(odd);
 }
 
+// IQ3_XXS's steps (grid_token_group): 8 grid indices, and four 7-bit sign fields in the low
+// 28 bits of the step's word.
+struct Iq3XxsSteps {
+  using Block = BlockIQ3_XXS;
+  static constexpr float kDFactor = 0.25f;
+  const BlockIQ3_XXS& x;
+  __m256i scales = iq3_xxs_scales(x);
+
+  ScaledGridSubBlock operator()(int ib) const {
+    const uint8_t* q = x.qs + 8 * ib;
+    const __m256i grid =
+        _mm256_setr_epi32(grid_row4(kIq3xxsGrid, q[0]), grid_row4(kIq3xxsGrid, q[1]), grid_row4(kIq3xxsGrid, q[2]),
+                          grid_row4(kIq3xxsGrid, q[3]), grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
+                          grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
+    const __m256i words = _mm256_set1_epi32(static_cast<int>(load_u32(x.scales_and_signs + 4 * ib)));
+    return {{grid, sign_factors(words, kPackedSignBits)}, broadcast_lane(scales, ib)};
+  }
+};
+
 void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ3_XXS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ3_XXS& x, const int8_t* y_qs, const int16_t*) {
-        const __m256i scales = iq3_xxs_scales(x);
+        const Iq3XxsSteps steps{x};
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const uint8_t* q = x.qs + 8 * ib;
-          const __m256i grid = _mm256_setr_epi32(grid_row4(kIq3xxsGrid, q[0]), grid_row4(kIq3xxsGrid, q[1]),
-                                                 grid_row4(kIq3xxsGrid, q[2]), grid_row4(kIq3xxsGrid, q[3]),
-                                                 grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
-                                                 grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
-          const __m256i signs =  // four 7-bit sign fields in the low 28 bits of the sub-block's word
-              sign_factors(_mm256_set1_epi32(static_cast<int>(load_u32(x.scales_and_signs + 4 * ib))), kPackedSignBits);
-          acc = _mm256_add_epi32(acc, scaled_grid_dot(grid, signs, y_qs + 32 * ib, broadcast_lane(scales, ib)));
-        }
+        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
         return SuperBlockLanes{acc};
       },
-      0.25f);
+      Iq3XxsSteps::kDFactor);
 }
+
+// IQ3_S's steps (grid_token_group), from the block's grid indices made beforehand.
+struct Iq3SSteps {
+  using Block = BlockIQ3_S;
+  static constexpr float kDFactor = 1.0f;
+  const BlockIQ3_S& x;
+  GridIndices<64> index = grid_indices<1, 64>(x.qs, x.qh);
+
+  ScaledGridSubBlock operator()(int ib) const {
+    const uint64_t i0 = index.four(2 * ib), i1 = index.four(2 * ib + 1);
+    const auto row = [&](uint64_t four, int g) { return grid_row4(kIq3sGrid, (four >> (16 * g)) & 0xffff); };
+    const __m256i grid = _mm256_setr_epi32(row(i0, 0), row(i0, 1), row(i0, 2), row(i0, 3), row(i1, 0), row(i1, 1),
+                                           row(i1, 2), row(i1, 3));
+    const auto scale = static_cast<short>(1 + 2 * ((x.scales[ib / 2] >> (4 * (ib % 2))) & 15));
+    return {{grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib))}, _mm256_set1_epi16(scale)};
+  }
+};
 
 void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ3_S>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ3_S& x, const int8_t* y_qs, const int16_t*) {
-        const GridIndices<64> index = grid_indices<1, 64>(x.qs, x.qh);
+        const Iq3SSteps steps{x};
         // Grid values are at most 15: four maddubs lanes sum within int16 (four_sub_blocks_scaled).
         const __m256i scales8 = odd_nibble_scales(load_u32(x.scales));
         __m256i acc = _mm256_setzero_si256();
         for (int half = 0; half < 2; ++half) {
           __m256i p[4];
-          for (int k = 0; k < 4; ++k) {
-            const int ib = 4 * half + k;
-            const uint64_t i0 = index.four(2 * ib), i1 = index.four(2 * ib + 1);
-            const auto row = [&](uint64_t four, int g) { return grid_row4(kIq3sGrid, (four >> (16 * g)) & 0xffff); };
-            const __m256i grid = _mm256_setr_epi32(row(i0, 0), row(i0, 1), row(i0, 2), row(i0, 3), row(i1, 0),
-                                                   row(i1, 1), row(i1, 2), row(i1, 3));
-            p[k] = grid_dot(grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib)), y_qs + 32 * ib);
-          }
+          for (int k = 0; k < 4; ++k) p[k] = grid_dot(steps(4 * half + k).weights, y_qs + 32 * (4 * half + k));
           acc = _mm256_add_epi32(acc, four_sub_blocks_scaled(p, scales8, 4 * half));
         }
         return SuperBlockLanes{acc};
@@ -262,10 +295,10 @@ void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 }  // namespace
 
 void add_avx2_iq_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::IQ2_XS, rows_for_each_token<dot_iq2_xs>);
-  set_kernel(table, GgmlType::IQ2_S, rows_for_each_token<dot_iq2_s>);
-  set_kernel(table, GgmlType::IQ3_XXS, rows_for_each_token<dot_iq3_xxs>);
-  set_kernel(table, GgmlType::IQ3_S, rows_for_each_token<dot_iq3_s>);
+  set_kernel(table, GgmlType::IQ2_XS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2XsSteps>, dot_iq2_xs>);
+  set_kernel(table, GgmlType::IQ2_S, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2SSteps>, dot_iq2_s>);
+  set_kernel(table, GgmlType::IQ3_XXS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3XxsSteps>, dot_iq3_xxs>);
+  set_kernel(table, GgmlType::IQ3_S, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3SSteps>, dot_iq3_s>);
   set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1_s>);
   set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_iq1_m>);
 }
