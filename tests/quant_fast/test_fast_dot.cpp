@@ -269,7 +269,7 @@ class FastKernel : public ::testing::TestWithParam<KernelCase> {
   void expect_simd_matches_scalar(size_t gap = 0) const;
 
   static constexpr int64_t kRows = 3;
-  static constexpr int64_t kTokens = 7;  // a group of 4 and 3 more
+  static constexpr int64_t kTokens = 11;  // whole token groups (4 and 8 tokens) and 3 more
   GgmlType type_{};
   int64_t n_cols_ = 0;
   std::vector<std::byte> weights_;
