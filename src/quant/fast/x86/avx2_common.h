@@ -175,7 +175,8 @@ struct GridSubBlock {
 };
 
 // Its products with 32 activations, the signs moved onto the activations: pair sums as
-// int16 (maddubs; grid magnitudes are at most 62, so 2 * 62 * 127 < 32768).
+// int16 (maddubs; magnitudes are at most 127, IQ4_XS's levels, the grids' at most 62, so
+// 2 * 127 * 127 < 32768).
 inline __m256i grid_dot(const GridSubBlock& s, const int8_t* a) {
   return _mm256_maddubs_epi16(s.grid, _mm256_sign_epi8(load256(a), s.signs));
 }

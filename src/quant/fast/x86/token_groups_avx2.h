@@ -32,9 +32,10 @@ constexpr int kAvx2TokenGroup = 8;
 using TokenQuants = const int8_t* [kAvx2TokenGroup];
 using TokenSums = __m256i[kAvx2TokenGroup];
 
-// A row of super-blocks against up to four tokens: block_sums(block, y, isum) sets isum[t] to
-// the int32 lanes of token t's integer sum over the block, y[t] being token t's quants of it. A group of fewer than four tokens repeats its last token in the unused lanes, whose
-// results are not stored.
+// A row of super-blocks against up to kAvx2TokenGroup tokens: block_sums(block, y, isum) sets
+// isum[t] to the int32 lanes of token t's integer sum over the block, y[t] being token t's
+// quants of it. A smaller group repeats its last token in the unused lanes, whose results are
+// not stored.
 template <class Block, class BlockSums>
 void sum_super_blocks_for_tokens(const std::byte* w_row, const std::byte* act, size_t act_stride, int64_t n_tokens,
                                  int64_t n, float* out, size_t out_stride, float d_factor, BlockSums block_sums) {
