@@ -275,14 +275,15 @@ struct Iq4XsSteps {
 };
 
 void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  sum_super_block_rows<BlockIQ4_XS>(w, w_row_bytes, n_rows, act, n, out,
-                                    [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
-                                      const Iq4XsSteps steps{x};
-                                      __m256i acc = _mm256_setzero_si256();
-                                      for (int ib = 0; ib < 8; ++ib)
-                                        acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
-                                      return SuperBlockLanes{acc};
-                                    });
+  sum_super_block_rows<BlockIQ4_XS>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
+        const Iq4XsSteps steps{x};
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
+        return SuperBlockLanes{acc};
+      },
+      Iq4XsSteps::kDFactor);
 }
 
 // IQ2_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 64-bit entry, as
@@ -327,7 +328,7 @@ void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
         }
         return SuperBlockLanes{_mm256_add_epi32(acc[0], acc[1])};
       },
-      0.125f);
+      Iq2XxsSteps::kDFactor);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 // onto the activations with _mm256_sign_epi8, and maddubs then madd with the step's odd
 // integer scales sum the products. Grid magnitudes are at most 62, so maddubs' pairs stay
 // within int16 (2 * 62 * 127 < 32768). Prompts go through token groups (token_groups_avx2.h),
-// which look each step up once for four tokens.
+// which look each step up once for eight tokens.
 #include <immintrin.h>
 
 #include "quant/blocks_iq.h"
@@ -77,7 +77,7 @@ void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
   sum_super_block_rows<BlockIQ2_XS>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_XS& x, const int8_t* y_qs, const int16_t*) { return iq2_scaled_sums<Iq2XsSteps>(x, y_qs); },
-      0.125f);
+      Iq2XsSteps::kDFactor);
 }
 
 // Grid indices of kEntries rows, qs[j] | (the kHighBits bits of entry j in qh) << 8, the bits
@@ -152,7 +152,7 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   sum_super_block_rows<BlockIQ2_S>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) { return iq2_scaled_sums<Iq2SSteps>(x, y_qs); },
-      0.125f);
+      Iq2SSteps::kDFactor);
 }
 
 // IQ3_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 32-bit word, as
@@ -226,7 +226,7 @@ void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
         }
         return SuperBlockLanes{acc};
       },
-      1.0f);
+      Iq3SSteps::kDFactor);
 }
 
 // IQ1 weights as the odd integers 8 grid + delta_sign (dot_scalar_iq.cpp): grid bytes are
