@@ -622,26 +622,22 @@ TEST_P(TileKernels, BitEqualToTheScalarRowKernel) {
 INSTANTIATE_TEST_SUITE_P(
     Formats, TileKernels,
     ::testing::Values(TileCase{TileUnit::kAmx, GgmlType::Q4_K},  //
-                      TileCase{TileUnit::kAmx, GgmlType::Q5_K},
-                      TileCase{TileUnit::kAmx, GgmlType::Q6_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q2_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q3_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q4_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q5_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::Q6_K},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_S},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_M},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XS},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_S},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_XXS},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_S},
-                      TileCase{TileUnit::kAvx512, GgmlType::TQ1_0},
-                      TileCase{TileUnit::kAvx512, GgmlType::TQ2_0},
-                      TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}),
+                      TileCase{TileUnit::kAmx, GgmlType::Q5_K}, TileCase{TileUnit::kAmx, GgmlType::Q6_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q2_K}, TileCase{TileUnit::kAvx512, GgmlType::Q3_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q4_K}, TileCase{TileUnit::kAvx512, GgmlType::Q5_K},
+                      TileCase{TileUnit::kAvx512, GgmlType::Q6_K}, TileCase{TileUnit::kAvx512, GgmlType::IQ1_S},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ1_M}, TileCase{TileUnit::kAvx512, GgmlType::IQ2_XXS},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ2_XS}, TileCase{TileUnit::kAvx512, GgmlType::IQ2_S},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ3_XXS}, TileCase{TileUnit::kAvx512, GgmlType::IQ3_S},
+                      TileCase{TileUnit::kAvx512, GgmlType::TQ1_0}, TileCase{TileUnit::kAvx512, GgmlType::TQ2_0},
+                      TileCase{TileUnit::kAvx512, GgmlType::IQ4_XS}, TileCase{TileUnit::kAvx2, GgmlType::IQ2_XXS},
+                      TileCase{TileUnit::kAvx2, GgmlType::IQ2_XS}, TileCase{TileUnit::kAvx2, GgmlType::IQ2_S},
+                      TileCase{TileUnit::kAvx2, GgmlType::IQ3_XXS}, TileCase{TileUnit::kAvx2, GgmlType::IQ3_S}),
     [](const auto& info) {
-      return std::string(info.param.unit == TileUnit::kAmx ? "Amx_" : "Avx512_") +
-             std::string(type_name(info.param.type));
+      const char* unit = info.param.unit == TileUnit::kAmx      ? "Amx_"
+                         : info.param.unit == TileUnit::kAvx512 ? "Avx512_"
+                                                                : "Avx2_";
+      return std::string(unit) + std::string(type_name(info.param.type));
     });
 
 // ---- rows in groups of 8 (quant/interleaved_rows.h) ----------------------------------------------

@@ -1,7 +1,7 @@
-// Which tile kernels run: none unless the active instruction set is AVX-512 (SLUICE_ISA=avx2 or
-// scalar turns tiles off with it) and SLUICE_TILES is not 0; AMX where the CPU has it (tile
-// and int8, and AVX-512 VBMI), Linux grants the process its tile state and SLUICE_AMX is not
-// 0; AVX-512 VNNI otherwise.
+// Which tile kernels run: none where SLUICE_TILES is 0 or the active instruction set is scalar;
+// AVX2's own (a few formats) where it is AVX2; on AVX-512, AMX where the CPU has it (tile and
+// int8, and AVX-512 VBMI), Linux grants the process its tile state and SLUICE_AMX is not 0,
+// AVX-512 VNNI otherwise.
 #include "quant/fast/tile_gemm.h"
 
 #include <atomic>
@@ -25,6 +25,7 @@ const TileKernel* amx_tile_kernel(GgmlType type);  // x86/tile_gemm_amx.cpp
 #endif
 #if defined(SLUICE_X86_KERNELS)
 const TileKernel* avx512_tile_kernel(GgmlType type);  // x86/tile_gemm_avx512.cpp
+const TileKernel* avx2_tile_kernel(GgmlType type);    // x86/tile_gemm_avx2.cpp
 #endif
 }  // namespace detail
 
@@ -75,13 +76,20 @@ const TileKernel* tile_kernel_of(TileUnit unit, GgmlType weight_type) {
       if (cpu_supports(Isa::kAvx512)) return detail::avx512_tile_kernel(weight_type);
 #endif
       return nullptr;
+    case TileUnit::kAvx2:
+#if defined(SLUICE_X86_KERNELS)
+      if (cpu_supports(Isa::kAvx2)) return detail::avx2_tile_kernel(weight_type);
+#endif
+      return nullptr;
   }
   (void)weight_type;
   return nullptr;
 }
 
 const TileKernel* tile_kernel(GgmlType weight_type) {
-  if (!g_enabled.load(std::memory_order_relaxed) || active_isa() != Isa::kAvx512) return nullptr;
+  if (!g_enabled.load(std::memory_order_relaxed)) return nullptr;
+  if (active_isa() == Isa::kAvx2) return tile_kernel_of(TileUnit::kAvx2, weight_type);
+  if (active_isa() != Isa::kAvx512) return nullptr;
   static const bool amx = switched_on("SLUICE_AMX");
   if (amx) {
     if (const TileKernel* kernel = tile_kernel_of(TileUnit::kAmx, weight_type)) return kernel;

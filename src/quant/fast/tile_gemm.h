@@ -1,6 +1,6 @@
 // Tile kernels of the fast path for prompt batches: 16 weight rows at a time, unpacked once
 // into a layout made for the hardware and then multiplied with every token of the batch.
-// Two kinds, the same interface:
+// Three kinds, the same interface:
 //
 // - Intel AMX (x86/tile_gemm_amx*.cpp): TDPBUSD multiplies a 16 x 64 tile of u8 by a 64 x 16
 //   tile of s8 into 16 x 16 int32 sums, 16 rows times 16 tokens per step.
@@ -8,6 +8,8 @@
 //   per weight row, so that dpbusd multiplies 4 values of 16 rows by 4 activations of one
 //   token (broadcast from memory) and a token's 16 results come out as one vector, with no
 //   horizontal sums.
+// - AVX2 (x86/tile_gemm_avx2.cpp), the grid i-quants only: one row at a time, unpacked into
+//   signed bytes, against eight tokens of activations made unsigned by `pack`.
 //
 // Same arithmetic as the row kernels (fast_dot.h): the integer sum of each super-block and
 // sub-block is exact whichever unit computes it, and the f32 step per super-block is the
@@ -52,11 +54,11 @@ struct TileKernel {
 };
 
 // Where a tile kernel runs.
-enum class TileUnit { kAmx, kAvx512 };
+enum class TileUnit { kAmx, kAvx512, kAvx2 };
 
-// The tile kernel for `weight_type`, or nullptr: none for this format, the active instruction
-// set below AVX-512, or turned off (SLUICE_TILES=0, set_tile_kernels). AMX where the CPU and
-// OS allow it and SLUICE_AMX is not 0, else AVX-512 VNNI.
+// The tile kernel for `weight_type`, or nullptr: none for this format and instruction set, the
+// active set scalar, or turned off (SLUICE_TILES=0, set_tile_kernels). On AVX-512, AMX where
+// the CPU and OS allow it and SLUICE_AMX is not 0, else AVX-512 VNNI; on AVX2, AVX2's.
 const TileKernel* tile_kernel(GgmlType weight_type);
 
 // The kernel `unit` itself has for `weight_type`, or nullptr (none, or the unit is not usable

@@ -18,6 +18,7 @@
 #include "quant/blocks_k.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/grid_steps_avx2.h"
 #include "quant/fast/x86/scales_avx2.h"
 #include "quant/fast/x86/sum_blocks32.h"
 #include "quant/fast/x86/super_blocks.h"
@@ -285,34 +286,6 @@ void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
       },
       Iq4XsSteps::kDFactor);
 }
-
-// IQ2_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 64-bit entry, as
-// int16 lanes 0..7 of both 128-bit halves (broadcast_lane).
-inline __m256i iq2_xxs_scales(const BlockIQ2_XXS& x) {
-  const __m256i s0 = _mm256_srli_epi64(load256(x.qs), 60);           // sub-blocks 0..3, one a 64-bit lane
-  const __m256i s1 = _mm256_srli_epi64(load256(x.qs + 16), 60);      // 4..7
-  const __m256i s = _mm256_or_si256(s0, _mm256_slli_epi64(s1, 32));  // 32-bit lanes: 0 4 1 5 | 2 6 3 7
-  const __m256i odd = _mm256_or_si256(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
-  const __m256i ordered = _mm256_permutevar8x32_epi32(odd, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
-  return int16_in_both_halves(ordered);
-}
-
-// IQ2_XXS's sub-blocks as grid steps (grid_token_group): each has an 8-byte entry of 4 grid
-// indices, then the sign fields (kPackedSignBits) and the scale.
-struct Iq2XxsSteps {
-  using Block = BlockIQ2_XXS;
-  static constexpr float kDFactor = 0.125f;
-  const BlockIQ2_XXS& x;
-  __m256i scales = iq2_xxs_scales(x);
-
-  ScaledGridSubBlock operator()(int ib) const {
-    const auto* entry = reinterpret_cast<const uint8_t*>(x.qs + 4 * ib);
-    const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xxsGrid, entry[0]), grid_row(kIq2xxsGrid, entry[1]),
-                                            grid_row(kIq2xxsGrid, entry[2]), grid_row(kIq2xxsGrid, entry[3]));
-    const __m256i signs = sign_factors(_mm256_set1_epi32(static_cast<int>(load_u32(entry + 4))), kPackedSignBits);
-    return {{grid, signs}, broadcast_lane(scales, ib)};
-  }
-};
 
 // Two accumulators: the per-value work is table loads and inserts, so independent chains
 // keep more of them in flight.

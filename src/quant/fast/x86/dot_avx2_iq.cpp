@@ -13,6 +13,7 @@
 #include "quant/blocks_iq.h"
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/grid_steps_avx2.h"
 #include "quant/fast/x86/scales_avx2.h"
 #include "quant/fast/x86/super_blocks.h"
 #include "quant/fast/x86/token_groups_avx2.h"
@@ -20,12 +21,6 @@
 
 namespace sluice::quant::fast::detail {
 namespace {
-
-// int16 lanes of a maddubs result over 32 values: the first 8 (values 0..15) scaled by
-// `low`, the last 8 (values 16..31) by `high`.
-inline __m256i halves_scale(int low, int high) {
-  return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(high)), _mm_set1_epi16(static_cast<short>(low)));
-}
 
 // IQ2_XS / IQ2_S / IQ3_S scales: byte ib of `packed` holds the scales of sub-block 2 ib (low
 // nibble) and 2 ib + 1 (high nibble); IQ2_XS and IQ2_S have 16 sub-blocks of 16 values in 8
@@ -54,25 +49,6 @@ inline SuperBlockLanes iq2_scaled_sums(const typename Steps::Block& x, const int
   return SuperBlockLanes{acc};
 }
 
-// The int16 scales of an IQ2_XS / IQ2_S step's products: its two 16-value halves' odd nibbles.
-inline __m256i iq2_step_scales(uint8_t packed) { return halves_scale(1 + 2 * (packed & 15), 1 + 2 * (packed >> 4)); }
-
-// IQ2_XS's steps (grid_token_group): four 16-bit entries of a 9-bit grid index and 7 sign
-// bits each.
-struct Iq2XsSteps {
-  using Block = BlockIQ2_XS;
-  static constexpr float kDFactor = 0.125f;
-  const BlockIQ2_XS& x;
-
-  ScaledGridSubBlock operator()(int ib) const {
-    const uint16_t* e = x.qs + 4 * ib;
-    const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2xsGrid, e[0] & 511), grid_row(kIq2xsGrid, e[1] & 511),
-                                            grid_row(kIq2xsGrid, e[2] & 511), grid_row(kIq2xsGrid, e[3] & 511));
-    const __m256i signs = sign_factors(load_u64(reinterpret_cast<const uint8_t*>(e)), kEntrySignBits);
-    return {{grid, signs}, iq2_step_scales(x.scales[ib])};
-  }
-};
-
 void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_XS>(
       w, w_row_bytes, n_rows, act, n, out,
@@ -80,107 +56,12 @@ void dot_iq2_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
       Iq2XsSteps::kDFactor);
 }
 
-// Grid indices of kEntries rows, qs[j] | (the kHighBits bits of entry j in qh) << 8, the bits
-// of qh taken from its low end up (IQ2_S: 2 bits an entry, IQ3_S: 1). Made 16 at a time in
-// vector registers: made one by one, each took a byte load and four or five integer
-// operations, and IQ2_S's kernel issued more loads than the two a cycle the core takes (one
-// core, hot: IQ2_S 3.2 -> 4.4 GB/s, with the indices read back four to a load).
-template <int kEntries>
-struct GridIndices {
-  alignas(32) uint16_t at[kEntries];
-
-  // Entries 4k .. 4k + 3, as 16-bit fields of one word.
-  uint64_t four(int k) const {
-    uint64_t v;
-    std::memcpy(&v, at + 4 * k, sizeof(v));
-    return v;
-  }
-};
-
-// Byte shuffle and multipliers that move each of 16 entries' high bits to bits 8 and up: lane j
-// takes qh byte j / (8 / kHighBits) and multiplies it by 2^(8 - kHighBits (j % (8 / kHighBits))).
-template <int kHighBits>
-struct HighBitPlaces {
-  alignas(32) int8_t byte[32];
-  alignas(32) int16_t factor[16];
-};
-template <int kHighBits>
-constexpr HighBitPlaces<kHighBits> make_high_bit_places() {
-  constexpr int kPerByte = 8 / kHighBits;
-  HighBitPlaces<kHighBits> p{};
-  for (int j = 0; j < 16; ++j) {
-    p.byte[2 * j] = static_cast<int8_t>(j / kPerByte);
-    p.byte[2 * j + 1] = -1;  // zero
-    p.factor[j] = static_cast<int16_t>(1 << (8 - kHighBits * (j % kPerByte)));
-  }
-  return p;
-}
-
-template <int kHighBits, int kEntries>
-inline GridIndices<kEntries> grid_indices(const uint8_t* qs, const uint8_t* qh) {
-  static constexpr HighBitPlaces<kHighBits> kPlaces = make_high_bit_places<kHighBits>();
-  constexpr int kQhBytes = 16 * kHighBits / 8;  // per 16 entries
-  const __m256i mask = _mm256_set1_epi16(static_cast<short>(((1 << kHighBits) - 1) << 8));
-  GridIndices<kEntries> index;
-  for (int k = 0; k < kEntries / 16; ++k) {
-    uint32_t bits = 0;
-    std::memcpy(&bits, qh + kQhBytes * k, kQhBytes);
-    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), load256(kPlaces.byte));
-    const __m256i high = _mm256_and_si256(_mm256_mullo_epi16(spread, load256(kPlaces.factor)), mask);
-    const __m256i low = _mm256_cvtepu8_epi16(load128(qs + 16 * k));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(index.at + 16 * k), _mm256_or_si256(low, high));
-  }
-  return index;
-}
-
-// IQ2_S's steps (grid_token_group), from the block's grid indices made beforehand.
-struct Iq2SSteps {
-  using Block = BlockIQ2_S;
-  static constexpr float kDFactor = 0.125f;
-  const BlockIQ2_S& x;
-  GridIndices<32> index = grid_indices<2, 32>(x.qs, x.qh);
-
-  ScaledGridSubBlock operator()(int ib) const {
-    const uint64_t i = index.four(ib);
-    const __m256i grid = _mm256_setr_epi64x(grid_row(kIq2sGrid, i & 0xffff), grid_row(kIq2sGrid, (i >> 16) & 0xffff),
-                                            grid_row(kIq2sGrid, (i >> 32) & 0xffff), grid_row(kIq2sGrid, i >> 48));
-    return {{grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib))}, iq2_step_scales(x.scales[ib])};
-  }
-};
-
 void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ2_S>(
       w, w_row_bytes, n_rows, act, n, out,
       [&](const BlockIQ2_S& x, const int8_t* y_qs, const int16_t*) { return iq2_scaled_sums<Iq2SSteps>(x, y_qs); },
       Iq2SSteps::kDFactor);
 }
-
-// IQ3_XXS's eight odd scales 2 s + 1, s the top 4 bits of each sub-block's 32-bit word, as
-// int16 lanes 0..7 of both 128-bit halves (broadcast_lane).
-inline __m256i iq3_xxs_scales(const BlockIQ3_XXS& x) {
-  const __m256i s = _mm256_srli_epi32(load256(x.scales_and_signs), 28);
-  const __m256i odd = _mm256_or_si256(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
-  return int16_in_both_halves(odd);
-}
-
-// IQ3_XXS's steps (grid_token_group): 8 grid indices, and four 7-bit sign fields in the low
-// 28 bits of the step's word.
-struct Iq3XxsSteps {
-  using Block = BlockIQ3_XXS;
-  static constexpr float kDFactor = 0.25f;
-  const BlockIQ3_XXS& x;
-  __m256i scales = iq3_xxs_scales(x);
-
-  ScaledGridSubBlock operator()(int ib) const {
-    const uint8_t* q = x.qs + 8 * ib;
-    const __m256i grid =
-        _mm256_setr_epi32(grid_row4(kIq3xxsGrid, q[0]), grid_row4(kIq3xxsGrid, q[1]), grid_row4(kIq3xxsGrid, q[2]),
-                          grid_row4(kIq3xxsGrid, q[3]), grid_row4(kIq3xxsGrid, q[4]), grid_row4(kIq3xxsGrid, q[5]),
-                          grid_row4(kIq3xxsGrid, q[6]), grid_row4(kIq3xxsGrid, q[7]));
-    const __m256i words = _mm256_set1_epi32(static_cast<int>(load_u32(x.scales_and_signs + 4 * ib)));
-    return {{grid, sign_factors(words, kPackedSignBits)}, broadcast_lane(scales, ib)};
-  }
-};
 
 void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ3_XXS>(
@@ -193,23 +74,6 @@ void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
       },
       Iq3XxsSteps::kDFactor);
 }
-
-// IQ3_S's steps (grid_token_group), from the block's grid indices made beforehand.
-struct Iq3SSteps {
-  using Block = BlockIQ3_S;
-  static constexpr float kDFactor = 1.0f;
-  const BlockIQ3_S& x;
-  GridIndices<64> index = grid_indices<1, 64>(x.qs, x.qh);
-
-  ScaledGridSubBlock operator()(int ib) const {
-    const uint64_t i0 = index.four(2 * ib), i1 = index.four(2 * ib + 1);
-    const auto row = [&](uint64_t four, int g) { return grid_row4(kIq3sGrid, (four >> (16 * g)) & 0xffff); };
-    const __m256i grid = _mm256_setr_epi32(row(i0, 0), row(i0, 1), row(i0, 2), row(i0, 3), row(i1, 0), row(i1, 1),
-                                           row(i1, 2), row(i1, 3));
-    const auto scale = static_cast<short>(1 + 2 * ((x.scales[ib / 2] >> (4 * (ib % 2))) & 15));
-    return {{grid, sign_bits_to_factors(load_u32(x.signs + 4 * ib))}, _mm256_set1_epi16(scale)};
-  }
-};
 
 void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ3_S>(
