@@ -93,67 +93,25 @@ void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       Iq3SSteps::kDFactor);
 }
 
-// IQ1 weights as the odd integers 8 grid + delta_sign (dot_scalar_iq.cpp): grid bytes are
-// -1, 0, 1, so shifting the 16-bit lanes left by 3 and masking each byte's low bits gives
-// 8 grid per byte.
-inline __m256i iq1_weights(__m256i grid, __m256i delta_signs) {
-  const __m256i grid8 = _mm256_and_si256(_mm256_slli_epi16(grid, 3), _mm256_set1_epi8(static_cast<char>(0xf8)));
-  return _mm256_add_epi8(grid8, delta_signs);
-}
-
 // Products of the odd weights (never 0, |w| <= 9) with activations, times per-16 scales.
-inline __m256i scaled_iq1_dot(__m256i weights, const int8_t* a, __m256i scales) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(weights, weights), _mm256_sign_epi8(load256(a), weights));
-  return _mm256_madd_epi16(p, scales);
+inline __m256i scaled_iq1_dot(const Iq1Step& s, const int8_t* a) {
+  const __m256i p =
+      _mm256_maddubs_epi16(_mm256_sign_epi8(s.weights, s.weights), _mm256_sign_epi8(load256(a), s.weights));
+  return _mm256_madd_epi16(p, s.scales);
 }
 
-constexpr int64_t kAllPlusOne = 0x0101010101010101ll;
-constexpr int64_t kAllMinusOne = -1;
-
-void dot_iq1_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  sum_super_block_rows<BlockIQ1_S>(
+template <class Steps>
+void dot_iq1(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  using Block = typename Steps::Block;
+  sum_super_block_rows<Block>(
       w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ1_S& x, const int8_t* y_qs, const int16_t*) {
+      [&](const Block& x, const int8_t* y_qs, const int16_t*) {
+        const Steps steps{x};
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const uint8_t* q = x.qs + 4 * ib;
-          const uint32_t h = x.qh[ib];
-          const __m256i grid = _mm256_setr_epi64x(
-              grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 5) & 0x700)),
-              grid_row(kIq1sGrid, q[2] | ((h << 2) & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 1) & 0x700)));
-          const __m256i delta = _mm256_set1_epi8(h & 0x8000u ? -1 : 1);
-          const auto scale = static_cast<short>(2 * ((h >> 12) & 7) + 1);
-          acc =
-              _mm256_add_epi32(acc, scaled_iq1_dot(iq1_weights(grid, delta), y_qs + 32 * ib, _mm256_set1_epi16(scale)));
-        }
+        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_iq1_dot(steps(ib), y_qs + 32 * ib));
         return SuperBlockLanes{acc};
       },
-      0.125f);
-}
-
-void dot_iq1_m(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  sum_super_block_rows<BlockIQ1_M>(
-      w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ1_M& x, const int8_t* y_qs, const int16_t*) {
-        uint64_t scale_bits;  // 16 3-bit scales in the low 12 bits of each 16-bit word
-        std::memcpy(&scale_bits, x.scales, sizeof(scale_bits));
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) {
-          const uint8_t* q = x.qs + 4 * ib;
-          const uint32_t h = x.qh[2 * ib] | (uint32_t{x.qh[2 * ib + 1]} << 8);  // 4 nibbles: 3 index bits, delta sign
-          const __m256i grid = _mm256_setr_epi64x(
-              grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 4) & 0x700)),
-              grid_row(kIq1sGrid, q[2] | (h & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 4) & 0x700)));
-          const auto delta = [&](int k) { return h & (8u << (4 * k)) ? kAllMinusOne : kAllPlusOne; };
-          const __m256i deltas = _mm256_setr_epi64x(delta(0), delta(1), delta(2), delta(3));
-          const auto word = static_cast<uint32_t>(scale_bits >> (16 * (ib / 2)));
-          const int shift = 6 * (ib % 2);
-          const __m256i scales = halves_scale(2 * ((word >> shift) & 7) + 1, 2 * ((word >> (shift + 3)) & 7) + 1);
-          acc = _mm256_add_epi32(acc, scaled_iq1_dot(iq1_weights(grid, deltas), y_qs + 32 * ib, scales));
-        }
-        return SuperBlockLanes{acc};
-      },
-      0.125f);
+      Steps::kDFactor);
 }
 
 }  // namespace
@@ -163,8 +121,8 @@ void add_avx2_iq_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_S, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2SSteps>, dot_iq2_s>);
   set_kernel(table, GgmlType::IQ3_XXS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3XxsSteps>, dot_iq3_xxs>);
   set_kernel(table, GgmlType::IQ3_S, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3SSteps>, dot_iq3_s>);
-  set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1_s>);
-  set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_iq1_m>);
+  set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1<Iq1SSteps>>);
+  set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_iq1<Iq1MSteps>>);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -188,5 +188,68 @@ struct Iq3SSteps {
   }
 };
 
+// IQ1 weights as the odd integers 8 grid + delta_sign (dot_scalar_iq.cpp): grid bytes are
+// -1, 0, 1, so shifting the 16-bit lanes left by 3 and masking each byte's low bits gives
+// 8 grid per byte.
+inline __m256i iq1_weights(__m256i grid, __m256i delta_signs) {
+  const __m256i grid8 = _mm256_and_si256(_mm256_slli_epi16(grid, 3), _mm256_set1_epi8(static_cast<char>(0xf8)));
+  return _mm256_add_epi8(grid8, delta_signs);
+}
+
+// A 32-value step of IQ1_S or IQ1_M: its weights as signed odd integers (|w| <= 9), and the
+// int16 scales of its maddubs pairs.
+struct Iq1Step {
+  __m256i weights;
+  __m256i scales;
+};
+
+constexpr int64_t kAllPlusOne = 0x0101010101010101ll;
+constexpr int64_t kAllMinusOne = -1;
+
+// IQ1_S's steps: four 11-bit grid indices (8 bits in qs, 3 in qh), one delta sign and one
+// 3-bit scale a step.
+struct Iq1SSteps {
+  using Block = BlockIQ1_S;
+  static constexpr float kDFactor = 0.125f;
+  static uint16_t d_bits(const BlockIQ1_S& x) { return x.d; }
+  const BlockIQ1_S& x;
+
+  Iq1Step operator()(int ib) const {
+    const uint8_t* q = x.qs + 4 * ib;
+    const uint32_t h = x.qh[ib];
+    const __m256i grid = _mm256_setr_epi64x(
+        grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 5) & 0x700)),
+        grid_row(kIq1sGrid, q[2] | ((h << 2) & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 1) & 0x700)));
+    const __m256i delta = _mm256_set1_epi8(h & 0x8000u ? -1 : 1);
+    const auto scale = static_cast<short>(2 * ((h >> 12) & 7) + 1);
+    return {iq1_weights(grid, delta), _mm256_set1_epi16(scale)};
+  }
+};
+
+// IQ1_M's steps: four grid indices whose high bits and delta signs are nibbles of qh, and two
+// 3-bit scales (one per 16 values) from the block's scale words, whose top nibbles hold d.
+struct Iq1MSteps {
+  using Block = BlockIQ1_M;
+  static constexpr float kDFactor = 0.125f;
+  static uint16_t d_bits(const BlockIQ1_M& x) { return iq1_m_scale_bits(x); }
+  const BlockIQ1_M& x;
+  uint64_t scale_bits =
+      load_u64(reinterpret_cast<const uint8_t*>(x.scales));  // 16 3-bit scales in the low 12 bits of each 16-bit word
+
+  Iq1Step operator()(int ib) const {
+    const uint8_t* q = x.qs + 4 * ib;
+    const uint32_t h = x.qh[2 * ib] | (uint32_t{x.qh[2 * ib + 1]} << 8);  // 4 nibbles: 3 index bits, delta sign
+    const __m256i grid = _mm256_setr_epi64x(
+        grid_row(kIq1sGrid, q[0] | ((h << 8) & 0x700)), grid_row(kIq1sGrid, q[1] | ((h << 4) & 0x700)),
+        grid_row(kIq1sGrid, q[2] | (h & 0x700)), grid_row(kIq1sGrid, q[3] | ((h >> 4) & 0x700)));
+    const auto delta = [&](int k) { return h & (8u << (4 * k)) ? kAllMinusOne : kAllPlusOne; };
+    const __m256i deltas = _mm256_setr_epi64x(delta(0), delta(1), delta(2), delta(3));
+    const auto word = static_cast<uint32_t>(scale_bits >> (16 * (ib / 2)));
+    const int shift = 6 * (ib % 2);
+    return {iq1_weights(grid, deltas),
+            halves_scale(2 * ((word >> shift) & 7) + 1, 2 * ((word >> (shift + 3)) & 7) + 1)};
+  }
+};
+
 }  // namespace
 }  // namespace sluice::quant::fast::detail

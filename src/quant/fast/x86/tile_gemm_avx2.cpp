@@ -112,6 +112,21 @@ struct GridFormat {
   }
 };
 
+// IQ1_S and IQ1_M, through their steps (grid_steps_avx2.h).
+template <class Steps>
+struct Iq1Format {
+  using Block = typename Steps::Block;
+  static constexpr bool kMinimums = false;
+  static void unpack(const Block& x, UnpackedBlock& u) {
+    const Steps steps{x};
+    for (int ib = 0; ib < kSteps; ++ib) {
+      const Iq1Step s = steps(ib);
+      store_step(u, ib, s.weights, s.scales);
+    }
+    u.d = Steps::kDFactor * f16(Steps::d_bits(x));
+  }
+};
+
 // int16 lane k of `bytes` (16 unsigned bytes): byte k / 2, for madd with the 16 bsums when
 // each byte is the minimum of 32 values.
 inline void store_mins_each_twice(UnpackedBlock& u, __m128i bytes) {
@@ -315,6 +330,10 @@ const TileKernel* avx2_tile_kernel(GgmlType type) {
       return &kTiles<Q3KFormat, 4>;
     case GgmlType::Q5_K:
       return &kTiles<Q5KFormat, 4>;
+    case GgmlType::IQ1_S:
+      return &kTiles<Iq1Format<Iq1SSteps>, 2>;
+    case GgmlType::IQ1_M:
+      return &kTiles<Iq1Format<Iq1MSteps>, 2>;
     case GgmlType::IQ2_XXS:
       return &kTiles<GridFormat<Iq2XxsSteps>, 2>;
     case GgmlType::IQ2_XS:
