@@ -229,6 +229,23 @@ inline __m128i unpack_q3_scales(const uint8_t* packed) {
   return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(high, 4)), _mm_set1_epi8(32));
 }
 
+// Q5_K's quants (0..31) of 32-byte chunk c: sub-block 2 c from the low nibbles of qs, 2 c + 1
+// from the high ones, bit 4 of each from `high_bits` (the block's qh: bit j of byte l is bit 4
+// of value l of sub-block j), which moves on to the next chunk.
+struct Q5KChunk {
+  __m256i low, high;
+};
+inline Q5KChunk q5_k_chunk(const uint8_t* qs, __m256i& high_bits) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+  const __m256i q = load256(qs);
+  const Q5KChunk chunk{
+      _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4)),
+      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                      _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4))};
+  high_bits = _mm256_srli_epi16(high_bits, 2);
+  return chunk;
+}
+
 // Lane j: minimum_j * (bsums[2j] + bsums[2j + 1]).
 inline __m256i k4_min_lanes(__m128i scales_and_mins, const int16_t* bsums) {
   const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);

@@ -140,26 +140,19 @@ void dot_q4_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 }
 
 void dot_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i bit4 = _mm256_set1_epi8(0x10);
   sum_super_block_rows<BlockQ5_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ5_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i scales_and_mins = unpack_k4_scales(x.scales);
         const __m256i scales8 = _mm256_broadcastsi128_si256(scales_and_mins);
-        __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
+        __m256i high_bits = load256(x.qh);  // q5_k_chunk's
         __m256i acc = _mm256_setzero_si256();
         for (int half = 0; half < 2; ++half) {
           __m256i p[4];  // sub-blocks 4 half .. 4 half + 3
           for (int k = 0; k < 2; ++k) {
             const int c = 2 * half + k;
-            const __m256i q = load256(x.qs + 32 * c);
-            const __m256i lo =
-                _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
-                                               _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
-            high_bits = _mm256_srli_epi16(high_bits, 2);
-            p[2 * k] = _mm256_maddubs_epi16(lo, load256(y_qs + 64 * c));
-            p[2 * k + 1] = _mm256_maddubs_epi16(hi, load256(y_qs + 64 * c + 32));
+            const Q5KChunk q = q5_k_chunk(x.qs + 32 * c, high_bits);
+            p[2 * k] = _mm256_maddubs_epi16(q.low, load256(y_qs + 64 * c));
+            p[2 * k + 1] = _mm256_maddubs_epi16(q.high, load256(y_qs + 64 * c + 32));
           }
           acc = _mm256_add_epi32(acc, four_sub_blocks_scaled(p, scales8, 4 * half));
         }

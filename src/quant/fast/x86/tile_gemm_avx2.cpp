@@ -140,20 +140,14 @@ struct Q5KFormat {
   using Block = BlockQ5_K;
   static constexpr bool kMinimums = true;
   static void unpack(const BlockQ5_K& x, UnpackedBlock& u) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
     const __m128i scales_and_mins = unpack_k4_scales(x.scales);
     alignas(16) uint8_t scale[16];
     _mm_store_si128(reinterpret_cast<__m128i*>(scale), scales_and_mins);
-    __m256i high_bits = load256(x.qh);  // bit j of byte l: bit 4 of value l of sub-block j
+    __m256i high_bits = load256(x.qh);  // q5_k_chunk's
     for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(x.qs + 32 * c);
-      const __m256i lo =
-          _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(high_bits, 4), bit4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high_bits, 3), bit4));
-      high_bits = _mm256_srli_epi16(high_bits, 2);
-      store_step(u, 2 * c, lo, _mm256_set1_epi16(scale[2 * c]));
-      store_step(u, 2 * c + 1, hi, _mm256_set1_epi16(scale[2 * c + 1]));
+      const Q5KChunk q = q5_k_chunk(x.qs + 32 * c, high_bits);
+      store_step(u, 2 * c, q.low, _mm256_set1_epi16(scale[2 * c]));
+      store_step(u, 2 * c + 1, q.high, _mm256_set1_epi16(scale[2 * c + 1]));
     }
     store_mins_each_twice(u, _mm_srli_si128(scales_and_mins, 8));
     u.d = f16(x.d);
