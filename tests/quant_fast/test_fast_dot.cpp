@@ -642,6 +642,7 @@ INSTANTIATE_TEST_SUITE_P(
                       TileCase{TileUnit::kAvx2, GgmlType::Q2_K},
                       TileCase{TileUnit::kAvx2, GgmlType::Q3_K},
                       TileCase{TileUnit::kAvx2, GgmlType::Q5_K},
+                      TileCase{TileUnit::kAvx2, GgmlType::Q6_K},
                       TileCase{TileUnit::kAvx2, GgmlType::IQ1_S},
                       TileCase{TileUnit::kAvx2, GgmlType::IQ1_M},
                       TileCase{TileUnit::kAvx2, GgmlType::IQ2_XXS},

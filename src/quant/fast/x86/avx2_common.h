@@ -246,6 +246,21 @@ inline Q5KChunk q5_k_chunk(const uint8_t* qs, __m256i& high_bits) {
   return chunk;
 }
 
+// Q6_K's quants (0..63, before the offset of 32) of half h of a block, as its four 32-value
+// steps: step t holds values 128 h + 32 t .. + 31 (low 4 bits from ql, high 2 from qh).
+struct Q6KHalf {
+  __m256i step[4];
+};
+inline Q6KHalf q6_k_half(const uint8_t* ql, const uint8_t* qh, int h) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+  const __m256i ql0 = load256(ql + 64 * h), ql1 = load256(ql + 64 * h + 32), high = load256(qh + 32 * h);
+  return {{_mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45)),
+           _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45)),
+           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(high, bits45)),
+           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                           _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45))}};
+}
+
 // Lane j: minimum_j * (bsums[2j] + bsums[2j + 1]).
 inline __m256i k4_min_lanes(__m128i scales_and_mins, const int16_t* bsums) {
   const __m128i each_twice = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);

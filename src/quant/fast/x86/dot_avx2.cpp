@@ -161,8 +161,6 @@ void dot_q5_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 }
 
 void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i bits45 = _mm256_set1_epi8(0x30);
   sum_super_block_rows<BlockQ6_K>(
       w, w_row_bytes, n_rows, act, n, out, [&](const BlockQ6_K& x, const int8_t* y_qs, const int16_t* y_bsums) {
         const __m128i scale_bytes = load128(x.scales);
@@ -172,18 +170,9 @@ void dot_q6_k(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
             _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_bytes), load256(y_bsums)), 5);
         __m256i acc = _mm256_setzero_si256();
         for (int half = 0; half < 2; ++half) {
-          const __m256i ql0 = load256(x.ql + 64 * half);
-          const __m256i ql1 = load256(x.ql + 64 * half + 32);
-          const __m256i qh = load256(x.qh + 32 * half);
-          const __m256i q[4] = {
-              _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-              _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
-          };
+          const Q6KHalf q = q6_k_half(x.ql, x.qh, half);
           __m256i p[4];  // step t: sub-blocks 8 half + 2t, 8 half + 2t + 1
-          for (int t = 0; t < 4; ++t) p[t] = _mm256_maddubs_epi16(q[t], load256(y_qs + 128 * half + 32 * t));
+          for (int t = 0; t < 4; ++t) p[t] = _mm256_maddubs_epi16(q.step[t], load256(y_qs + 128 * half + 32 * t));
           acc = _mm256_add_epi32(acc, two_steps_scaled(p[0], p[1], scales8, 8 * half));
           acc = _mm256_add_epi32(acc, two_steps_scaled(p[2], p[3], scales8, 8 * half + 4));
         }

@@ -183,6 +183,23 @@ struct Q3KFormat {
   }
 };
 
+// Q6_K: q = low 4 bits | high 2 bits << 4, minus 32 (-32..31); 16 sub-blocks of 16 with
+// int8 scales.
+struct Q6KFormat {
+  using Block = BlockQ6_K;
+  static constexpr bool kMinimums = false;
+  static void unpack(const BlockQ6_K& x, UnpackedBlock& u) {
+    const __m256i offset = _mm256_set1_epi8(32);
+    for (int half = 0; half < 2; ++half) {
+      const Q6KHalf q = q6_k_half(x.ql, x.qh, half);
+      for (int t = 0; t < 4; ++t) {
+        store_step(u, 4 * half + t, _mm256_sub_epi8(q.step[t], offset), two_halves_scales(x.scales, 4 * half + t));
+      }
+    }
+    u.d = f16(x.d);
+  }
+};
+
 // Q2_K: q = 2 bits (0..3); 16 sub-blocks of 16, a 4-bit scale and a 4-bit minimum each.
 struct Q2KFormat {
   using Block = BlockQ2_K;
@@ -324,6 +341,8 @@ const TileKernel* avx2_tile_kernel(GgmlType type) {
       return &kTiles<Q3KFormat, 4>;
     case GgmlType::Q5_K:
       return &kTiles<Q5KFormat, 4>;
+    case GgmlType::Q6_K:
+      return &kTiles<Q6KFormat, 4>;
     case GgmlType::IQ1_S:
       return &kTiles<Iq1Format<Iq1SSteps>, 2>;
     case GgmlType::IQ1_M:
