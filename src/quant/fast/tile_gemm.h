@@ -8,8 +8,9 @@
 //   per weight row, so that dpbusd multiplies 4 values of 16 rows by 4 activations of one
 //   token (broadcast from memory) and a token's 16 results come out as one vector, with no
 //   horizontal sums.
-// - AVX2 (x86/tile_gemm_avx2.cpp), the grid i-quants only: one row at a time, unpacked into
-//   signed bytes, against eight tokens of activations made unsigned by `pack`.
+// - AVX2 (x86/tile_gemm_avx2.cpp), the K-quants but Q4_K and the grid i-quants: one row at a
+//   time, unpacked into signed bytes, against eight tokens of activations made unsigned by
+//   `pack`.
 //
 // Same arithmetic as the row kernels (fast_dot.h): the integer sum of each super-block and
 // sub-block is exact whichever unit computes it, and the f32 step per super-block is the

@@ -1,21 +1,22 @@
 // Tile kernels of the AVX2 set (tile_gemm.h) for the 256-value formats whose weights fit in
-// six bits with their sign: the grid i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S, and
-// Q2_K, Q3_K and Q5_K. Each weight row is unpacked once per product into signed bytes and the
-// int16 scales of its 32-value steps (a Format's unpack), and then meets every token of the
-// batch, eight at a time.
+// seven bits with their sign: the grid i-quants IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS
+// and IQ3_S, and Q2_K, Q3_K, Q5_K and Q6_K. Each weight row is unpacked once per product into
+// signed bytes and the int16 scales of its 32-value steps (a Format's unpack), and then meets
+// every token of the batch, eight at a time.
 //
 // Zen 2 runs maddubs and madd on one pipe, one a cycle, so a 32-value step costs a token two
 // cycles at best. The grid formats' token groups (token_groups_avx2.h) look a step up once for
 // eight tokens but still move its signs onto each token's activations and spend more
-// instructions on the lookups than on the products; Q2_K, Q3_K and Q5_K had only one-token
-// kernels. Here the activations are made unsigned instead, once per product (`pack`: q + 128,
-// stored as q ^ 0x80): maddubs takes them as its unsigned operand and the signed weights as
-// the other, and a token's step is a load, maddubs, madd with the step's scales, and an add.
-// The bias adds 128 times the scaled weight sum to every token's sum; each block's sums start
-// from minus that (UnpackedBlock::start), computed once when the row is unpacked. Bounds:
-// activations q + 128 are at most 255 and weight magnitudes at most 62 (grids; K-quants at
-// most 31), so a maddubs pair is at most 2 * 255 * 62 = 31620 < 2^15. (IQ4_XS's levels reach
-// 127 and would saturate; Q4_K and Q6_K have group kernels, dot_avx2_groups.cpp.)
+// instructions on the lookups than on the products; the K-quants other than Q4_K had only
+// one-token kernels, or for Q6_K a group kernel that spills. Here the activations are made
+// unsigned instead, once per product (`pack`: q + 128, stored as q ^ 0x80): maddubs takes them
+// as its unsigned operand and the signed weights as the other, and a token's step is a load,
+// maddubs, madd with the step's scales, and an add. The bias adds 128 times the scaled weight
+// sum to every token's sum; each block's sums start from minus that (UnpackedBlock::start),
+// computed once when the row is unpacked. Bounds: activations q + 128 are at most 255 and
+// weight magnitudes at most 62 (grids; K-quants at most 32), so a maddubs pair is at most
+// 2 * 255 * 62 = 31620 < 2^15. (IQ4_XS's levels reach 127 and would saturate; Q4_K's group
+// kernel, dot_avx2_groups.cpp, is faster.)
 //
 // The integer sums of each block and token are the one-token kernel's, and the f32 step is
 // super_blocks.h's term ((f d) y_d) isum, less (dmin y_d) msum where the format has minimums,
@@ -325,8 +326,8 @@ void tile_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const Til
 
 // min_tokens: where the tiles overtake the row kernels (2048 x 768, one core, GMAC/s, row
 // kernels against tiles): the grid i-quants from 2 tokens (IQ3_XXS 6.7 against 11.8; their
-// prompt kernels pay for eight tokens whatever the count); Q3_K and Q5_K from 4 (21 against
-// 21-22.5; at 2, 21 against 15); Q2_K, whose one-token kernel runs at 32, from 8 (32 against
+// prompt kernels pay for eight tokens whatever the count); Q3_K, Q5_K and Q6_K from 4 (21
+// against 21-22.5, Q6_K 26 against 26; at 2, 21 against 15); Q2_K, whose one-token kernel runs at 32, from 8 (32 against
 // 31; at 32 tokens 30-32 against 38-42).
 template <class Format, int kMinTokens>
 constexpr TileKernel kTiles{kMinTokens, packed_bytes, pack_biased, tile_rows<Format>};
