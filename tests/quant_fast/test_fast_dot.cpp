@@ -341,6 +341,26 @@ void FastKernel::expect_simd_matches_scalar(size_t gap) const {
 
 TEST_P(FastKernel, SimdMatchesScalar) { expect_simd_matches_scalar(); }
 
+// A batch of tokens gives each token the bits it gets alone: prompt kernels (token groups,
+// passes over several tokens) keep the one-token arithmetic, whatever the format.
+TEST_P(FastKernel, SimdBatchEqualsTokensOneByOne) {
+  for (Isa isa : simd_isas()) {
+    const RowDotFn dot = row_dot_of(isa, type_);
+    if (dot == nullptr) continue;
+    const std::vector<float> batch = run(dot);
+    const size_t w_bytes = row_bytes(type_, static_cast<uint64_t>(n_cols_));
+    for (int64_t t = 0; t < kTokens; ++t) {
+      std::vector<float> alone(kRows);
+      dot(weights_.data(), w_bytes, kRows, act_.data() + t * act_bytes_, act_bytes_, 1, n_cols_, alone.data(), kRows);
+      for (int64_t r = 0; r < kRows; ++r) {
+        EXPECT_EQ(std::bit_cast<uint32_t>(batch[t * kRows + r]), std::bit_cast<uint32_t>(alone[r]))
+            << isa_name(isa) << " " << type_name(type_) << " row " << r << " token " << t << ": "
+            << batch[t * kRows + r] << " in the batch, " << alone[r] << " alone";
+      }
+    }
+  }
+}
+
 // Rows not laid end to end (a slice of a wider matrix): the kernels that run a call's rows as
 // one sequence of blocks must go row by row here.
 TEST_P(FastKernel, SimdMatchesScalarOnRowsApart) { expect_simd_matches_scalar(traits_of(type_).type_size); }

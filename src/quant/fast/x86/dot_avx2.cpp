@@ -71,46 +71,36 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
 
 // ---- 32-value formats ----------------------------------------------------------------------
 
-float dot_q8_0(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ8_0>(
-      w, act, n, [](const BlockQ8_0& x, const int8_t* a) { return dot_s8_s8(load256(x.qs), load256(a)); });
-}
+struct Q8_0Weights {
+  SignedWeights32 operator()(const BlockQ8_0& x) const { return signed_weights(load256(x.qs)); }
+};
 
-// value = d * (q - 8): the sums of q a, and 8 sum a off each block's total.
-float dot_q4_0(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ4_0, 8>(
-      w, act, n, [](const BlockQ4_0& x, const int8_t* a) { return dot_u8_s8(nibbles_32(x.qs), load256(a)); });
-}
+// value = d * (q - 8): unsigned q, and 8 sum a off each block's total (kOffset 8).
+struct Q4_0Weights {
+  UnsignedWeights32 operator()(const BlockQ4_0& x) const { return {nibbles_32(x.qs)}; }
+};
 
-float dot_q4_1(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ4_1>(
-      w, act, n, [](const BlockQ4_1& x, const int8_t* a) { return dot_u8_s8(nibbles_32(x.qs), load256(a)); });
-}
+struct Q4_1Weights {
+  UnsignedWeights32 operator()(const BlockQ4_1& x) const { return {nibbles_32(x.qs)}; }
+};
 
-float dot_q5_0(const std::byte* w, const std::byte* act, int64_t n) {
-  // value = d * ((nibble | bit << 4) - 16): the sums of (nibble | bit << 4) a, as Q5_1's.
-  return sum_blocks32<BlockQ5_0, 16>(w, act, n, [](const BlockQ5_0& x, const int8_t* a) {
+// nibble | bit << 4; Q5_0's value is d * (that - 16) (kOffset 16).
+template <class Block>
+struct Q5Weights {
+  UnsignedWeights32 operator()(const Block& x) const {
     const __m256i high = _mm256_and_si256(bits_to_bytes(load_u32(x.qh)), _mm256_set1_epi8(16));
-    return dot_u8_s8(_mm256_or_si256(nibbles_32(x.qs), high), load256(a));
-  });
-}
-
-float dot_q5_1(const std::byte* w, const std::byte* act, int64_t n) {
-  return sum_blocks32<BlockQ5_1>(w, act, n, [](const BlockQ5_1& x, const int8_t* a) {
-    const __m256i high = _mm256_and_si256(bits_to_bytes(load_u32(x.qh)), _mm256_set1_epi8(16));
-    return dot_u8_s8(_mm256_or_si256(nibbles_32(x.qs), high), load256(a));
-  });
-}
+    return {_mm256_or_si256(nibbles_32(x.qs), high)};
+  }
+};
 
 // The 16 IQ4_NL / IQ4_XS levels, in both 128-bit lanes for shuffle_epi8.
 inline __m256i iq4_levels() { return _mm256_broadcastsi128_si256(load128(kIq4Levels)); }
 
-float dot_iq4_nl(const std::byte* w, const std::byte* act, int64_t n) {
-  const __m256i levels = iq4_levels();
-  return sum_blocks32<BlockIQ4_NL>(w, act, n, [&](const BlockIQ4_NL& x, const int8_t* a) {
-    return dot_s8_s8(_mm256_shuffle_epi8(levels, nibbles_32(x.qs)), load256(a));
-  });
-}
+struct Iq4NlWeights {
+  SignedWeights32 operator()(const BlockIQ4_NL& x) const {
+    return signed_weights(_mm256_shuffle_epi8(iq4_levels(), nibbles_32(x.qs)));
+  }
+};
 
 // ---- 256-value formats ---------------------------------------------------------------------
 // Integer sums per super-block as int32 lanes; super_blocks.h does the f32 step of
@@ -292,12 +282,12 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load8_f32, load1_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load8_f16, load1_f16>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load8_bf16, load1_bf16, load8_bf16, load1_bf16>>);
-  set_kernel(table, GgmlType::Q8_0, for_each_token<dot_q8_0>);
-  set_kernel(table, GgmlType::Q4_0, for_each_token<dot_q4_0>);
-  set_kernel(table, GgmlType::Q4_1, for_each_token<dot_q4_1>);
-  set_kernel(table, GgmlType::Q5_0, for_each_token<dot_q5_0>);
-  set_kernel(table, GgmlType::Q5_1, for_each_token<dot_q5_1>);
-  set_kernel(table, GgmlType::IQ4_NL, for_each_token<dot_iq4_nl>);
+  set_kernel(table, GgmlType::Q8_0, blocks32_rows<BlockQ8_0, 0, Q8_0Weights>);
+  set_kernel(table, GgmlType::Q4_0, blocks32_rows<BlockQ4_0, 8, Q4_0Weights>);
+  set_kernel(table, GgmlType::Q4_1, blocks32_rows<BlockQ4_1, 0, Q4_1Weights>);
+  set_kernel(table, GgmlType::Q5_0, blocks32_rows<BlockQ5_0, 16, Q5Weights<BlockQ5_0>>);
+  set_kernel(table, GgmlType::Q5_1, blocks32_rows<BlockQ5_1, 0, Q5Weights<BlockQ5_1>>);
+  set_kernel(table, GgmlType::IQ4_NL, blocks32_rows<BlockIQ4_NL, 0, Iq4NlWeights>);
   set_kernel(table, GgmlType::Q2_K, rows_for_each_token<dot_q2_k>);
   set_kernel(table, GgmlType::Q3_K, rows_for_each_token<dot_q3_k>);
   set_kernel(table, GgmlType::Q4_K, rows_for_each_token<dot_q4_k>);

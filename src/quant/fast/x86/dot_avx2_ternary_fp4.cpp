@@ -104,12 +104,12 @@ inline __m256i fp4_levels() {
 
 // Levels plus 12 are unsigned (0..24): maddubs takes them as they are, and 12 sum a comes off
 // each block's total.
-float dot_mxfp4(const std::byte* w, const std::byte* act, int64_t n) {
-  const __m256i levels = _mm256_add_epi8(fp4_levels(), _mm256_set1_epi8(kMxfp4Offset));
-  return sum_blocks32<BlockMXFP4, kMxfp4Offset>(w, act, n, [&](const BlockMXFP4& x, const int8_t* a) {
-    return dot_u8_s8(_mm256_shuffle_epi8(levels, nibbles_32(x.qs)), load256(a));
-  });
-}
+struct Mxfp4Weights {
+  UnsignedWeights32 operator()(const BlockMXFP4& x) const {
+    const __m256i levels = _mm256_add_epi8(fp4_levels(), _mm256_set1_epi8(kMxfp4Offset));
+    return {_mm256_shuffle_epi8(levels, nibbles_32(x.qs))};
+  }
+};
 
 // NVFP4: per half block (32 values, one activation block), sub-blocks 2h and 2h + 1 are the
 // 8 + 8 nibble bytes qs[16h..16h+15]; each sub-block's 16 values are its low nibbles, then its
@@ -146,7 +146,7 @@ float dot_nvfp4(const std::byte* w, const std::byte* act, int64_t n) {
 void add_avx2_ternary_fp4_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::TQ1_0, rows_for_each_token<dot_tq1_0>);
   set_kernel(table, GgmlType::TQ2_0, rows_for_each_token<dot_tq2_0>);
-  set_kernel(table, GgmlType::MXFP4, for_each_token<dot_mxfp4>);
+  set_kernel(table, GgmlType::MXFP4, blocks32_rows<BlockMXFP4, kMxfp4Offset, Mxfp4Weights>);
   set_kernel(table, GgmlType::NVFP4, for_each_token<dot_nvfp4>);
 }
 
