@@ -60,10 +60,11 @@ void run_matmul(benchmark::State& state, GgmlType type, Shape shape, int threads
 }
 
 void register_all() {
-  const GgmlType types[] = {GgmlType::Q4_K,   GgmlType::Q5_K,  GgmlType::Q6_K,    GgmlType::Q2_K,  GgmlType::Q3_K,
-                            GgmlType::Q8_0,   GgmlType::Q4_0,  GgmlType::IQ4_XS,  GgmlType::MXFP4, GgmlType::IQ2_XXS,
-                            GgmlType::IQ2_XS, GgmlType::IQ2_S, GgmlType::IQ3_XXS, GgmlType::IQ3_S, GgmlType::IQ1_S,
-                            GgmlType::IQ1_M,  GgmlType::TQ1_0, GgmlType::TQ2_0,   GgmlType::BF16,  GgmlType::F16};
+  const GgmlType types[] = {GgmlType::Q4_K,   GgmlType::Q5_K,   GgmlType::Q6_K,    GgmlType::Q2_K,  GgmlType::Q3_K,
+                            GgmlType::Q8_0,   GgmlType::Q4_0,   GgmlType::IQ4_XS,  GgmlType::MXFP4, GgmlType::IQ2_XXS,
+                            GgmlType::IQ2_XS, GgmlType::IQ2_S,  GgmlType::IQ3_XXS, GgmlType::IQ3_S, GgmlType::IQ1_S,
+                            GgmlType::IQ1_M,  GgmlType::TQ1_0,  GgmlType::TQ2_0,   GgmlType::Q4_1,  GgmlType::Q5_0,
+                            GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::NVFP4,   GgmlType::BF16,  GgmlType::F16};
   const Shape shapes[] = {{"attn_q", 2048, 4096, 512}, {"expert_gate", 2048, 768, 32}, {"expert_down", 768, 2048, 32}};
   for (GgmlType type : types) {
     if (!sluice::quant::can_fill_random(type)) continue;

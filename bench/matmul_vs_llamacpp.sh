@@ -92,7 +92,8 @@ for format in formats:
         cols, rows, n = int(m.group(2)), int(m.group(3)), int(m.group(4))
         key = (TYPES.get(m.group(1), m.group(1).upper()), by_dims[(cols, rows, n)])
         llama[key] = cols * rows * n / (float(m.group(5)) * 1e-6) / 1e9
-    for b in json.load(open(f"{work}/sluice_{format}.json"))["benchmarks"]:
+    text = open(f"{work}/sluice_{format}.json").read()
+    for b in json.loads(text)["benchmarks"] if text.strip() else []:
         name, shape, _, isa = b["name"].split("/")[:4]
         gmacs = b["GMAC/s"] / 1e9 if b["GMAC/s"] > 1e6 else b["GMAC/s"]
         sluice[(name, shape)] = gmacs

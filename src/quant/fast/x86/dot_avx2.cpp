@@ -69,6 +69,82 @@ float dot_float(const std::byte* w, const std::byte* x, int64_t n) {
   return sum;
 }
 
+// Prompt kernels of the float formats: three tokens a pass over a row, each 8 weights
+// converted once for all of them, the activations as f32 (BF16's converted once per call:
+// bf16 to f32 is exact, so the products are the one-token kernel's). Each token's sums are
+// dot_float's, in its order: results are bit-identical to it.
+template <int kTokens, __m256 (*Load8)(const std::byte*, int64_t), float (*Load1)(const std::byte*, int64_t)>
+void dot_float_tokens(const std::byte* w, const float* x, size_t x_stride, int64_t n, float* out, size_t out_stride) {
+  __m256 acc[kTokens][4];
+  for (auto& token : acc) {
+    for (__m256& a : token) a = _mm256_setzero_ps();
+  }
+  const auto at = [&](int t, int64_t i) { return x + static_cast<size_t>(t) * x_stride + i; };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const __m256 wk = Load8(w, i + 8 * k);
+      for (int t = 0; t < kTokens; ++t) acc[t][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(at(t, i + 8 * k)), acc[t][k]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 wk = Load8(w, i);
+    for (int t = 0; t < kTokens; ++t) acc[t][0] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(at(t, i)), acc[t][0]);
+  }
+  for (int t = 0; t < kTokens; ++t) {
+    float sum = hsum_f32(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+    for (int64_t j = i; j < n; ++j) sum += Load1(w, j) * *at(t, j);
+    out[static_cast<size_t>(t) * out_stride] = sum;
+  }
+}
+
+// The RowDotFn of a float format: one token through dot_float, more three at a time (then two
+// or one) through dot_float_tokens, their activations as f32 (ToF32: BF16's, converted into
+// a buffer of the calling thread; nullptr: they are f32 already).
+template <__m256 (*Load8)(const std::byte*, int64_t), float (*Load1)(const std::byte*, int64_t), DotFn OneToken,
+          bool kBf16Activations>
+void float_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, size_t act_stride,
+                int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
+  if (n_tokens == 1) {
+    for_each_token<OneToken>(w, w_row_bytes, n_rows, act, act_stride, n_tokens, n_cols, out, out_stride);
+    return;
+  }
+  const float* x = reinterpret_cast<const float*>(act);
+  size_t x_stride = act_stride / sizeof(float);
+  if constexpr (kBf16Activations) {
+    thread_local FilesVector<float, Avx2Files> widened;
+    widened.resize(static_cast<size_t>(n_tokens * n_cols));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::byte* row = act + static_cast<size_t>(t) * act_stride;
+      float* to = widened.data() + t * n_cols;
+      int64_t i = 0;
+      for (; i + 8 <= n_cols; i += 8) _mm256_storeu_ps(to + i, load8_bf16(row, i));
+      for (; i < n_cols; ++i) to[i] = load1_bf16(row, i);
+    }
+    x = widened.data();
+    x_stride = static_cast<size_t>(n_cols);
+  }
+  // Tokens outer: a group's activations (up to 3 x 4 bytes a column) stay in L1 while the
+  // call's rows pass by.
+  for (int64_t t = 0; t < n_tokens;) {
+    const int count = static_cast<int>(std::min<int64_t>(3, n_tokens - t));
+    const float* xt = x + static_cast<size_t>(t) * x_stride;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const std::byte* w_row = w + static_cast<size_t>(r) * w_row_bytes;
+      float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r);
+      if (count == 3) {
+        dot_float_tokens<3, Load8, Load1>(w_row, xt, x_stride, n_cols, o, out_stride);
+      } else if (count == 2) {
+        dot_float_tokens<2, Load8, Load1>(w_row, xt, x_stride, n_cols, o, out_stride);
+      } else {
+        dot_float_tokens<1, Load8, Load1>(w_row, xt, x_stride, n_cols, o, out_stride);
+      }
+    }
+    t += count;
+  }
+}
+
 // ---- 32-value formats ----------------------------------------------------------------------
 
 struct Q8_0Weights {
@@ -279,9 +355,10 @@ void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const s
 }  // namespace
 
 void add_avx2_kernels(KernelTable& table) {
-  set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load8_f32, load1_f32>>);
-  set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load8_f16, load1_f16>>);
-  set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load8_bf16, load1_bf16, load8_bf16, load1_bf16>>);
+  set_kernel(table, GgmlType::F32, float_rows<load8_f32, load1_f32, dot_float<4, load8_f32, load1_f32>, false>);
+  set_kernel(table, GgmlType::F16, float_rows<load8_f16, load1_f16, dot_float<2, load8_f16, load1_f16>, false>);
+  set_kernel(table, GgmlType::BF16,
+             float_rows<load8_bf16, load1_bf16, dot_float<2, load8_bf16, load1_bf16, load8_bf16, load1_bf16>, true>);
   set_kernel(table, GgmlType::Q8_0, blocks32_rows<BlockQ8_0, 0, Q8_0Weights>);
   set_kernel(table, GgmlType::Q4_0, blocks32_rows<BlockQ4_0, 8, Q4_0Weights>);
   set_kernel(table, GgmlType::Q4_1, blocks32_rows<BlockQ4_1, 0, Q4_1Weights>);
