@@ -16,9 +16,8 @@
 # 4096 rows, 512 tokens) and an expert's gate and down projections (2048 x 768 and 768 x 2048,
 # 32 tokens each). sluice: matmul_bench on the best instruction set, weights hot. llama.cpp:
 # `test-backend-ops perf -b CPU --test-file` with one MUL_MAT line per format and shape, the
-# activations f32 [n_cols, n_tokens]; it repeats one matrix too. Its CPU backend uses
-# hardware_concurrency / 2 threads; a preloaded get_nprocs() reporting 2 * THREADS makes that
-# THREADS. Both as GMAC/s (weights times tokens per second).
+# activations f32 [n_cols, n_tokens] (bench/llamacpp_mul_mat.py, which also sets its thread
+# count); it repeats one matrix too. Both as GMAC/s (weights times tokens per second).
 set -euo pipefail
 
 BUILD_DIR=${1:-build}
@@ -31,39 +30,8 @@ SHAPES=${SHAPES:-"attn_q:2048x4096x512 expert_gate:2048x768x32 expert_down:768x2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cat > "$work/nprocs.c" <<EOF
-int get_nprocs(void) { return 2 * $THREADS; }
-int get_nprocs_conf(void) { return 2 * $THREADS; }
-EOF
-cc -shared -fPIC -O2 -o "$work/nprocs.so" "$work/nprocs.c"
-
-# One file per format, a MUL_MAT line per shape (test-backend-ops' --test-file format: op type
-# ne[4] n_params n_src {type ne[4] nb[4]}... name): weights [n_cols, n_rows] of the format,
-# activations f32 [n_cols, n_tokens], output f32 [n_rows, n_tokens].
-python3 - "$work" "$FORMATS" "$SHAPES" <<'EOF'
-import sys
-work, formats, shapes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-# GGML type id, values per block, bytes per block (ggml.h / ggml-common.h)
-TYPES = {"F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
-         "Q5_1": (7, 32, 24), "Q8_0": (8, 32, 34), "Q2_K": (10, 256, 84), "Q3_K": (11, 256, 110),
-         "Q4_K": (12, 256, 144), "Q5_K": (13, 256, 176), "Q6_K": (14, 256, 210), "IQ2_XXS": (16, 256, 66),
-         "IQ2_XS": (17, 256, 74), "IQ3_XXS": (18, 256, 98), "IQ1_S": (19, 256, 50), "IQ4_NL": (20, 32, 18),
-         "IQ3_S": (21, 256, 110), "IQ2_S": (22, 256, 82), "IQ4_XS": (23, 256, 136), "IQ1_M": (29, 256, 56),
-         "BF16": (30, 1, 2), "TQ1_0": (34, 256, 54), "TQ2_0": (35, 256, 66), "MXFP4": (39, 32, 17),
-         "NVFP4": (40, 64, 36)}
-GGML_OP_MUL_MAT = 29
-for name in formats:
-    tid, block, size = TYPES[name]
-    with open(f"{work}/mul_mat_{name}.txt", "w") as f:
-        for shape in shapes:
-            cols, rows, n = map(int, shape.split(":")[1].split("x"))
-            if cols % block:
-                continue
-            row = cols // block * size
-            f.write(f"{GGML_OP_MUL_MAT} 0 {rows} {n} 1 1 0 2 "
-                    f"{tid} {cols} {rows} 1 1 {size} {row} {row * rows} {row * rows} "
-                    f"0 {cols} {n} 1 1 4 {4 * cols} {4 * cols * n} {4 * cols * n} -\n")
-EOF
+# The shim that sets test-backend-ops' thread count, and its MUL_MAT cases.
+python3 "$(dirname "$0")/llamacpp_mul_mat.py" "$work" "$THREADS" "$FORMATS" "$(for s in $SHAPES; do printf '%s ' "${s#*:}"; done)"
 
 shape_names=$(for s in $SHAPES; do printf '%s|' "${s%%:*}"; done)
 for format in $FORMATS; do

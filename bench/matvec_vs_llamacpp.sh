@@ -15,9 +15,8 @@
 # memory, as decoding reads them) and "hot" (one matrix repeated). llama.cpp:
 # `test-backend-ops perf -b CPU --test-file` with one MUL_MAT line per format and shape, so
 # that it runs exactly these shapes (its built-in perf list has 4096 x 14336 only in the
-# transposed orientation). test-backend-ops repeats one matrix, like "hot". Its CPU backend
-# uses hardware_concurrency / 2 threads; a preloaded get_nprocs() reporting 2 * THREADS
-# makes that THREADS. GB/s counts weight bytes only, for both. "cold / mem bw" divides a cold
+# transposed orientation). test-backend-ops repeats one matrix, like "hot";
+# bench/llamacpp_mul_mat.py writes its cases and sets its thread count. GB/s counts weight bytes only, for both. "cold / mem bw" divides a cold
 # figure by the memory bandwidth matvec_bench measured just before and after that case (the
 # larger of the two), not by the start-up figure: the bandwidth drifts between minutes.
 set -euo pipefail
@@ -33,40 +32,8 @@ SHAPES="4096x14336 2048x768 768x2048"  # n_cols x n_rows
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# get_nprocs() for test-backend-ops' thread count (std::thread::hardware_concurrency).
-cat > "$work/nprocs.c" <<EOF
-int get_nprocs(void) { return 2 * $THREADS; }
-int get_nprocs_conf(void) { return 2 * $THREADS; }
-EOF
-cc -shared -fPIC -O2 -o "$work/nprocs.so" "$work/nprocs.c"
-
-# One file per format, with a MUL_MAT line per shape in test-backend-ops' --test-file format:
-# op type ne[4] n_params n_src {type ne[4] nb[4]}... name. Weights [n_cols, n_rows] of the
-# format, activations f32 [n_cols, 1], output f32 [n_rows, 1].
-python3 - "$work" "$FORMATS" "$SHAPES" <<'EOF'
-import sys
-work, formats, shapes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-# GGML type id, values per block, bytes per block (ggml.h / ggml-common.h)
-TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
-         "Q5_1": (7, 32, 24), "Q8_0": (8, 32, 34), "Q2_K": (10, 256, 84), "Q3_K": (11, 256, 110),
-         "Q4_K": (12, 256, 144), "Q5_K": (13, 256, 176), "Q6_K": (14, 256, 210), "IQ2_XXS": (16, 256, 66),
-         "IQ2_XS": (17, 256, 74), "IQ3_XXS": (18, 256, 98), "IQ1_S": (19, 256, 50), "IQ4_NL": (20, 32, 18),
-         "IQ3_S": (21, 256, 110), "IQ2_S": (22, 256, 82), "IQ4_XS": (23, 256, 136), "IQ1_M": (29, 256, 56),
-         "BF16": (30, 1, 2), "TQ1_0": (34, 256, 54), "TQ2_0": (35, 256, 66), "MXFP4": (39, 32, 17),
-         "NVFP4": (40, 64, 36)}
-GGML_OP_MUL_MAT = 29
-for name in formats:
-    tid, block, size = TYPES[name]
-    with open(f"{work}/mul_mat_{name}.txt", "w") as f:
-        for shape in shapes:
-            cols, rows = map(int, shape.split("x"))
-            if cols % block:
-                continue
-            row = cols // block * size
-            f.write(f"{GGML_OP_MUL_MAT} 0 {rows} 1 1 1 0 2 "
-                    f"{tid} {cols} {rows} 1 1 {size} {row} {row * rows} {row * rows} "
-                    f"0 {cols} 1 1 1 4 {4 * cols} {4 * cols} {4 * cols} -\n")
-EOF
+# The shim that sets test-backend-ops' thread count, and its MUL_MAT cases: one token.
+python3 "$(dirname "$0")/llamacpp_mul_mat.py" "$work" "$THREADS" "$FORMATS" "$(for s in $SHAPES; do printf '%sx1 ' "$s"; done)"
 
 # The first instruction set matvec_bench lists is the best this CPU has.
 "$BUILD_DIR/bin/matvec_bench" --benchmark_list_tests > "$work/list.txt"
@@ -80,8 +47,9 @@ for ((r = 1; r <= REPEATS; ++r)); do
   done
 done
 
-python3 - "$work" "$REPEATS" "$THREADS" "$isa" "$FORMATS" <<'EOF' | tee "$OUT_MD"
+PYTHONPATH="$(dirname "$0")" python3 - "$work" "$REPEATS" "$THREADS" "$isa" "$FORMATS" <<'EOF' | tee "$OUT_MD"
 import json, re, sys
+from llamacpp_mul_mat import TYPES as LLAMA_TYPES
 work, repeats, threads, isa, formats = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()
 TYPES = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
 best_llama, best_sluice, bandwidth, best_share, case_bandwidth = {}, {}, [], {}, []
@@ -110,11 +78,7 @@ for r in range(1, repeats + 1):
                 best_share[key] = max(best_share.get(key, 0.0), share)
 bw = max(bandwidth) if bandwidth else float("nan")
 # (values, bytes) per block, for the weight bytes behind llama.cpp's us/run.
-SIZES = {"F32": (1, 4), "F16": (1, 2), "BF16": (1, 2), "Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22),
-         "Q5_1": (32, 24), "Q8_0": (32, 34), "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144),
-         "Q5_K": (256, 176), "Q6_K": (256, 210), "IQ2_XXS": (256, 66), "IQ2_XS": (256, 74), "IQ3_XXS": (256, 98),
-         "IQ1_S": (256, 50), "IQ4_NL": (32, 18), "IQ3_S": (256, 110), "IQ2_S": (256, 82), "IQ4_XS": (256, 136),
-         "IQ1_M": (256, 56), "TQ1_0": (256, 54), "TQ2_0": (256, 66), "MXFP4": (32, 17), "NVFP4": (64, 36)}
+SIZES = {name: (block, size) for name, (_, block, size) in LLAMA_TYPES.items()}
 print(f"Memory read bandwidth ({threads} threads): {bw:.2f} GB/s at start-up (best run); "
       f"{min(case_bandwidth, default=float('nan')):.1f}-{max(case_bandwidth, default=float('nan')):.1f} GB/s "
       f"measured around the cold cases. sluice ISA: {isa[5:]}. Best of {repeats} run(s) each. "

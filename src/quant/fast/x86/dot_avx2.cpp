@@ -99,9 +99,10 @@ void dot_float_tokens(const std::byte* w, const float* x, size_t x_stride, int64
   }
 }
 
-// The RowDotFn of a float format: one token through dot_float, more three at a time (then two
-// or one) through dot_float_tokens, their activations as f32 (ToF32: BF16's, converted into
-// a buffer of the calling thread; nullptr: they are f32 already).
+// The RowDotFn of a float format: one token through dot_float (OneToken), more three at a
+// time (then two or one) through dot_float_tokens, their activations as f32: with
+// kBf16Activations (BF16 weights) converted into a buffer of the calling thread, else as they
+// are.
 template <__m256 (*Load8)(const std::byte*, int64_t), float (*Load1)(const std::byte*, int64_t), DotFn OneToken,
           bool kBf16Activations>
 void float_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, size_t act_stride,
@@ -151,13 +152,10 @@ struct Q8_0Weights {
   SignedWeights32 operator()(const BlockQ8_0& x) const { return signed_weights(load256(x.qs)); }
 };
 
-// value = d * (q - 8): unsigned q, and 8 sum a off each block's total (kOffset 8).
-struct Q4_0Weights {
-  UnsignedWeights32 operator()(const BlockQ4_0& x) const { return {nibbles_32(x.qs)}; }
-};
-
-struct Q4_1Weights {
-  UnsignedWeights32 operator()(const BlockQ4_1& x) const { return {nibbles_32(x.qs)}; }
+// The nibbles as unsigned q; Q4_0's value is d * (q - 8) (kOffset 8).
+template <class Block>
+struct Q4Weights {
+  UnsignedWeights32 operator()(const Block& x) const { return {nibbles_32(x.qs)}; }
 };
 
 // nibble | bit << 4; Q5_0's value is d * (that - 16) (kOffset 16).
@@ -323,18 +321,6 @@ struct Iq4XsSteps {
   }
 };
 
-void dot_iq4_xs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  sum_super_block_rows<BlockIQ4_XS>(
-      w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ4_XS& x, const int8_t* y_qs, const int16_t*) {
-        const Iq4XsSteps steps{x};
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
-        return SuperBlockLanes{acc};
-      },
-      Iq4XsSteps::kDFactor);
-}
-
 // Two accumulators: the per-value work is table loads and inserts, so independent chains
 // keep more of them in flight.
 void dot_iq2_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
@@ -360,8 +346,8 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::BF16,
              float_rows<load8_bf16, load1_bf16, dot_float<2, load8_bf16, load1_bf16, load8_bf16, load1_bf16>, true>);
   set_kernel(table, GgmlType::Q8_0, blocks32_rows<BlockQ8_0, 0, Q8_0Weights>);
-  set_kernel(table, GgmlType::Q4_0, blocks32_rows<BlockQ4_0, 8, Q4_0Weights>);
-  set_kernel(table, GgmlType::Q4_1, blocks32_rows<BlockQ4_1, 0, Q4_1Weights>);
+  set_kernel(table, GgmlType::Q4_0, blocks32_rows<BlockQ4_0, 8, Q4Weights<BlockQ4_0>>);
+  set_kernel(table, GgmlType::Q4_1, blocks32_rows<BlockQ4_1, 0, Q4Weights<BlockQ4_1>>);
   set_kernel(table, GgmlType::Q5_0, blocks32_rows<BlockQ5_0, 16, Q5Weights<BlockQ5_0>>);
   set_kernel(table, GgmlType::Q5_1, blocks32_rows<BlockQ5_1, 0, Q5Weights<BlockQ5_1>>);
   set_kernel(table, GgmlType::IQ4_NL, blocks32_rows<BlockIQ4_NL, 0, Iq4NlWeights>);
@@ -371,7 +357,8 @@ void add_avx2_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::Q5_K, rows_for_each_token<dot_q5_k>);
   set_kernel(table, GgmlType::Q6_K, rows_for_each_token<dot_q6_k>);
   set_kernel(table, GgmlType::IQ2_XXS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2XxsSteps>, dot_iq2_xxs>);
-  set_kernel(table, GgmlType::IQ4_XS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq4XsSteps>, dot_iq4_xs>);
+  set_kernel(table, GgmlType::IQ4_XS,
+             in_token_groups<kAvx2TokenGroup, grid_token_group<Iq4XsSteps>, dot_steps<Iq4XsSteps>>);
   add_avx2_iq_kernels(table);
   add_avx2_ternary_fp4_kernels(table);
   add_avx2_group_kernels(table);

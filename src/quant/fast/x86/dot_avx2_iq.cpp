@@ -63,18 +63,6 @@ void dot_iq2_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       Iq2SSteps::kDFactor);
 }
 
-void dot_iq3_xxs(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  sum_super_block_rows<BlockIQ3_XXS>(
-      w, w_row_bytes, n_rows, act, n, out,
-      [&](const BlockIQ3_XXS& x, const int8_t* y_qs, const int16_t*) {
-        const Iq3XxsSteps steps{x};
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
-        return SuperBlockLanes{acc};
-      },
-      Iq3XxsSteps::kDFactor);
-}
-
 void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   sum_super_block_rows<BlockIQ3_S>(
       w, w_row_bytes, n_rows, act, n, out,
@@ -93,36 +81,16 @@ void dot_iq3_s(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       Iq3SSteps::kDFactor);
 }
 
-// Products of the odd weights (never 0, |w| <= 9) with activations, times per-16 scales.
-inline __m256i scaled_iq1_dot(const Iq1Step& s, const int8_t* a) {
-  const __m256i p =
-      _mm256_maddubs_epi16(_mm256_sign_epi8(s.weights, s.weights), _mm256_sign_epi8(load256(a), s.weights));
-  return _mm256_madd_epi16(p, s.scales);
-}
-
-template <class Steps>
-void dot_iq1(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  using Block = typename Steps::Block;
-  sum_super_block_rows<Block>(
-      w, w_row_bytes, n_rows, act, n, out,
-      [&](const Block& x, const int8_t* y_qs, const int16_t*) {
-        const Steps steps{x};
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_iq1_dot(steps(ib), y_qs + 32 * ib));
-        return SuperBlockLanes{acc};
-      },
-      Steps::kDFactor);
-}
-
 }  // namespace
 
 void add_avx2_iq_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::IQ2_XS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2XsSteps>, dot_iq2_xs>);
   set_kernel(table, GgmlType::IQ2_S, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq2SSteps>, dot_iq2_s>);
-  set_kernel(table, GgmlType::IQ3_XXS, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3XxsSteps>, dot_iq3_xxs>);
+  set_kernel(table, GgmlType::IQ3_XXS,
+             in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3XxsSteps>, dot_steps<Iq3XxsSteps>>);
   set_kernel(table, GgmlType::IQ3_S, in_token_groups<kAvx2TokenGroup, grid_token_group<Iq3SSteps>, dot_iq3_s>);
-  set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_iq1<Iq1SSteps>>);
-  set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_iq1<Iq1MSteps>>);
+  set_kernel(table, GgmlType::IQ1_S, rows_for_each_token<dot_steps<Iq1SSteps>>);
+  set_kernel(table, GgmlType::IQ1_M, rows_for_each_token<dot_steps<Iq1MSteps>>);
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -18,6 +18,7 @@
 #include "quant/blocks_iq.h"
 #include "quant/fast/x86/avx2_common.h"
 #include "quant/fast/x86/scales_avx2.h"
+#include "quant/fast/x86/super_blocks.h"
 #include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
@@ -211,7 +212,6 @@ constexpr int64_t kAllMinusOne = -1;
 struct Iq1SSteps {
   using Block = BlockIQ1_S;
   static constexpr float kDFactor = 0.125f;
-  static uint16_t d_bits(const BlockIQ1_S& x) { return x.d; }
   const BlockIQ1_S& x;
 
   Iq1Step operator()(int ib) const {
@@ -231,7 +231,6 @@ struct Iq1SSteps {
 struct Iq1MSteps {
   using Block = BlockIQ1_M;
   static constexpr float kDFactor = 0.125f;
-  static uint16_t d_bits(const BlockIQ1_M& x) { return iq1_m_scale_bits(x); }
   const BlockIQ1_M& x;
   uint64_t scale_bits =
       load_u64(reinterpret_cast<const uint8_t*>(x.scales));  // 16 3-bit scales in the low 12 bits of each 16-bit word
@@ -250,6 +249,30 @@ struct Iq1MSteps {
             halves_scale(2 * ((word >> shift) & 7) + 1, 2 * ((word >> (shift + 3)) & 7) + 1)};
   }
 };
+
+// An IQ1 step's products with 32 activations, times its scales (as scaled_grid_dot for the
+// grid steps): |w| against a with w's sign (w is odd, never 0).
+inline __m256i scaled_grid_dot(const Iq1Step& s, const int8_t* a) {
+  const __m256i p =
+      _mm256_maddubs_epi16(_mm256_sign_epi8(s.weights, s.weights), _mm256_sign_epi8(load256(a), s.weights));
+  return _mm256_madd_epi16(p, s.scales);
+}
+
+// The one-token kernel of a format whose super-block sum is its eight steps' scaled products
+// added in order (IQ3_XXS, IQ4_XS, IQ1_S, IQ1_M).
+template <class Steps>
+void dot_steps(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
+  using Block = typename Steps::Block;
+  sum_super_block_rows<Block>(
+      w, w_row_bytes, n_rows, act, n, out,
+      [&](const Block& x, const int8_t* y_qs, const int16_t*) {
+        const Steps steps{x};
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) acc = _mm256_add_epi32(acc, scaled_grid_dot(steps(ib), y_qs + 32 * ib));
+        return SuperBlockLanes{acc};
+      },
+      Steps::kDFactor);
+}
 
 }  // namespace
 }  // namespace sluice::quant::fast::detail

@@ -98,33 +98,25 @@ inline void store_step(UnpackedBlock& u, int ib, __m256i w, __m256i scales) {
 
 // ---- unpackers: Format::unpack(block, u) fills in u's weights, scales, d (and mins, dmin) ----
 
-// The grid i-quants, through their steps (grid_steps_avx2.h): the signs put on the grid values.
-template <class Steps>
-struct GridFormat {
-  using Block = typename Steps::Block;
-  static constexpr bool kMinimums = false;
-  static void unpack(const Block& x, UnpackedBlock& u) {
-    const Steps steps{x};
-    for (int ib = 0; ib < kSteps; ++ib) {
-      const ScaledGridSubBlock s = steps(ib);
-      store_step(u, ib, _mm256_sign_epi8(s.weights.grid, s.weights.signs), s.scales);
-    }
-    u.d = Steps::kDFactor * f16(x.d);
-  }
-};
+// A step's weights as signed bytes: the grid values with their signs, or IQ1's as they are.
+inline __m256i signed_step_weights(const ScaledGridSubBlock& s) {
+  return _mm256_sign_epi8(s.weights.grid, s.weights.signs);
+}
+inline __m256i signed_step_weights(const Iq1Step& s) { return s.weights; }
 
-// IQ1_S and IQ1_M, through their steps (grid_steps_avx2.h).
+// The grid i-quants and IQ1_S, IQ1_M, through their steps (grid_steps_avx2.h); d as the f16
+// bits f16_scale_pair reads (IQ1_M's spread over its scales).
 template <class Steps>
-struct Iq1Format {
+struct StepsFormat {
   using Block = typename Steps::Block;
   static constexpr bool kMinimums = false;
   static void unpack(const Block& x, UnpackedBlock& u) {
     const Steps steps{x};
     for (int ib = 0; ib < kSteps; ++ib) {
-      const Iq1Step s = steps(ib);
-      store_step(u, ib, s.weights, s.scales);
+      const auto s = steps(ib);
+      store_step(u, ib, signed_step_weights(s), s.scales);
     }
-    u.d = Steps::kDFactor * f16(Steps::d_bits(x));
+    u.d = Steps::kDFactor * f16(static_cast<uint16_t>(f16_scale_pair(x)));
   }
 };
 
@@ -345,19 +337,19 @@ const TileKernel* avx2_tile_kernel(GgmlType type) {
     case GgmlType::Q6_K:
       return &kTiles<Q6KFormat, 4>;
     case GgmlType::IQ1_S:
-      return &kTiles<Iq1Format<Iq1SSteps>, 2>;
+      return &kTiles<StepsFormat<Iq1SSteps>, 2>;
     case GgmlType::IQ1_M:
-      return &kTiles<Iq1Format<Iq1MSteps>, 2>;
+      return &kTiles<StepsFormat<Iq1MSteps>, 2>;
     case GgmlType::IQ2_XXS:
-      return &kTiles<GridFormat<Iq2XxsSteps>, 2>;
+      return &kTiles<StepsFormat<Iq2XxsSteps>, 2>;
     case GgmlType::IQ2_XS:
-      return &kTiles<GridFormat<Iq2XsSteps>, 2>;
+      return &kTiles<StepsFormat<Iq2XsSteps>, 2>;
     case GgmlType::IQ2_S:
-      return &kTiles<GridFormat<Iq2SSteps>, 2>;
+      return &kTiles<StepsFormat<Iq2SSteps>, 2>;
     case GgmlType::IQ3_XXS:
-      return &kTiles<GridFormat<Iq3XxsSteps>, 2>;
+      return &kTiles<StepsFormat<Iq3XxsSteps>, 2>;
     case GgmlType::IQ3_S:
-      return &kTiles<GridFormat<Iq3SSteps>, 2>;
+      return &kTiles<StepsFormat<Iq3SSteps>, 2>;
     default:
       return nullptr;
   }
