@@ -268,7 +268,9 @@ class FastKernel : public ::testing::TestWithParam<KernelCase> {
   // gap: as run's, for the SIMD kernels (the scalar one runs on rows laid end to end).
   void expect_simd_matches_scalar(size_t gap = 0) const;
 
-  static constexpr int64_t kRows = 3;
+  // 8 + 3 rows: a whole tile of rows and a remainder for the kernels that take rows in
+  // tiles (the float formats: 8 rows of one token, 2 of a prompt).
+  static constexpr int64_t kRows = 11;
   static constexpr int64_t kTokens = 11;  // whole token groups (4 and 8 tokens) and 3 more
   GgmlType type_{};
   int64_t n_cols_ = 0;
