@@ -91,6 +91,7 @@ void add_avx512_vbmi_kernels(KernelTable& table);          // x86/dot_avx512_vbm
 void add_avx512_bf16_kernels(KernelTable& table);          // x86/dot_avx512_bf16.cpp (CPUs with AVX512_BF16)
 void add_avx512_gfni_kernels(KernelTable& table);          // x86/dot_avx512_gfni.cpp (CPUs with GFNI)
 void add_scalar_activation_quantizers(KernelTable& table);  // activations_scalar.cpp
+void add_avx2_activation_quantizers(KernelTable& table);    // x86/activations_avx2.cpp
 void add_avx512_activation_quantizers(KernelTable& table);  // x86/activations_avx512.cpp
 void add_avx512_group_kernels(KernelTable& table);          // x86/dot_avx512_groups.cpp
 
