@@ -34,16 +34,12 @@ int32_t quantize_group(const float* x, int n, float* d_out, int8_t* q) {
 }
 
 void quantize_q8x32(const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* sum = reinterpret_cast<int32_t*>(out + n_cols);
-  auto* d = reinterpret_cast<float*>(sum + n_cols / 32);
+  const auto [qs, sum, d] = fields_q8x32(out, n_cols);
   for (int64_t b = 0; b < n_cols / 32; ++b) sum[b] = quantize_group(x + 32 * b, 32, &d[b], qs + 32 * b);
 }
 
 void quantize_q8x256(const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* bsums = reinterpret_cast<int16_t*>(out + n_cols);
-  auto* d = reinterpret_cast<float*>(bsums + n_cols / 16);
+  const auto [qs, bsums, d] = fields_q8x256(out, n_cols);
   for (int64_t b = 0; b < n_cols / 256; ++b) quantize_group(x + 256 * b, 256, &d[b], qs + 256 * b);
   for (int64_t g = 0; g < n_cols / 16; ++g) {
     int sum = 0;

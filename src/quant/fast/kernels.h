@@ -134,6 +134,29 @@ inline Q8x256View view_q8x256(const std::byte* row, int64_t n) {
   return {qs, bsums, reinterpret_cast<const float*>(bsums + n / 16)};
 }
 
+// The same fields of a row being written (the activation quantizers').
+struct Q8x32Fields {
+  int8_t* qs;
+  int32_t* sum;
+  float* d;
+};
+
+struct Q8x256Fields {
+  int8_t* qs;
+  int16_t* bsums;
+  float* d;
+};
+
+inline Q8x32Fields fields_q8x32(std::byte* row, int64_t n) {
+  auto* sum = reinterpret_cast<int32_t*>(row + n);
+  return {reinterpret_cast<int8_t*>(row), sum, reinterpret_cast<float*>(sum + n / 32)};
+}
+
+inline Q8x256Fields fields_q8x256(std::byte* row, int64_t n) {
+  auto* bsums = reinterpret_cast<int16_t*>(row + n);
+  return {reinterpret_cast<int8_t*>(row), bsums, reinterpret_cast<float*>(bsums + n / 16)};
+}
+
 // The scale of a group of activations quantized to 8 bits, value = d * q with
 // q = round(x * inv_d) in [-127, 127] and d = max |x| / 127, from max |x| as float bits (for
 // non-negative floats integer order is float order, and infinities and NaNs lie above every

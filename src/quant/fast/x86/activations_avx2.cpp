@@ -55,9 +55,7 @@ inline __m256i sums_of_16(const __m256i (&bytes)[4]) {
 }
 
 void quantize_q8x32(const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* sum = reinterpret_cast<int32_t*>(out + n_cols);
-  auto* d = reinterpret_cast<float*>(sum + n_cols / 32);
+  const auto [qs, sum, d] = fields_q8x32(out, n_cols);
   for (int64_t g = 0; g < n_cols / 32; ++g) {
     const float* group = x + 32 * g;
     const ActivationGroupScale scale = activation_group_scale(max_abs_bits(group, 32));
@@ -73,9 +71,7 @@ void quantize_q8x32(const float* x, int64_t n_cols, std::byte* out) {
 }
 
 void quantize_q8x256(const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* bsums = reinterpret_cast<int16_t*>(out + n_cols);
-  auto* d = reinterpret_cast<float*>(bsums + n_cols / 16);
+  const auto [qs, bsums, d] = fields_q8x256(out, n_cols);
   for (int64_t b = 0; b < n_cols / 256; ++b) {
     const float* group = x + 256 * b;
     int8_t* q = qs + 256 * b;

@@ -48,9 +48,7 @@ inline __m512i sums_of_16(__m512i bytes) {
 // Two groups of 32 per step, so that each step stores one whole 64-byte line: 16-byte
 // stores into lines that the other threads last read cost more than the arithmetic.
 void quantize_q8x32(const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* sum = reinterpret_cast<int32_t*>(out + n_cols);
-  auto* d = reinterpret_cast<float*>(sum + n_cols / 32);
+  const auto [qs, sum, d] = fields_q8x32(out, n_cols);
   const int64_t n_groups = n_cols / 32;
   // Group g's quants as two vectors of 16, zeros where its scale says so.
   const auto group_quants = [&](int64_t g, __m512i& low, __m512i& high) {
@@ -83,9 +81,7 @@ void quantize_q8x32(const float* x, int64_t n_cols, std::byte* out) {
 }
 
 void quantize_q8x256(const float* x, int64_t n_cols, std::byte* out) {
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* bsums = reinterpret_cast<int16_t*>(out + n_cols);
-  auto* d = reinterpret_cast<float*>(bsums + n_cols / 16);
+  const auto [qs, bsums, d] = fields_q8x256(out, n_cols);
   for (int64_t b = 0; b < n_cols / 256; ++b) {
     const float* group = x + 256 * b;
     int8_t* q = qs + 256 * b;
