@@ -96,7 +96,7 @@ constexpr int kFloatTileRows = 2, kFloatTileTokens = 4;
 // columns one by one: the same operations in the same order whatever the tile, so a prompt's
 // tiles give each token the bits it gets alone. Each vector of weights and activations is
 // converted once per tile; the smaller side of the tile is held in registers, the other
-// converted as it is used. No software prefetch, as dot_avx512.cpp's float kernel.
+// converted as it is used.
 template <class Kernel, int kRows, int kTokens>
 void float_tile(const std::byte* w, size_t w_row_bytes, const std::byte* x, size_t x_stride, int64_t n, float* out,
                 size_t out_stride) {
@@ -183,8 +183,8 @@ void float_tile_rows(int n_rows, int n_tokens, const std::byte* w, size_t w_row_
 }
 
 // The RowDotFn of a float format, in its kernel's tiles: one token kDecodeTileRows rows at a
-// time, more kFloatTileRows x kFloatTileTokens at a time, the rows outer so that a tile's weights stay
-// in L1 while the tokens pass.
+// time, more kFloatTileRows x kFloatTileTokens at a time, the rows outer so that a tile's
+// weights stay in L1 while the tokens pass.
 template <class Kernel>
 void float_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, size_t act_stride,
                 int64_t n_tokens, int64_t n_cols, float* out, size_t out_stride) {
