@@ -155,31 +155,25 @@ void float_tile(const std::byte* w, size_t w_row_bytes, const std::byte* x, size
   }
 }
 
-// float_tile with kRows fixed and 1 .. kMaxTokens tokens chosen at run time.
-template <class Kernel, int kRows, int kMaxTokens>
-void float_tile_tokens(int n_tokens, const std::byte* w, size_t w_row_bytes, const std::byte* x, size_t x_stride,
-                       int64_t n, float* out, size_t out_stride) {
-  if constexpr (kMaxTokens > 1) {
-    if (n_tokens < kMaxTokens) {
-      float_tile_tokens<Kernel, kRows, kMaxTokens - 1>(n_tokens, w, w_row_bytes, x, x_stride, n, out, out_stride);
-      return;
-    }
-  }
-  float_tile<Kernel, kRows, kMaxTokens>(w, w_row_bytes, x, x_stride, n, out, out_stride);
-}
-
-// float_tile_tokens with 1 .. kMaxRows rows chosen at run time.
+// float_tile with 1 .. kMaxRows rows and 1 .. kMaxTokens tokens chosen at run time.
 template <class Kernel, int kMaxRows, int kMaxTokens>
-void float_tile_rows(int n_rows, int n_tokens, const std::byte* w, size_t w_row_bytes, const std::byte* x,
-                     size_t x_stride, int64_t n, float* out, size_t out_stride) {
+void float_tile_of(int n_rows, int n_tokens, const std::byte* w, size_t w_row_bytes, const std::byte* x,
+                   size_t x_stride, int64_t n, float* out, size_t out_stride) {
   if constexpr (kMaxRows > 1) {
     if (n_rows < kMaxRows) {
-      float_tile_rows<Kernel, kMaxRows - 1, kMaxTokens>(n_rows, n_tokens, w, w_row_bytes, x, x_stride, n, out,
-                                                        out_stride);
+      float_tile_of<Kernel, kMaxRows - 1, kMaxTokens>(n_rows, n_tokens, w, w_row_bytes, x, x_stride, n, out,
+                                                      out_stride);
       return;
     }
   }
-  float_tile_tokens<Kernel, kMaxRows, kMaxTokens>(n_tokens, w, w_row_bytes, x, x_stride, n, out, out_stride);
+  if constexpr (kMaxTokens > 1) {
+    if (n_tokens < kMaxTokens) {
+      float_tile_of<Kernel, kMaxRows, kMaxTokens - 1>(n_rows, n_tokens, w, w_row_bytes, x, x_stride, n, out,
+                                                      out_stride);
+      return;
+    }
+  }
+  float_tile<Kernel, kMaxRows, kMaxTokens>(w, w_row_bytes, x, x_stride, n, out, out_stride);
 }
 
 // The RowDotFn of a float format, in its kernel's tiles: one token kDecodeTileRows rows at a
@@ -201,7 +195,7 @@ void float_rows(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const st
     const int rows = static_cast<int>(std::min<int64_t>(kFloatTileRows, n_rows - r));
     for (int64_t t = 0; t < n_tokens; t += kFloatTileTokens) {
       const int tokens = static_cast<int>(std::min<int64_t>(kFloatTileTokens, n_tokens - t));
-      float_tile_rows<Kernel, kFloatTileRows, kFloatTileTokens>(
+      float_tile_of<Kernel, kFloatTileRows, kFloatTileTokens>(
           rows, tokens, rows_at(r), w_row_bytes, act + static_cast<size_t>(t) * act_stride, act_stride, n_cols,
           out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r), out_stride);
     }
