@@ -56,9 +56,11 @@ KernelTable build_table(Isa isa) {
   const auto add = [&table](const KernelTable& more) {
     for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
       if (more.dot[id]) table.dot[id] = more.dot[id];
-      if (more.group_dot[id]) table.group_dot[id] = more.group_dot[id];
+      if (more.group_dot[id]) {
+        table.group_dot[id] = more.group_dot[id];
+        table.groups_rows_by_default[id] = more.groups_rows_by_default[id];
+      }
     }
-    if (more.groups_rows_by_default) table.groups_rows_by_default = true;
     if (more.quantize_q8x32) table.quantize_q8x32 = more.quantize_q8x32;
     if (more.quantize_q8x256) table.quantize_q8x256 = more.quantize_q8x256;
   };
@@ -293,7 +295,8 @@ bool groups_rows(GgmlType weight_type) {
   switch (row_grouping()) {
     case RowGrouping::kOn: return true;
     case RowGrouping::kOff: return false;
-    case RowGrouping::kDefault: return active().table.load(std::memory_order_acquire)->groups_rows_by_default;
+    case RowGrouping::kDefault:
+      return active().table.load(std::memory_order_acquire)->groups_rows_by_default[static_cast<uint32_t>(weight_type)];
   }
   __builtin_unreachable();  // every RowGrouping is a case above
 }

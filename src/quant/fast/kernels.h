@@ -61,7 +61,9 @@ using QuantizeRowFn = void (*)(const float* x, int64_t n_cols, std::byte* out);
 struct KernelTable {
   RowDotFn dot[kTypeSlots] = {};
   GroupDotFn group_dot[kTypeSlots] = {};  // rows in groups of 8 (group_dot in fast_dot.h)
-  bool groups_rows_by_default = false;    // whether the store groups rows unless told (groups_rows)
+  // Per type, whether the store groups rows unless told (groups_rows): the set that gives a
+  // type its group kernel decides.
+  bool groups_rows_by_default[kTypeSlots] = {};
   QuantizeRowFn quantize_q8x32 = nullptr;
   QuantizeRowFn quantize_q8x256 = nullptr;
 };

@@ -39,6 +39,18 @@ template <size_t kBytes>
   for (size_t offset = 0; offset < kBytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T0);
 }
 
+// kLines cache lines kSpreadPrefetchBytes ahead of p. Kernels that take many lines per block
+// (the group kernels: 1152 bytes) ask for each line as they read one, not for a block's lines
+// at once. A burst of 18 prefetches per block left the reads from memory at 0.6-0.7 of what one
+// per line read gives (one core, Q4_K's group kernel and a synthetic stream alike).
+constexpr size_t kSpreadPrefetchBytes = 3072;
+template <int kLines>
+[[gnu::always_inline]] inline void prefetch_lines_ahead(const void* p) {
+  const char* ahead = static_cast<const char*>(p) + kSpreadPrefetchBytes;
+  // In asm, as GCC gathered the unrolled loop's prefetches at the start of each block.
+  for (int line = 0; line < kLines; ++line) asm volatile("prefetcht0 %0" : : "m"(ahead[64 * line]));
+}
+
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 

@@ -20,6 +20,7 @@ struct Avx2Dots {
   static constexpr bool kHighNibblesInPlace = false;
   static constexpr int kQ4KTokensPerPass = 4;
   static constexpr int kQ6KTokensPerPass = 3;  // four spill (matmul_bench: 3.4k -> 4.5k tokens/s)
+  static constexpr bool kSpreadPrefetch = true;
   static Partial zero() { return _mm256_setzero_si256(); }
   // The empty asm keeps each running sum a chain of adds. Integer adds may be reordered, and
   // GCC made each step's sums a tree: it computed a whole sub-block's products first, every
@@ -42,6 +43,11 @@ struct Avx2Dots {
 
 }  // namespace
 
-void add_avx2_group_kernels(KernelTable& table) { add_group_kernels<Avx2Dots>(table); }
+void add_avx2_group_kernels(KernelTable& table) {
+  add_group_kernels<Avx2Dots>(table);
+  // Q4_K only: its group kernel outruns its row kernel from caches and keeps up from memory
+  // (bench/MATVEC.md). Q6_K's is no faster than rows from caches and slower from memory.
+  table.groups_rows_by_default[static_cast<uint32_t>(GgmlType::Q4_K)] = true;
+}
 
 }  // namespace sluice::quant::fast::detail

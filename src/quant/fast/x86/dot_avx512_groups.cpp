@@ -19,6 +19,7 @@ struct VnniDots {
   static constexpr bool kHighNibblesInPlace = true;
   static constexpr int kQ4KTokensPerPass = 4;
   static constexpr int kQ6KTokensPerPass = 4;
+  static constexpr bool kSpreadPrefetch = false;  // measured with whole-block prefetches
   static Partial zero() { return _mm256_setzero_si256(); }
   static Partial add(Partial sum, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(sum, u8, s8); }
   static __m256i widen(Partial sum) { return sum; }
@@ -30,7 +31,10 @@ struct VnniDots {
 
 void add_avx512_group_kernels(KernelTable& table) {
   add_group_kernels<VnniDots>(table);
-  table.groups_rows_by_default = true;  // decoding from memory: 40.1 -> 46.4 GB/s (bench/MATVEC.md)
+  // Decoding from memory: 40.1 -> 46.4 GB/s (bench/MATVEC.md).
+  for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    table.groups_rows_by_default[static_cast<uint32_t>(type)] = true;
+  }
 }
 
 }  // namespace sluice::quant::fast::detail
