@@ -33,11 +33,13 @@ void transpose_4x4_words(const std::byte* src, size_t src_stride, std::byte* dst
 #endif
 }
 
-// A super-block as its 16-bit fields before its 32-bit words, the words, and 16-bit fields after.
+// A block as its 16-bit fields before its 32-bit words, the words, and 16-bit fields after,
+// and the values it holds.
 struct GroupShape {
   int halves_before;
   int words;
   int halves_after;
+  int64_t values;
 
   size_t block_bytes() const { return static_cast<size_t>(2 * (halves_before + halves_after) + 4 * words); }
 };
@@ -45,14 +47,24 @@ struct GroupShape {
 GroupShape group_shape(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_K:
-      return {2, 35, 0};
+      return {2, 35, 0, 256};
     case GgmlType::Q6_K:
-      return {0, 52, 1};
+      return {0, 52, 1, 256};
+    case GgmlType::Q8_0:
+      return {1, 8, 0, 32};
+    case GgmlType::Q4_0:
+    case GgmlType::IQ4_NL:
+      return {1, 4, 0, 32};
+    case GgmlType::Q4_1:
+      return {2, 4, 0, 32};
+    case GgmlType::Q5_0:
+      return {1, 5, 0, 32};
+    case GgmlType::Q5_1:
+      return {2, 5, 0, 32};
     default:
       break;
   }
-  SLUICE_ASSERT(!"no group layout for this type");
-  return {};
+  return {};  // no group layout: values 0
 }
 
 // Where a super-block's pieces lie in a plain row block and in a group block (row r).
@@ -115,8 +127,8 @@ void row_out_of_group(const Offsets& at, const std::byte* group, int r, std::byt
 }  // namespace
 
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows) {
-  return (type == GgmlType::Q4_K || type == GgmlType::Q6_K) && n_cols > 0 && n_cols % 256 == 0 && n_rows > 0 &&
-         n_rows % kGroupRows == 0;
+  const int64_t values = group_shape(type).values;
+  return values > 0 && n_cols > 0 && n_cols % values == 0 && n_rows > 0 && n_rows % kGroupRows == 0;
 }
 
 namespace {
@@ -124,7 +136,7 @@ namespace {
 // The 8 plain rows at `rows` (w's row length) as one group at `group`.
 void group_of(const MatrixView& w, const Offsets& at, const std::byte* rows, std::byte* group) {
   const size_t block_bytes = at.shape.block_bytes();
-  for (int64_t b = 0; b < w.n_cols / 256; ++b) {
+  for (int64_t b = 0; b < w.n_cols / at.shape.values; ++b) {
     const size_t offset = static_cast<size_t>(b) * block_bytes;
     into_group(at, rows + offset, w.row_bytes, group + kGroupRows * offset);
   }
@@ -162,7 +174,7 @@ void copy_rows(const MatrixView& w, int64_t first, int64_t count, std::byte* out
   }
   const Offsets at{group_shape(w.type)};
   const size_t block_bytes = at.shape.block_bytes();
-  const int64_t n_blocks = w.n_cols / 256;
+  const int64_t n_blocks = w.n_cols / at.shape.values;
   // Super-block b of the group that holds row r, and of row r where it is copied to.
   const auto group_block = [&](int64_t r, int64_t b) {
     return w.row(r / kGroupRows * kGroupRows) + kGroupRows * static_cast<size_t>(b) * block_bytes;

@@ -55,7 +55,13 @@ KernelTable build_table(Isa isa) {
   KernelTable table = own_kernels(Isa::kScalar, {});
   const auto add = [&table](const KernelTable& more) {
     for (uint32_t id = 0; id < detail::kTypeSlots; ++id) {
-      if (more.dot[id]) table.dot[id] = more.dot[id];
+      // A group kernel gives its own set's row kernel's bits: a set that brings a row kernel
+      // brings its group kernel, or none.
+      if (more.dot[id]) {
+        table.dot[id] = more.dot[id];
+        table.group_dot[id] = nullptr;
+        table.groups_rows_by_default[id] = false;
+      }
       if (more.group_dot[id]) {
         table.group_dot[id] = more.group_dot[id];
         table.groups_rows_by_default[id] = more.groups_rows_by_default[id];

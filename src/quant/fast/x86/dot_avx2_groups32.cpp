@@ -1,0 +1,268 @@
+// Group kernels for the 32-value formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) over rows laid
+// out in groups of 8 (quant/interleaved_rows.h: Blocks32GroupBlock). Each 32-bit lane of a
+// vector is one row: a quant word of 8 rows meets four broadcast activations, the 8 rows' scales
+// convert in one instruction, and no block ends in a horizontal sum. The row kernel
+// (sum_blocks32.h) reduces every 8 blocks' products across lanes and gathers their 8 scales
+// one by one, which took more of the core than the products themselves.
+//
+// Bit-identical to the AVX2 row kernels: those sum block b of a row into lane b % 8 of an f32
+// vector (one multiply-add per 8 blocks) and add the lanes up at the end; here the 8 vectors
+// acc[j] hold lane j of all 8 rows, take the same multiply-adds, and are added in the same
+// tree. The blocks past the last whole 8 go one by one, in the same f32 expression.
+//
+// Compiled with -mavx2 -mfma -mf16c and called only on CPUs that have them.
+#include <immintrin.h>
+
+#include "quant/blocks.h"
+#include "quant/blocks_iq.h"
+#include "quant/fast/kernels.h"
+#include "quant/fast/x86/avx2_common.h"
+#include "quant/fast/x86/group_kernels.h"
+#include "quant/interleaved_rows.h"
+
+namespace sluice::quant::fast::detail {
+namespace {
+
+static_assert(sizeof(Blocks32GroupBlock<1, 8>) == kGroupRows * sizeof(BlockQ8_0));
+static_assert(sizeof(Blocks32GroupBlock<1, 4>) == kGroupRows * sizeof(BlockQ4_0));
+static_assert(sizeof(Blocks32GroupBlock<2, 4>) == kGroupRows * sizeof(BlockQ4_1));
+static_assert(sizeof(Blocks32GroupBlock<1, 5>) == kGroupRows * sizeof(BlockQ5_0));
+static_assert(sizeof(Blocks32GroupBlock<2, 5>) == kGroupRows * sizeof(BlockQ5_1));
+static_assert(sizeof(Blocks32GroupBlock<1, 4>) == kGroupRows * sizeof(BlockIQ4_NL));
+
+// The int32 sums of four u8 x s8 products per lane, of each pair of (u8, s8) vectors.
+inline __m256i widened(__m256i sums16) { return _mm256_madd_epi16(sums16, _mm256_set1_epi16(1)); }
+
+// A format gives, for one block of a group: its weights unpacked once (weights()), and their
+// integer products with one token's 32 activation quants as int32 lanes (products()), before
+// the offset kOffset (value q - kOffset) comes off. Word k of a 4-bit row holds values
+// 4 k .. 4 k + 3 in its low nibbles and 16 + 4 k .. 16 + 4 k + 3 in its high ones.
+
+// Q8_0: signed bytes, multiplied by their magnitude with their signs moved onto the
+// activations. A maddubs pair reaches 2 x 128 x 127, so each is widened at once.
+struct Q8_0Groups {
+  using GroupBlock = Blocks32GroupBlock<1, 8>;
+  static constexpr int kOffset = 0;
+  struct Weights {
+    __m256i signs[8];
+  };
+  static Weights weights(const GroupBlock& x) {
+    Weights u;
+    for (int s = 0; s < 8; ++s) u.signs[s] = load256(x.words[s]);
+    return u;
+  }
+  static __m256i products(const Weights& u, const int8_t* y) {
+    __m256i total = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int s = 0; s < 8; ++s) {
+      const __m256i magnitude = _mm256_sign_epi8(u.signs[s], u.signs[s]);
+      const __m256i a = _mm256_sign_epi8(broadcast4(y + 4 * s), u.signs[s]);
+      total = _mm256_add_epi32(total, widened(_mm256_maddubs_epi16(magnitude, a)));
+    }
+    return total;
+  }
+};
+
+// Q4_0 (kOffset 8) and Q4_1: unsigned nibbles; the 8 maddubs of a block stay below
+// 8 x 2 x 15 x 127 < 2^15 in int16, widened once.
+template <int kHalves, int kOffsetValue>
+struct Q4Groups {
+  using GroupBlock = Blocks32GroupBlock<kHalves, 4>;
+  static constexpr int kOffset = kOffsetValue;
+  struct Weights {
+    __m256i low[4], high[4];
+  };
+  static Weights weights(const GroupBlock& x) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    Weights u;
+    for (int k = 0; k < 4; ++k) {
+      const __m256i w = load256(x.words[k]);
+      u.low[k] = _mm256_and_si256(w, low4);
+      u.high[k] = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+    }
+    return u;
+  }
+  static __m256i products(const Weights& u, const int8_t* y) {
+    __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
+      sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
+    }
+    return widened(sums);
+  }
+};
+
+// Q5_0 (kOffset 16) and Q5_1: a nibble with its fifth bit from the block's first word (bit l
+// for value l) as bit 4. Byte m of that word holds values 8 m .. 8 m + 7, so the four bits of
+// a word's low (high) nibbles are nibble k % 2 of byte k / 2 (2 + k / 2): that byte in all four
+// bytes of its lane, masked by each byte's own bit, compared. Values reach 31, so four maddubs
+// stay below 2^15 and a block widens twice.
+template <int kHalves, int kOffsetValue>
+struct Q5Groups {
+  using GroupBlock = Blocks32GroupBlock<kHalves, 5>;
+  static constexpr int kOffset = kOffsetValue;
+  struct Weights {
+    __m256i low[4], high[4];
+  };
+  static __m256i fifth_bits(__m256i byte_in_lane, int k) {
+    const __m256i bits = k % 2 == 0 ? _mm256_set1_epi32(0x08040201) : _mm256_set1_epi32(static_cast<int>(0x80402010));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(byte_in_lane, bits), bits);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+  }
+  static Weights weights(const GroupBlock& x) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i qh = load256(x.words[0]);
+    __m256i byte[4];  // byte m of each lane's fifth-bit word, in all four bytes of the lane
+    for (int m = 0; m < 4; ++m) {
+      const __m256i spread = _mm256_setr_epi8(m, m, m, m, 4 + m, 4 + m, 4 + m, 4 + m, 8 + m, 8 + m, 8 + m, 8 + m,
+                                              12 + m, 12 + m, 12 + m, 12 + m, m, m, m, m, 4 + m, 4 + m, 4 + m, 4 + m,
+                                              8 + m, 8 + m, 8 + m, 8 + m, 12 + m, 12 + m, 12 + m, 12 + m);
+      byte[m] = _mm256_shuffle_epi8(qh, spread);
+    }
+    Weights u;
+    for (int k = 0; k < 4; ++k) {
+      const __m256i w = load256(x.words[1 + k]);
+      u.low[k] = _mm256_or_si256(_mm256_and_si256(w, low4), fifth_bits(byte[k / 2], k));
+      u.high[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), low4), fifth_bits(byte[2 + k / 2], k));
+    }
+    return u;
+  }
+  static __m256i products(const Weights& u, const int8_t* y) {
+    __m256i total = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+      __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 2
+      for (int k = 2 * half; k < 2 * half + 2; ++k) {
+        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
+        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
+      }
+      total = _mm256_add_epi32(total, widened(sums));
+    }
+    return total;
+  }
+};
+
+// IQ4_NL: nibbles index the 16 signed levels (shuffle_epi8), multiplied as Q8_0's bytes are.
+struct Iq4NlGroups {
+  using GroupBlock = Blocks32GroupBlock<1, 4>;
+  static constexpr int kOffset = 0;
+  struct Weights {
+    __m256i low[4], high[4];
+  };
+  static Weights weights(const GroupBlock& x) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i levels = _mm256_broadcastsi128_si256(load128(kIq4Levels));
+    Weights u;
+    for (int k = 0; k < 4; ++k) {
+      const __m256i w = load256(x.words[k]);
+      u.low[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(w, low4));
+      u.high[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
+    }
+    return u;
+  }
+  static __m256i signed_products(__m256i levels, const int8_t* y) {
+    return widened(_mm256_maddubs_epi16(_mm256_sign_epi8(levels, levels), _mm256_sign_epi8(broadcast4(y), levels)));
+  }
+  static __m256i products(const Weights& u, const int8_t* y) {
+    __m256i total = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      total = _mm256_add_epi32(total, signed_products(u.low[k], y + 4 * k));
+      total = _mm256_add_epi32(total, signed_products(u.high[k], y + 16 + 4 * k));
+    }
+    return total;
+  }
+};
+
+// kTokens tokens (1..4) against n_groups groups of 8 rows of n values.
+template <class Format, int kTokens>
+void blocks32_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                     int64_t n, float* out, size_t out_stride) {
+  using GroupBlock = typename Format::GroupBlock;
+  constexpr bool kMinimums = sizeof(GroupBlock::halves) / sizeof(GroupBlock::halves[0]) == 2;
+  Q8x32View acts[kTokens];
+  for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x32(act + static_cast<size_t>(t) * act_stride, n);
+  const int64_t n_blocks = n / 32, whole = n_blocks / 8 * 8;
+  // Block b of each token and each row of the group: (scales y_d) totals, where the row kernel
+  // takes it, and (minimums y_d) sum a for formats with minimums.
+  const auto block_terms = [&](const GroupBlock& x, int64_t b, auto&& take) {
+    // One line ahead per 64 bytes or less of the block (prefetch_lines_ahead).
+    prefetch_lines_ahead<1>(x.halves);
+    constexpr int kWords = sizeof(GroupBlock::words) / sizeof(GroupBlock::words[0]);
+    for (int k = 1; k < kWords; k += 2) prefetch_lines_ahead<1>(x.words[k]);
+    const typename Format::Weights u = Format::weights(x);
+    const __m256 scales = _mm256_cvtph_ps(load128(x.halves[0]));
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) {
+      __m256i totals = Format::products(u, acts[t].qs + 32 * b);
+      if constexpr (Format::kOffset != 0) {
+        totals = _mm256_sub_epi32(totals, _mm256_set1_epi32(Format::kOffset * acts[t].sum[b]));
+      }
+      const __m256 y_d = _mm256_set1_ps(acts[t].d[b]);
+      __m256 minimum_term = _mm256_setzero_ps();
+      __m256 minimum_scale = _mm256_setzero_ps();
+      if constexpr (kMinimums) {
+        minimum_scale = _mm256_mul_ps(_mm256_cvtph_ps(load128(x.halves[1])), y_d);
+        minimum_term = _mm256_set1_ps(static_cast<float>(acts[t].sum[b]));
+      }
+      take(t, _mm256_mul_ps(scales, y_d), _mm256_cvtepi32_ps(totals), minimum_scale, minimum_term);
+    }
+  };
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const auto* blocks = reinterpret_cast<const GroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
+    __m256 acc[kTokens][8], mins[kTokens][8];
+    for (int t = 0; t < kTokens; ++t) {
+      for (int j = 0; j < 8; ++j) acc[t][j] = mins[t][j] = _mm256_setzero_ps();
+    }
+    for (int64_t c = 0; c < whole; c += 8) {
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        block_terms(blocks[c + j], c + j, [&](int t, __m256 scale, __m256 total, __m256 minimum_scale, __m256 sum_a) {
+          acc[t][j] = _mm256_fmadd_ps(scale, total, acc[t][j]);
+          if constexpr (kMinimums) mins[t][j] = _mm256_fmadd_ps(minimum_scale, sum_a, mins[t][j]);
+        });
+      }
+    }
+    __m256 sum[kTokens];
+    for (int t = 0; t < kTokens; ++t) {
+      // hsum_f32 of each row's 8 lanes: lanes i and i + 4, then 0 + 2 and 1 + 3, then those two.
+      __m256 v[8];
+      for (int j = 0; j < 8; ++j) v[j] = _mm256_add_ps(acc[t][j], mins[t][j]);
+      const __m256 s0 = _mm256_add_ps(v[0], v[4]), s1 = _mm256_add_ps(v[1], v[5]);
+      const __m256 s2 = _mm256_add_ps(v[2], v[6]), s3 = _mm256_add_ps(v[3], v[7]);
+      sum[t] = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+    }
+    for (int64_t b = whole; b < n_blocks; ++b) {
+      block_terms(blocks[b], b, [&](int t, __m256 scale, __m256 total, __m256 minimum_scale, __m256 sum_a) {
+        sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(scale, total));
+        if constexpr (kMinimums) sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(minimum_scale, sum_a));
+      });
+    }
+    for (int t = 0; t < kTokens; ++t) {
+      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
+    }
+  }
+}
+
+template <class Format, int kPass>
+void set_group_kernel(KernelTable& table, GgmlType type) {
+  const auto id = static_cast<uint32_t>(type);
+  table.group_dot[id] = in_passes<kPass, blocks32_groups<Format, 1>, blocks32_groups<Format, 2>,
+                                  blocks32_groups<Format, 3>, blocks32_groups<Format, 4>>;
+  table.groups_rows_by_default[id] = true;
+}
+
+}  // namespace
+
+void add_avx2_blocks32_group_kernels(KernelTable& table) {
+  set_group_kernel<Q8_0Groups, 2>(table, GgmlType::Q8_0);
+  set_group_kernel<Q4Groups<1, 8>, 2>(table, GgmlType::Q4_0);
+  set_group_kernel<Q4Groups<2, 0>, 2>(table, GgmlType::Q4_1);
+  set_group_kernel<Q5Groups<1, 16>, 2>(table, GgmlType::Q5_0);
+  set_group_kernel<Q5Groups<2, 0>, 1>(table, GgmlType::Q5_1);
+  set_group_kernel<Iq4NlGroups, 2>(table, GgmlType::IQ4_NL);
+}
+
+}  // namespace sluice::quant::fast::detail
