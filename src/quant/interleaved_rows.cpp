@@ -50,6 +50,8 @@ GroupShape group_shape(GgmlType type) {
       return {2, 35, 0, 256};
     case GgmlType::Q6_K:
       return {0, 52, 1, 256};
+    case GgmlType::IQ4_XS:
+      return {2, 33, 0, 256};
     case GgmlType::Q8_0:
       return {1, 8, 0, 32};
     case GgmlType::Q4_0:

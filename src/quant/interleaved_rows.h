@@ -15,16 +15,18 @@
 //
 // A block is read as its 16-bit fields and its 32-bit words, in block order (GroupShape):
 // Q4_K is d, dmin, then 35 words (3 of packed scales, 32 of quants); Q6_K is 52 words (32 of
-// low quant bits, 16 of high bits, 4 of scales), then d. The 32-value formats are d (Q4_1 and
+// low quant bits, 16 of high bits, 4 of scales), then d; IQ4_XS is d, scales_h, then 33 words
+// (low scale bits, 32 of quants). The 32-value formats are d (Q4_1 and
 // Q5_1: d, m), then their quants as words (Q5_0 and Q5_1: the fifth bits' word first). Block b
 // of a group holds each field and each word of its 8 rows side by side, in the same order
-// (Q4KGroupBlock, Q6KGroupBlock, Blocks32GroupBlock). The bytes are the rows' own, only moved:
+// (Q4KGroupBlock, Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock). The bytes are the rows' own, only moved:
 // decoding a row of the group gives the row.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "quant/blocks_iq.h"
 #include "quant/blocks_k.h"
 #include "quant/matrix_view.h"
 
@@ -48,6 +50,14 @@ struct Q6KGroupBlock {
 };
 static_assert(sizeof(Q6KGroupBlock) == kGroupRows * sizeof(BlockQ6_K));
 
+struct IQ4XSGroupBlock {
+  uint16_t d[kGroupRows];
+  uint16_t scales_h[kGroupRows];
+  uint32_t scales_l[kGroupRows];  // row r's 4 bytes of low scale bits
+  uint32_t qs[32][kGroupRows];    // word k of row r's 128 quant bytes
+};
+static_assert(sizeof(IQ4XSGroupBlock) == kGroupRows * sizeof(BlockIQ4_XS));
+
 // Block b of 8 rows of a 32-value format with kHalves 16-bit fields and kWords words of quants.
 template <int kHalves, int kWords>
 struct Blocks32GroupBlock {
@@ -55,8 +65,8 @@ struct Blocks32GroupBlock {
   uint32_t words[kWords][kGroupRows];    // word k of row r's quants
 };
 
-// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, Q6_K, Q8_0,
-// Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL, whole groups of rows.
+// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, Q6_K,
+// IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL, whole groups of rows.
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows);
 
 // Rearranges the rows of `w` (plain rows, can_group_rows) into groups of 8, in place: `data`
