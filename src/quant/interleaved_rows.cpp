@@ -33,21 +33,24 @@ void transpose_4x4_words(const std::byte* src, size_t src_stride, std::byte* dst
 #endif
 }
 
-// A block as its 16-bit fields before its 32-bit words, the words, and 16-bit fields after,
-// and the values it holds.
+// A block as its fields before its 32-bit words, the words, and fields after, the values it
+// holds, and the bytes of a field (16-bit fields; MXFP4's exponent byte).
 struct GroupShape {
   int halves_before;
   int words;
   int halves_after;
   int64_t values;
+  int field_bytes = 2;
 
-  size_t block_bytes() const { return static_cast<size_t>(2 * (halves_before + halves_after) + 4 * words); }
+  size_t block_bytes() const { return static_cast<size_t>(field_bytes * (halves_before + halves_after) + 4 * words); }
 };
 
 GroupShape group_shape(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_K:
       return {2, 35, 0, 256};
+    case GgmlType::Q5_K:
+      return {2, 43, 0, 256};
     case GgmlType::Q6_K:
       return {0, 52, 1, 256};
     case GgmlType::IQ4_XS:
@@ -63,6 +66,8 @@ GroupShape group_shape(GgmlType type) {
       return {1, 5, 0, 32};
     case GgmlType::Q5_1:
       return {2, 5, 0, 32};
+    case GgmlType::MXFP4:
+      return {1, 4, 0, 32, 1};
     default:
       break;
   }
@@ -73,12 +78,13 @@ GroupShape group_shape(GgmlType type) {
 struct Offsets {
   GroupShape shape;
 
-  size_t half_in_row(int f) const { return f < shape.halves_before ? 2 * f : 2 * f + 4 * shape.words; }
+  size_t half_in_row(int f) const { return field_bytes() * f + (f < shape.halves_before ? 0 : 4 * shape.words); }
   size_t half_in_group(int f, int r) const {
-    return f < shape.halves_before ? 16 * f + 2 * r : 16 * f + 32 * shape.words + 2 * r;
+    return kGroupRows * field_bytes() * f + (f < shape.halves_before ? 0 : 32 * shape.words) + field_bytes() * r;
   }
-  size_t word_in_row(int k) const { return 2 * shape.halves_before + 4 * k; }
-  size_t word_in_group(int k, int r) const { return 16 * shape.halves_before + 32 * k + 4 * r; }
+  size_t word_in_row(int k) const { return field_bytes() * shape.halves_before + 4 * k; }
+  size_t word_in_group(int k, int r) const { return kGroupRows * field_bytes() * shape.halves_before + 32 * k + 4 * r; }
+  size_t field_bytes() const { return static_cast<size_t>(shape.field_bytes); }
   int halves() const { return shape.halves_before + shape.halves_after; }
 };
 
@@ -87,7 +93,8 @@ struct Offsets {
 void into_group(const Offsets& at, const std::byte* rows, size_t row_bytes, std::byte* group) {
   for (int r = 0; r < kGroupRows; ++r) {
     const std::byte* row = rows + r * row_bytes;
-    for (int f = 0; f < at.halves(); ++f) std::memcpy(group + at.half_in_group(f, r), row + at.half_in_row(f), 2);
+    for (int f = 0; f < at.halves(); ++f)
+      std::memcpy(group + at.half_in_group(f, r), row + at.half_in_row(f), at.field_bytes());
   }
   const int whole = at.shape.words / 4 * 4;
   for (int r = 0; r < kGroupRows; r += 4) {
@@ -105,7 +112,8 @@ void into_group(const Offsets& at, const std::byte* rows, size_t row_bytes, std:
 void out_of_group(const Offsets& at, const std::byte* group, std::byte* rows, size_t row_bytes) {
   for (int r = 0; r < kGroupRows; ++r) {
     std::byte* row = rows + r * row_bytes;
-    for (int f = 0; f < at.halves(); ++f) std::memcpy(row + at.half_in_row(f), group + at.half_in_group(f, r), 2);
+    for (int f = 0; f < at.halves(); ++f)
+      std::memcpy(row + at.half_in_row(f), group + at.half_in_group(f, r), at.field_bytes());
   }
   const int whole = at.shape.words / 4 * 4;
   for (int r = 0; r < kGroupRows; r += 4) {
@@ -122,7 +130,8 @@ void out_of_group(const Offsets& at, const std::byte* group, std::byte* rows, si
 
 // Row r (< 8) of a group's block alone.
 void row_out_of_group(const Offsets& at, const std::byte* group, int r, std::byte* row) {
-  for (int f = 0; f < at.halves(); ++f) std::memcpy(row + at.half_in_row(f), group + at.half_in_group(f, r), 2);
+  for (int f = 0; f < at.halves(); ++f)
+    std::memcpy(row + at.half_in_row(f), group + at.half_in_group(f, r), at.field_bytes());
   for (int k = 0; k < at.shape.words; ++k) std::memcpy(row + at.word_in_row(k), group + at.word_in_group(k, r), 4);
 }
 

@@ -13,14 +13,16 @@
 // place and keeps its size, and rows [8 g, 8 g + 8) still start at data + 8 g * row_bytes:
 // a view of whole groups (an expert of a stacked tensor) is sliced as before.
 //
-// A block is read as its 16-bit fields and its 32-bit words, in block order (GroupShape):
-// Q4_K is d, dmin, then 35 words (3 of packed scales, 32 of quants); Q6_K is 52 words (32 of
-// low quant bits, 16 of high bits, 4 of scales), then d; IQ4_XS is d, scales_h, then 33 words
-// (low scale bits, 32 of quants). The 32-value formats are d (Q4_1 and
-// Q5_1: d, m), then their quants as words (Q5_0 and Q5_1: the fifth bits' word first). Block b
-// of a group holds each field and each word of its 8 rows side by side, in the same order
-// (Q4KGroupBlock, Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock). The bytes are the rows' own, only moved:
-// decoding a row of the group gives the row.
+// A block is read as its fields (16-bit, or MXFP4's exponent byte) and its 32-bit words, in
+// block order (GroupShape): Q4_K is d, dmin, then 35 words (3 of packed scales, 32 of quants);
+// Q5_K is d, dmin, then 43 words (3 of packed scales, 8 of fifth bits, 32 of quants); Q6_K is
+// 52 words (32 of low quant bits, 16 of high bits, 4 of scales), then d; IQ4_XS is d,
+// scales_h, then 33 words (low scale bits, 32 of quants); the 32-value formats are d (Q4_1 and
+// Q5_1: d, m; MXFP4: e), then their quants as words (Q5_0 and Q5_1: the fifth bits' word
+// first). Block b of a group holds each field and each word of its 8 rows side by side, in the
+// same order (Q4KGroupBlock, Q5KGroupBlock, Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock,
+// Mxfp4GroupBlock). The bytes are the rows' own, only moved: decoding a row of the group gives
+// the row.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +30,7 @@
 
 #include "quant/blocks_iq.h"
 #include "quant/blocks_k.h"
+#include "quant/blocks_ternary_fp4.h"
 #include "quant/matrix_view.h"
 
 namespace sluice::quant {
@@ -50,6 +53,15 @@ struct Q6KGroupBlock {
 };
 static_assert(sizeof(Q6KGroupBlock) == kGroupRows * sizeof(BlockQ6_K));
 
+struct Q5KGroupBlock {
+  uint16_t d[kGroupRows];
+  uint16_t dmin[kGroupRows];
+  uint32_t scales[3][kGroupRows];  // word k of row r's 12 packed scale bytes
+  uint32_t qh[8][kGroupRows];      // word k of row r's 32 fifth-bit bytes
+  uint32_t qs[32][kGroupRows];     // word k of row r's 128 quant bytes
+};
+static_assert(sizeof(Q5KGroupBlock) == kGroupRows * sizeof(BlockQ5_K));
+
 struct IQ4XSGroupBlock {
   uint16_t d[kGroupRows];
   uint16_t scales_h[kGroupRows];
@@ -65,8 +77,15 @@ struct Blocks32GroupBlock {
   uint32_t words[kWords][kGroupRows];    // word k of row r's quants
 };
 
-// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, Q6_K,
-// IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL, whole groups of rows.
+// MXFP4's: the rows' exponent bytes, then their quants.
+struct Mxfp4GroupBlock {
+  uint8_t e[kGroupRows];
+  uint32_t words[4][kGroupRows];
+};
+static_assert(sizeof(Mxfp4GroupBlock) == kGroupRows * sizeof(BlockMXFP4));
+
+// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, Q5_K, Q6_K,
+// IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL or MXFP4, whole groups of rows.
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows);
 
 // Rearranges the rows of `w` (plain rows, can_group_rows) into groups of 8, in place: `data`

@@ -1,4 +1,4 @@
-// Group kernels for the 32-value formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) over rows laid
+// Group kernels for the 32-value formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4) over rows laid
 // out in groups of 8 (quant/interleaved_rows.h: Blocks32GroupBlock). Each 32-bit lane of a
 // vector is one row: a quant word of 8 rows meets four broadcast activations, the 8 rows' scales
 // convert in one instruction, and no block ends in a horizontal sum. The row kernel
@@ -12,6 +12,8 @@
 //
 // Compiled with -mavx2 -mfma -mf16c and called only on CPUs that have them.
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "quant/blocks.h"
 #include "quant/blocks_iq.h"
@@ -29,18 +31,28 @@ static_assert(sizeof(Blocks32GroupBlock<2, 4>) == kGroupRows * sizeof(BlockQ4_1)
 static_assert(sizeof(Blocks32GroupBlock<1, 5>) == kGroupRows * sizeof(BlockQ5_0));
 static_assert(sizeof(Blocks32GroupBlock<2, 5>) == kGroupRows * sizeof(BlockQ5_1));
 static_assert(sizeof(Blocks32GroupBlock<1, 4>) == kGroupRows * sizeof(BlockIQ4_NL));
+static_assert(sizeof(Mxfp4GroupBlock) == kGroupRows * sizeof(BlockMXFP4));
 
 // The int32 sums of four u8 x s8 products per lane, of each pair of (u8, s8) vectors.
 inline __m256i widened(__m256i sums16) { return _mm256_madd_epi16(sums16, _mm256_set1_epi16(1)); }
 
 // A format gives, for one block of a group: its weights unpacked once (weights()), and their
 // integer products with one token's 32 activation quants as int32 lanes (products()), before
-// the offset kOffset (value q - kOffset) comes off. Word k of a 4-bit row holds values
+// the offset kOffset (value q - kOffset) comes off; the rows' scales (scales()) and, where
+// kMinimums, minimums (minimums()) as f32 lanes. Word k of a 4-bit row holds values
 // 4 k .. 4 k + 3 in its low nibbles and 16 + 4 k .. 16 + 4 k + 3 in its high ones.
+
+// The f16 fields of the formats with d (and m).
+template <class GroupBlock>
+struct F16Scales {
+  static constexpr bool kMinimums = sizeof(GroupBlock::halves) / sizeof(GroupBlock::halves[0]) == 2;
+  static __m256 scales(const GroupBlock& x) { return _mm256_cvtph_ps(load128(x.halves[0])); }
+  static __m256 minimums(const GroupBlock& x) { return _mm256_cvtph_ps(load128(x.halves[kMinimums ? 1 : 0])); }
+};
 
 // Q8_0: signed bytes, multiplied by their magnitude with their signs moved onto the
 // activations. A maddubs pair reaches 2 x 128 x 127, so each is widened at once.
-struct Q8_0Groups {
+struct Q8_0Groups : F16Scales<Blocks32GroupBlock<1, 8>> {
   using GroupBlock = Blocks32GroupBlock<1, 8>;
   static constexpr int kOffset = 0;
   struct Weights {
@@ -66,7 +78,7 @@ struct Q8_0Groups {
 // Q4_0 (kOffset 8) and Q4_1: unsigned nibbles; the 8 maddubs of a block stay below
 // 8 x 2 x 15 x 127 < 2^15 in int16, widened once.
 template <int kHalves, int kOffsetValue>
-struct Q4Groups {
+struct Q4Groups : F16Scales<Blocks32GroupBlock<kHalves, 4>> {
   using GroupBlock = Blocks32GroupBlock<kHalves, 4>;
   static constexpr int kOffset = kOffsetValue;
   struct Weights {
@@ -99,7 +111,7 @@ struct Q4Groups {
 // bytes of its lane, masked by each byte's own bit, compared. Values reach 31, so four maddubs
 // stay below 2^15 and a block widens twice.
 template <int kHalves, int kOffsetValue>
-struct Q5Groups {
+struct Q5Groups : F16Scales<Blocks32GroupBlock<kHalves, 5>> {
   using GroupBlock = Blocks32GroupBlock<kHalves, 5>;
   static constexpr int kOffset = kOffsetValue;
   struct Weights {
@@ -145,7 +157,7 @@ struct Q5Groups {
 };
 
 // IQ4_NL: nibbles index the 16 signed levels (shuffle_epi8), multiplied as Q8_0's bytes are.
-struct Iq4NlGroups {
+struct Iq4NlGroups : F16Scales<Blocks32GroupBlock<1, 4>> {
   using GroupBlock = Blocks32GroupBlock<1, 4>;
   static constexpr int kOffset = 0;
   struct Weights {
@@ -176,12 +188,61 @@ struct Iq4NlGroups {
   }
 };
 
+// MXFP4: nibbles index the doubled FP4 levels plus 12 (0..24, unsigned; kOffset 12), as the
+// row kernel takes them. Four maddubs stay below 2^15, so a block widens twice. The scale is
+// 2^(e - 128), kE8m0HalfToF32[e], made from the exponent: the float with exponent field e - 1,
+// or for e 0 and 1 (below the normal range) 2^-128 shifted left by e.
+struct Mxfp4Groups {
+  using GroupBlock = Mxfp4GroupBlock;
+  static constexpr int kOffset = 12;
+  static constexpr bool kMinimums = false;
+  struct Weights {
+    __m256i low[4], high[4];
+  };
+  static __m256 scales(const GroupBlock& x) {
+    int64_t bytes;
+    std::memcpy(&bytes, x.e, sizeof(bytes));
+    const __m256i e = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(bytes));
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i tiny = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    const __m256i is_normal = _mm256_cmpgt_epi32(e, _mm256_set1_epi32(1));
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(tiny, normal, is_normal));
+  }
+  static __m256 minimums(const GroupBlock&) { return _mm256_setzero_ps(); }
+  static Weights weights(const GroupBlock& x) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i levels = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));  // 2 x FP4 + 12
+    Weights u;
+    for (int k = 0; k < 4; ++k) {
+      const __m256i w = load256(x.words[k]);
+      u.low[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(w, low4));
+      u.high[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
+    }
+    return u;
+  }
+  static __m256i products(const Weights& u, const int8_t* y) {
+    __m256i total = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+      __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 2
+      for (int k = 2 * half; k < 2 * half + 2; ++k) {
+        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
+        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
+      }
+      total = _mm256_add_epi32(total, widened(sums));
+    }
+    return total;
+  }
+};
+
 // kTokens tokens (1..4) against n_groups groups of 8 rows of n values.
 template <class Format, int kTokens>
 void blocks32_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
                      int64_t n, float* out, size_t out_stride) {
   using GroupBlock = typename Format::GroupBlock;
-  constexpr bool kMinimums = sizeof(GroupBlock::halves) / sizeof(GroupBlock::halves[0]) == 2;
+  constexpr bool kMinimums = Format::kMinimums;
   Q8x32View acts[kTokens];
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x32(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 32, whole = n_blocks / 8 * 8;
@@ -189,11 +250,11 @@ void blocks32_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, c
   // takes it, and (minimums y_d) sum a for formats with minimums.
   const auto block_terms = [&](const GroupBlock& x, int64_t b, auto&& take) {
     // One line ahead per 64 bytes or less of the block (prefetch_lines_ahead).
-    prefetch_lines_ahead<1>(x.halves);
+    prefetch_lines_ahead<1>(&x);
     constexpr int kWords = sizeof(GroupBlock::words) / sizeof(GroupBlock::words[0]);
     for (int k = 1; k < kWords; k += 2) prefetch_lines_ahead<1>(x.words[k]);
     const typename Format::Weights u = Format::weights(x);
-    const __m256 scales = _mm256_cvtph_ps(load128(x.halves[0]));
+    const __m256 scales = Format::scales(x);
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) {
       __m256i totals = Format::products(u, acts[t].qs + 32 * b);
@@ -204,7 +265,7 @@ void blocks32_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, c
       __m256 minimum_term = _mm256_setzero_ps();
       __m256 minimum_scale = _mm256_setzero_ps();
       if constexpr (kMinimums) {
-        minimum_scale = _mm256_mul_ps(_mm256_cvtph_ps(load128(x.halves[1])), y_d);
+        minimum_scale = _mm256_mul_ps(Format::minimums(x), y_d);
         minimum_term = _mm256_set1_ps(static_cast<float>(acts[t].sum[b]));
       }
       take(t, _mm256_mul_ps(scales, y_d), _mm256_cvtepi32_ps(totals), minimum_scale, minimum_term);
@@ -263,6 +324,7 @@ void add_avx2_blocks32_group_kernels(KernelTable& table) {
   set_group_kernel<Q5Groups<1, 16>, 2>(table, GgmlType::Q5_0);
   set_group_kernel<Q5Groups<2, 0>, 1>(table, GgmlType::Q5_1);
   set_group_kernel<Iq4NlGroups, 2>(table, GgmlType::IQ4_NL);
+  set_group_kernel<Mxfp4Groups, 2>(table, GgmlType::MXFP4);
 }
 
 }  // namespace sluice::quant::fast::detail
