@@ -30,7 +30,7 @@ class TensorStore {
   // (ne[0] first) and its type one quant/ computes with; otherwise a GgufError names the
   // tensor and what was expected. Where the fast path's one-token kernels want it
   // (quant::fast::groups_rows) and each matrix of the tensor (dims[1] rows) is whole groups,
-  // its rows are laid out in groups of 8 (quant/interleaved_rows.h), in place.
+  // its rows are laid out in groups of 8 (quant/interleaved_rows.h) as they are read.
   quant::MatrixView load_matrix(std::string_view name, std::span<const int64_t> expected_dims);
 
   // A 1-D tensor of `n` values widened to f32 (norm weights, biases).
@@ -42,7 +42,9 @@ class TensorStore {
  private:
   const gguf::TensorInfo& checked_tensor(std::string_view name,
                                          std::span<const int64_t> expected_dims) const;
-  std::byte* load_bytes(const gguf::TensorInfo& tensor);
+  // The tensor's bytes, read on first use; with `in_groups`, its rows of `n_cols` values are
+  // laid out in groups of 8 (quant/interleaved_rows.h).
+  std::byte* load_bytes(const gguf::TensorInfo& tensor, bool in_groups = false, int64_t n_cols = 0);
 
   const gguf::GgufFile& file_;
   std::unordered_map<std::string, LargeBuffer> raw_;  // huge pages: decode streams these
