@@ -75,34 +75,54 @@ struct Q8_0Groups : F16Scales<Blocks32GroupBlock<1, 8>> {
   }
 };
 
+// The low and high nibbles of 4 quant words of 8 rows, each passed through map (identity, or a
+// shuffle_epi8 lookup of levels).
+struct NibbleWeights {
+  __m256i low[4], high[4];
+};
+
+template <class Map>
+NibbleWeights nibbles(const uint32_t (*words)[kGroupRows], const Map& map) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  NibbleWeights u;
+  for (int k = 0; k < 4; ++k) {
+    const __m256i w = load256(words[k]);
+    u.low[k] = map(_mm256_and_si256(w, low4));
+    u.high[k] = map(_mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
+  }
+  return u;
+}
+
+inline __m256i as_is(__m256i v) { return v; }
+
+// The products of unsigned nibble weights with a block's activations: the int16 sums of
+// kWordsPerSum words' maddubs at a time (their weights' maximum times 127, times 2 kWordsPerSum
+// pairs, must stay below 2^15), each widened.
+template <int kWordsPerSum>
+__m256i nibble_products(const NibbleWeights& u, const int8_t* y) {
+  __m256i total = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int first = 0; first < 4; first += kWordsPerSum) {
+    __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = first; k < first + kWordsPerSum; ++k) {
+      sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
+      sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
+    }
+    total = _mm256_add_epi32(total, widened(sums));
+  }
+  return total;
+}
+
 // Q4_0 (kOffset 8) and Q4_1: unsigned nibbles; the 8 maddubs of a block stay below
 // 8 x 2 x 15 x 127 < 2^15 in int16, widened once.
 template <int kHalves, int kOffsetValue>
 struct Q4Groups : F16Scales<Blocks32GroupBlock<kHalves, 4>> {
   using GroupBlock = Blocks32GroupBlock<kHalves, 4>;
   static constexpr int kOffset = kOffsetValue;
-  struct Weights {
-    __m256i low[4], high[4];
-  };
-  static Weights weights(const GroupBlock& x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    Weights u;
-    for (int k = 0; k < 4; ++k) {
-      const __m256i w = load256(x.words[k]);
-      u.low[k] = _mm256_and_si256(w, low4);
-      u.high[k] = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
-    }
-    return u;
-  }
-  static __m256i products(const Weights& u, const int8_t* y) {
-    __m256i sums = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
-      sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
-    }
-    return widened(sums);
-  }
+  using Weights = NibbleWeights;
+  static Weights weights(const GroupBlock& x) { return nibbles(x.words, as_is); }
+  static __m256i products(const Weights& u, const int8_t* y) { return nibble_products<4>(u, y); }
 };
 
 // Q5_0 (kOffset 16) and Q5_1: a nibble with its fifth bit from the block's first word (bit l
@@ -114,16 +134,13 @@ template <int kHalves, int kOffsetValue>
 struct Q5Groups : F16Scales<Blocks32GroupBlock<kHalves, 5>> {
   using GroupBlock = Blocks32GroupBlock<kHalves, 5>;
   static constexpr int kOffset = kOffsetValue;
-  struct Weights {
-    __m256i low[4], high[4];
-  };
+  using Weights = NibbleWeights;
   static __m256i fifth_bits(__m256i byte_in_lane, int k) {
     const __m256i bits = k % 2 == 0 ? _mm256_set1_epi32(0x08040201) : _mm256_set1_epi32(static_cast<int>(0x80402010));
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(byte_in_lane, bits), bits);
     return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
   }
   static Weights weights(const GroupBlock& x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i qh = load256(x.words[0]);
     __m256i byte[4];  // byte m of each lane's fifth-bit word, in all four bytes of the lane
     for (int m = 0; m < 4; ++m) {
@@ -132,47 +149,24 @@ struct Q5Groups : F16Scales<Blocks32GroupBlock<kHalves, 5>> {
                                               8 + m, 8 + m, 8 + m, 8 + m, 12 + m, 12 + m, 12 + m, 12 + m);
       byte[m] = _mm256_shuffle_epi8(qh, spread);
     }
-    Weights u;
+    Weights u = nibbles(x.words + 1, as_is);
     for (int k = 0; k < 4; ++k) {
-      const __m256i w = load256(x.words[1 + k]);
-      u.low[k] = _mm256_or_si256(_mm256_and_si256(w, low4), fifth_bits(byte[k / 2], k));
-      u.high[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), low4), fifth_bits(byte[2 + k / 2], k));
+      u.low[k] = _mm256_or_si256(u.low[k], fifth_bits(byte[k / 2], k));
+      u.high[k] = _mm256_or_si256(u.high[k], fifth_bits(byte[2 + k / 2], k));
     }
     return u;
   }
-  static __m256i products(const Weights& u, const int8_t* y) {
-    __m256i total = _mm256_setzero_si256();
-#pragma GCC unroll 2
-    for (int half = 0; half < 2; ++half) {
-      __m256i sums = _mm256_setzero_si256();
-#pragma GCC unroll 2
-      for (int k = 2 * half; k < 2 * half + 2; ++k) {
-        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
-        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
-      }
-      total = _mm256_add_epi32(total, widened(sums));
-    }
-    return total;
-  }
+  static __m256i products(const Weights& u, const int8_t* y) { return nibble_products<2>(u, y); }
 };
 
 // IQ4_NL: nibbles index the 16 signed levels (shuffle_epi8), multiplied as Q8_0's bytes are.
 struct Iq4NlGroups : F16Scales<Blocks32GroupBlock<1, 4>> {
   using GroupBlock = Blocks32GroupBlock<1, 4>;
   static constexpr int kOffset = 0;
-  struct Weights {
-    __m256i low[4], high[4];
-  };
+  using Weights = NibbleWeights;
   static Weights weights(const GroupBlock& x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i levels = _mm256_broadcastsi128_si256(load128(kIq4Levels));
-    Weights u;
-    for (int k = 0; k < 4; ++k) {
-      const __m256i w = load256(x.words[k]);
-      u.low[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(w, low4));
-      u.high[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
-    }
-    return u;
+    return nibbles(x.words, [&](__m256i i) { return _mm256_shuffle_epi8(levels, i); });
   }
   static __m256i signed_products(__m256i levels, const int8_t* y) {
     return widened(_mm256_maddubs_epi16(_mm256_sign_epi8(levels, levels), _mm256_sign_epi8(broadcast4(y), levels)));
@@ -196,9 +190,7 @@ struct Mxfp4Groups {
   using GroupBlock = Mxfp4GroupBlock;
   static constexpr int kOffset = 12;
   static constexpr bool kMinimums = false;
-  struct Weights {
-    __m256i low[4], high[4];
-  };
+  using Weights = NibbleWeights;
   static __m256 scales(const GroupBlock& x) {
     int64_t bytes;
     std::memcpy(&bytes, x.e, sizeof(bytes));
@@ -210,31 +202,11 @@ struct Mxfp4Groups {
   }
   static __m256 minimums(const GroupBlock&) { return _mm256_setzero_ps(); }
   static Weights weights(const GroupBlock& x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i levels = _mm256_broadcastsi128_si256(
         _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));  // 2 x FP4 + 12
-    Weights u;
-    for (int k = 0; k < 4; ++k) {
-      const __m256i w = load256(x.words[k]);
-      u.low[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(w, low4));
-      u.high[k] = _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
-    }
-    return u;
+    return nibbles(x.words, [&](__m256i i) { return _mm256_shuffle_epi8(levels, i); });
   }
-  static __m256i products(const Weights& u, const int8_t* y) {
-    __m256i total = _mm256_setzero_si256();
-#pragma GCC unroll 2
-    for (int half = 0; half < 2; ++half) {
-      __m256i sums = _mm256_setzero_si256();
-#pragma GCC unroll 2
-      for (int k = 2 * half; k < 2 * half + 2; ++k) {
-        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.low[k], broadcast4(y + 4 * k)));
-        sums = _mm256_add_epi16(sums, _mm256_maddubs_epi16(u.high[k], broadcast4(y + 16 + 4 * k)));
-      }
-      total = _mm256_add_epi32(total, widened(sums));
-    }
-    return total;
-  }
+  static __m256i products(const Weights& u, const int8_t* y) { return nibble_products<2>(u, y); }
 };
 
 // kTokens tokens (1..4) against n_groups groups of 8 rows of n values.

@@ -37,17 +37,8 @@ void q5_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
   Q8x256View acts[kTokens];
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 256;
-  // The activations' sum over each 32 values (two bsums), once per call: token t's at t * n / 32.
-  thread_local FilesVector<int32_t, Avx2Files> sums32;
-  sums32.resize(static_cast<size_t>(kTokens * n / 32));
-  for (int t = 0; t < kTokens; ++t) {
-    for (int64_t j = 0; j < n / 32; ++j) {
-      sums32[static_cast<size_t>(t * n / 32 + j)] = acts[t].bsums[2 * j] + acts[t].bsums[2 * j + 1];
-    }
-  }
+  const int32_t* sums32 = sums_per_32<Avx2Files>(acts, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i six_bits = _mm256_set1_epi32(0x3f), four_bits = _mm256_set1_epi32(0x0f);
-  const __m256i bits_4_5 = _mm256_set1_epi32(0x30);
   const auto scaled = [](__m256i sums, __m256i scale) {
     return _mm256_madd_epi16(sums, _mm256_or_si256(scale, _mm256_slli_epi32(scale, 16)));
   };
@@ -60,17 +51,8 @@ void q5_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
       // d, dmin, scales and the fifth bits, read from the first chunk on; the quants' lines as
       // they are read.
       prefetch_lines_ahead<6>(&x);
-      const __m256i w0 = load256(x.scales[0]), w1 = load256(x.scales[1]), w2 = load256(x.scales[2]);
       __m256i scale[8], minimum[8];
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        scale[j] = _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j), six_bits);
-        minimum[j] = _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j), six_bits);
-        scale[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j), four_bits),
-                                       _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j + 2), bits_4_5));
-        minimum[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j + 4), four_bits),
-                                         _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j + 2), bits_4_5));
-      }
+      k4_scale_lanes(x.scales, scale, minimum);
       __m256i isum[kTokens];
       for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
       const auto chunk = [&]<int kChunk>() {
@@ -104,18 +86,9 @@ void q5_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
       chunk.template operator()<3>();
       const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
       for (int t = 0; t < kTokens; ++t) {
-        const int32_t* token_sums = sums32.data() + t * n / 32 + 8 * b;
-        __m256i msum = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
-          msum = _mm256_add_epi32(msum, _mm256_madd_epi16(minimum[j], _mm256_set1_epi32(token_sums[j])));
-        }
-        // sum += (d * y_d) * isum - (dmin * y_d) * msum, as dot_scalar.cpp rounds it.
-        const __m256 y_d = _mm256_set1_ps(acts[t].d[b]);
-        const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
-        const __m256 term =
-            _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
-        sum[t] = _mm256_add_ps(sum[t], term);
+        sum[t] =
+            k4_step(sum[t], d16, dmin16, acts[t].d[b], isum[t], minimum, sums32 + t * n / 32 + 8 * b,
+                    [](__m256i acc, __m256i u, __m256i v) { return _mm256_add_epi32(acc, _mm256_madd_epi16(u, v)); });
       }
     }
     for (int t = 0; t < kTokens; ++t) {

@@ -55,6 +55,58 @@ template <class Dots>
   if constexpr (Dots::kSpreadPrefetch) prefetch_lines_ahead<1>(p);
 }
 
+// The activations' sum over each 32 values (two bsums) of kTokens tokens, for the minimums of
+// Q4_K and Q5_K: token t's at t * n / 32 of the array returned, which the next call on this
+// thread overwrites.
+template <class Files, int kTokens>
+const int32_t* sums_per_32(const Q8x256View (&acts)[kTokens], int64_t n) {
+  thread_local FilesVector<int32_t, Files> sums32;
+  sums32.resize(static_cast<size_t>(kTokens * n / 32));
+  for (int t = 0; t < kTokens; ++t) {
+    for (int64_t j = 0; j < n / 32; ++j) {
+      sums32[static_cast<size_t>(t * n / 32 + j)] = acts[t].bsums[2 * j] + acts[t].bsums[2 * j + 1];
+    }
+  }
+  return sums32.data();
+}
+
+// The scales and minimums of sub-blocks 0..7 of 8 rows of Q4_K or Q5_K as int32 lanes, from the
+// packed scale words: bits of word 0 (scales 0-3 and the top bits of 4-7), word 1 (minimums)
+// and word 2 (the low bits of 4-7), unpack_k4_scales's masks and shifts on 8 rows at once.
+[[gnu::always_inline]] inline void k4_scale_lanes(const uint32_t (&words)[3][kGroupRows], __m256i (&scale)[8],
+                                                  __m256i (&minimum)[8]) {
+  const __m256i six_bits = _mm256_set1_epi32(0x3f), four_bits = _mm256_set1_epi32(0x0f);
+  const __m256i bits_4_5 = _mm256_set1_epi32(0x30);
+  const __m256i w0 = load256(words[0]), w1 = load256(words[1]), w2 = load256(words[2]);
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    scale[j] = _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j), six_bits);
+    minimum[j] = _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j), six_bits);
+    scale[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j), four_bits),
+                                   _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j + 2), bits_4_5));
+    minimum[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j + 4), four_bits),
+                                     _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j + 2), bits_4_5));
+  }
+}
+
+// One token's f32 step of a Q4_K or Q5_K super-block of 8 rows: sum + (d y_d) isum -
+// (dmin y_d) msum, as dot_scalar.cpp rounds it, where msum adds each sub-block's minimum times
+// the token's sum over it (token_sums; add_pairs16 multiplies and adds int16 halves, both
+// operands below 2^15).
+template <class AddPairs16>
+[[gnu::always_inline]] inline __m256 k4_step(__m256 sum, __m256 d16, __m256 dmin16, float y_d_value, __m256i isum,
+                                             const __m256i (&minimum)[8], const int32_t* token_sums,
+                                             const AddPairs16& add_pairs16) {
+  __m256i msum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) msum = add_pairs16(msum, minimum[j], _mm256_set1_epi32(token_sums[j]));
+  const __m256 y_d = _mm256_set1_ps(y_d_value);
+  const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
+  const __m256 term =
+      _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
+  return _mm256_add_ps(sum, term);
+}
+
 // Q4_K. Quant word k of a row holds bytes 4 k .. 4 k + 3 of its qs: in chunk c = k / 8 (32
 // bytes), values 4 s .. 4 s + 3 (s = k % 8) of sub-block 2 c in the low nibbles and of
 // sub-block 2 c + 1 in the high ones. Each word step is two add()s against four broadcast
@@ -72,17 +124,8 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
   Q8x256View acts[kTokens];
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 256;
-  // The activations' sum over each 32 values (two bsums), once per call: token t's at t * n / 32.
-  thread_local FilesVector<int32_t, typename Dots::Files> sums32;
-  sums32.resize(static_cast<size_t>(kTokens * n / 32));
-  for (int t = 0; t < kTokens; ++t) {
-    for (int64_t j = 0; j < n / 32; ++j) {
-      sums32[static_cast<size_t>(t * n / 32 + j)] = acts[t].bsums[2 * j] + acts[t].bsums[2 * j + 1];
-    }
-  }
+  const int32_t* sums32 = sums_per_32<typename Dots::Files>(acts, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f), high4 = _mm256_set1_epi8(static_cast<char>(0xf0));
-  const __m256i six_bits = _mm256_set1_epi32(0x3f), four_bits = _mm256_set1_epi32(0x0f);
-  const __m256i bits_4_5 = _mm256_set1_epi32(0x30);
   for (int64_t g = 0; g < n_groups; ++g) {
     const auto* blocks = reinterpret_cast<const Q4KGroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
     __m256 sum[kTokens];
@@ -94,19 +137,8 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
       } else {
         prefetch_ahead<sizeof(Q4KGroupBlock)>(&x);
       }
-      // Scales and minimums per sub-block j as lanes: bits of word 0 (scales 0-3 and the top
-      // bits of 4-7), word 1 (minimums) and word 2 (the low bits of 4-7).
-      const __m256i w0 = load256(x.scales[0]), w1 = load256(x.scales[1]), w2 = load256(x.scales[2]);
       __m256i scale[8], minimum[8];
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        scale[j] = _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j), six_bits);
-        minimum[j] = _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j), six_bits);
-        scale[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j), four_bits),
-                                       _mm256_and_si256(_mm256_srli_epi32(w0, 8 * j + 2), bits_4_5));
-        minimum[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 8 * j + 4), four_bits),
-                                         _mm256_and_si256(_mm256_srli_epi32(w1, 8 * j + 2), bits_4_5));
-      }
+      k4_scale_lanes(x.scales, scale, minimum);
       __m256i isum[kTokens];
       for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -137,16 +169,8 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
       const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
 #pragma GCC unroll 4
       for (int t = 0; t < kTokens; ++t) {
-        const int32_t* token_sums = sums32.data() + t * n / 32 + 8 * b;
-        __m256i msum = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) msum = Dots::add_pairs16(msum, minimum[j], _mm256_set1_epi32(token_sums[j]));
-        // sum += (d * y_d) * isum - (dmin * y_d) * msum, as dot_scalar.cpp rounds it.
-        const __m256 y_d = _mm256_set1_ps(acts[t].d[b]);
-        const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
-        const __m256 term =
-            _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
-        sum[t] = _mm256_add_ps(sum[t], term);
+        sum[t] = k4_step(sum[t], d16, dmin16, acts[t].d[b], isum[t], minimum, sums32 + t * n / 32 + 8 * b,
+                         Dots::add_pairs16);
       }
     }
     for (int t = 0; t < kTokens; ++t) {
