@@ -98,8 +98,8 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
     request.min_slots = 0;
     store::plan_budget(request);  // refuses a budget that cannot hold the whole model
   }
-  // The fast path's small-batch kernels want Q4_K and Q6_K rows in groups of 8; the exact path reads
-  // plain rows.
+  // The fast path's small-batch kernels want some formats' rows in groups of 8; the exact path
+  // reads plain rows.
   if (options.exact) quant::fast::set_row_grouping(quant::fast::RowGrouping::kOff);
   loaded.model = model::load_model(file, config);
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);

@@ -31,8 +31,8 @@ constexpr int64_t kGroupKernelTokens = 8;
 // Where the instruction set has a group kernel for a format but no tile kernel (AVX2), batches
 // of at least this many tokens go through the group kernel whatever the layout: plain rows are
 // laid out in groups a piece at a time (regrouped_rows), as the group kernel loads and unpacks
-// each weight word once for up to 4 tokens. One token keeps the row kernel, which streams plain
-// rows from memory faster (bench/MATVEC.md).
+// each weight word once for up to 4 tokens. One token over plain rows keeps the row kernel:
+// regrouping it would cost more than the product.
 constexpr int64_t kRegroupTokens = 2;
 
 // Rows moved between the layouts at a time (regrouped_rows, ungrouped_fast_rows): a multiple of

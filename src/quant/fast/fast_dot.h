@@ -92,9 +92,9 @@ using GroupDotFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_gr
 GroupDotFn group_dot(GgmlType weight_type);
 
 // Whether matrices of `weight_type` should be laid out in groups when loaded: the active set
-// has a group kernel for it, and grouping is on. By default it is on where the set's group
-// kernels pay for decoding (AVX-512); on AVX2 they are faster on matrices in cache but slower
-// from memory (bench/MATVEC.md), so plain rows stay. The environment variable
+// has a group kernel for it, and grouping is on. By default it is on for the types whose group
+// kernels pay for decoding on the active set (AVX-512: Q4_K, Q6_K; AVX2: Q4_K, Q5_K, IQ4_XS and
+// the 32-value formats; bench/MATVEC.md). The environment variable
 // SLUICE_GROUP_ROWS=0 turns grouping off, =1 on wherever a group kernel exists;
 // set_row_grouping does the same in code.
 enum class RowGrouping { kDefault, kOn, kOff };
