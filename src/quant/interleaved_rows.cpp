@@ -68,6 +68,8 @@ GroupShape group_shape(GgmlType type) {
       return {2, 5, 0, 32};
     case GgmlType::MXFP4:
       return {1, 4, 0, 32, 1};
+    case GgmlType::NVFP4:
+      return {0, 9, 0, 64};
     default:
       break;
   }

@@ -19,9 +19,10 @@
 // 52 words (32 of low quant bits, 16 of high bits, 4 of scales), then d; IQ4_XS is d,
 // scales_h, then 33 words (low scale bits, 32 of quants); the 32-value formats are d (Q4_1 and
 // Q5_1: d, m; MXFP4: e), then their quants as words (Q5_0 and Q5_1: the fifth bits' word
-// first). Block b of a group holds each field and each word of its 8 rows side by side, in the
-// same order (Q4KGroupBlock, Q5KGroupBlock, Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock,
-// Mxfp4GroupBlock). The bytes are the rows' own, only moved: decoding a row of the group gives
+// first); NVFP4 is 9 words, its 4 scale bytes and then 8 of quants. Block b of a group holds
+// each field and each word of its 8 rows side by side, in the same order (Q4KGroupBlock,
+// Q5KGroupBlock, Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock, Mxfp4GroupBlock,
+// Nvfp4GroupBlock). The bytes are the rows' own, only moved: decoding a row of the group gives
 // the row.
 #pragma once
 
@@ -84,8 +85,15 @@ struct Mxfp4GroupBlock {
 };
 static_assert(sizeof(Mxfp4GroupBlock) == kGroupRows * sizeof(BlockMXFP4));
 
+// NVFP4's: the rows' 4 scale bytes as one word, then their 8 words of quants.
+struct Nvfp4GroupBlock {
+  uint32_t d[kGroupRows];
+  uint32_t words[8][kGroupRows];
+};
+static_assert(sizeof(Nvfp4GroupBlock) == kGroupRows * sizeof(BlockNVFP4));
+
 // Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, Q5_K, Q6_K,
-// IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL or MXFP4, whole groups of rows.
+// IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 or NVFP4, whole groups of rows.
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows);
 
 // Rearranges the rows of `w` (plain rows, can_group_rows) into groups of 8, in place: `data`

@@ -695,9 +695,9 @@ MatrixView grouped_view(GgmlType type, const std::vector<std::byte>& grouped, in
 }
 
 // The formats with a group layout.
-const GgmlType kGroupTypes[] = {GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K, GgmlType::IQ4_XS,
-                                GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q4_1, GgmlType::Q5_0,
-                                GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::MXFP4};
+const GgmlType kGroupTypes[] = {GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::IQ4_XS,
+                                GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q4_1,  GgmlType::Q5_0,
+                                GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::NVFP4};
 
 TEST(RowGroups, OnlyWholeGroupsOfWholeBlocks) {
   EXPECT_TRUE(can_group_rows(GgmlType::Q4_K, 2048, 768));
@@ -710,15 +710,18 @@ TEST(RowGroups, OnlyWholeGroupsOfWholeBlocks) {
   EXPECT_FALSE(can_group_rows(GgmlType::Q4_K, 96, 8));      // not whole super-blocks
   EXPECT_FALSE(can_group_rows(GgmlType::Q3_K, 2048, 768));  // no group layout
   EXPECT_TRUE(can_group_rows(GgmlType::MXFP4, 2048, 768));
+  EXPECT_TRUE(can_group_rows(GgmlType::NVFP4, 2048, 768));
+  EXPECT_FALSE(can_group_rows(GgmlType::NVFP4, 96, 8));  // not whole blocks
   EXPECT_FALSE(can_group_rows(GgmlType::TQ2_0, 2048, 768));
   EXPECT_FALSE(can_group_rows(GgmlType::F32, 2048, 768));
 }
 
-// Row lengths for the group tests: for 32-value formats 1, 3, 9 (one past whole 8s), 24 and 65
-// blocks; for 256-value ones 1, 3, 8 and 17 super-blocks.
+// Row lengths for the group tests: for 32- and 64-value formats 1, 3, 9 (one past whole 8s),
+// 24 and 65 blocks; for 256-value ones 1, 3, 8 and 17 super-blocks.
 std::vector<int64_t> group_test_lengths(GgmlType type) {
-  if (traits_of(type).block_size == 32) return {32, 96, 288, 768, 2080};
-  return {256, 768, 2048, 4352};
+  const int64_t block = traits_of(type).block_size;
+  if (block == 256) return {256, 768, 2048, 4352};
+  return {block, 3 * block, 9 * block, 24 * block, 65 * block};
 }
 
 class RowGroupsOf : public ::testing::TestWithParam<GgmlType> {};

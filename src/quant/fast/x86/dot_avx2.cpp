@@ -420,6 +420,7 @@ void add_avx2_kernels(KernelTable& table) {
   add_avx2_blocks32_group_kernels(table);
   add_avx2_iq4_xs_group_kernel(table);
   add_avx2_q5_k_group_kernel(table);
+  add_avx2_nvfp4_kernels(table);
   add_avx2_activation_quantizers(table);
 }
 

@@ -1,6 +1,7 @@
 // AVX2 kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to dot_scalar_ternary_fp4.cpp:
 // integer sums per super-block, then its f32 step: super_blocks.h) and the 4-bit float
-// formats MXFP4, NVFP4 (equal within float rounding: block sums accumulate in vector lanes).
+// format MXFP4 (equal within float rounding: block sums accumulate in vector lanes; NVFP4 is in
+// dot_avx2_nvfp4.cpp).
 #include <immintrin.h>
 
 #include "quant/blocks_ternary_fp4.h"
@@ -111,43 +112,12 @@ struct Mxfp4Weights {
   }
 };
 
-// NVFP4: per half block (32 values, one activation block), sub-blocks 2h and 2h + 1 are the
-// 8 + 8 nibble bytes qs[16h..16h+15]; each sub-block's 16 values are its low nibbles, then its
-// high nibbles. The int32 lanes of the product are 4 per sub-block.
-float dot_nvfp4(const std::byte* w, const std::byte* act, int64_t n) {
-  const auto* wb = blocks_of<BlockNVFP4>(w);
-  const Q8x32View acts = view_q8x32(act, n);
-  const __m256i levels = fp4_levels();
-  const __m128i low4 = _mm_set1_epi8(0x0f);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 64; ++b) {
-    const BlockNVFP4& x = wb[b];
-    prefetch_ahead<sizeof(BlockNVFP4)>(&x);
-    __m256 half_sums[2];
-    for (int h = 0; h < 2; ++h) {
-      const __m128i raw = load128(x.qs + 16 * h);
-      const __m128i lo = _mm_and_si128(raw, low4);
-      const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), low4);
-      const __m256i codes = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
-      const __m256i q = _mm256_shuffle_epi8(levels, codes);
-      const __m256 scales = _mm256_mul_ps(
-          _mm256_set_m128(_mm_set1_ps(kUe4m3HalfToF32[x.d[2 * h + 1]]), _mm_set1_ps(kUe4m3HalfToF32[x.d[2 * h]])),
-          _mm256_set1_ps(acts.d[2 * b + h]));
-      half_sums[h] = _mm256_mul_ps(scales, _mm256_cvtepi32_ps(dot_s8_s8(q, load256(acts.qs + 64 * b + 32 * h))));
-    }
-    acc0 = _mm256_add_ps(acc0, half_sums[0]);
-    acc1 = _mm256_add_ps(acc1, half_sums[1]);
-  }
-  return hsum_f32(_mm256_add_ps(acc0, acc1));
-}
-
 }  // namespace
 
 void add_avx2_ternary_fp4_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::TQ1_0, rows_for_each_token<dot_tq1_0>);
   set_kernel(table, GgmlType::TQ2_0, rows_for_each_token<dot_tq2_0>);
   set_kernel(table, GgmlType::MXFP4, blocks32_rows<BlockMXFP4, kMxfp4Offset, Mxfp4Weights>);
-  set_kernel(table, GgmlType::NVFP4, for_each_token<dot_nvfp4>);
 }
 
 }  // namespace sluice::quant::fast::detail
