@@ -80,7 +80,7 @@ quant::MatrixView TensorStore::load_matrix(std::string_view name,
   const auto n_rows = static_cast<int64_t>(tensor.n_rows());
   auto [order, first_load] = row_order_.try_emplace(tensor.name, quant::RowOrder::kRows);
   if (first_load && expected_dims.size() >= 2 && quant::fast::groups_rows(tensor.type) &&
-      quant::can_group_rows(tensor.type, n_cols, expected_dims[1]) && !raw_.contains(tensor.name)) {
+      quant::can_group_rows(tensor.type, n_cols, expected_dims[1])) {
     order->second = quant::RowOrder::kGroupsOf8;
   }
   std::byte* bytes = load_bytes(tensor, order->second == quant::RowOrder::kGroupsOf8, n_cols);

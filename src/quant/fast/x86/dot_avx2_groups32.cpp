@@ -47,7 +47,7 @@ template <class GroupBlock>
 struct F16Scales {
   static constexpr bool kMinimums = sizeof(GroupBlock::halves) / sizeof(GroupBlock::halves[0]) == 2;
   static __m256 scales(const GroupBlock& x) { return _mm256_cvtph_ps(load128(x.halves[0])); }
-  static __m256 minimums(const GroupBlock& x) { return _mm256_cvtph_ps(load128(x.halves[kMinimums ? 1 : 0])); }
+  static __m256 minimums(const GroupBlock& x) requires kMinimums { return _mm256_cvtph_ps(load128(x.halves[1])); }
 };
 
 // Q8_0: signed bytes, multiplied by their magnitude with their signs moved onto the
@@ -200,7 +200,6 @@ struct Mxfp4Groups {
     const __m256i is_normal = _mm256_cmpgt_epi32(e, _mm256_set1_epi32(1));
     return _mm256_castsi256_ps(_mm256_blendv_epi8(tiny, normal, is_normal));
   }
-  static __m256 minimums(const GroupBlock&) { return _mm256_setzero_ps(); }
   static Weights weights(const GroupBlock& x) {
     const __m256i levels = _mm256_broadcastsi128_si256(
         _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));  // 2 x FP4 + 12

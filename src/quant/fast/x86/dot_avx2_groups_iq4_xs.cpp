@@ -17,13 +17,6 @@
 namespace sluice::quant::fast::detail {
 namespace {
 
-// One line ahead (prefetch_lines_ahead) for every other 32-byte word of quants read, so that
-// a block's lines are asked for one at a time as they are read.
-template <int kWords>
-[[gnu::always_inline]] inline void prefetch_word_line(const uint32_t (&words)[kWords][kGroupRows], int k) {
-  if (k % 2 == 0) prefetch_lines_ahead<1>(words[k]);
-}
-
 // IQ4_XS. Sub-block ib's quants are words 4 ib .. 4 ib + 3, each word's low nibbles values
 // 4 k .. 4 k + 3 and its high ones 16 + 4 k ..; they index the 16 signed levels
 // (shuffle_epi8) and multiply as signed bytes (magnitude times activations with the levels'
@@ -58,7 +51,7 @@ void iq4_xs_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, con
             _mm256_or_si256(_mm256_and_si256(scale, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(scale, 16));
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-          prefetch_word_line(x.qs, 4 * ib + k);
+          prefetch_every_other_word(x.qs[4 * ib + k], k);
           const __m256i q = load256(x.qs[4 * ib + k]);
           const __m256i lo = _mm256_shuffle_epi8(levels, _mm256_and_si256(q, low4));
           const __m256i hi = _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));

@@ -60,7 +60,7 @@ void q5_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
         for (int t = 0; t < kTokens; ++t) lo[t][0] = lo[t][1] = hi[t][0] = hi[t][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int s = 0; s < 8; ++s) {
-          if (s % 2 == 0) prefetch_lines_ahead<1>(x.qs[8 * kChunk + s]);
+          prefetch_every_other_word(x.qs[8 * kChunk + s], s);
           const __m256i q = load256(x.qs[8 * kChunk + s]), h = load256(x.qh[s]);
           const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(q, low4), bit_to_bit4<4 - 2 * kChunk>(h));
           const __m256i q_hi =

@@ -48,11 +48,11 @@ inline __m256i broadcast4(const int8_t* y) {
 // Prefetching a group block from memory. Where Dots::kSpreadPrefetch holds (AVX2), a kernel
 // asks for each of the block's lines as it reads that line, a fixed distance ahead
 // (prefetch_lines_ahead in avx2_common.h: one core, Q4_K from memory, 10 -> 14 GB/s); else for
-// the whole block at its start, as the row kernels do. This asks for p's line, ahead, where
-// Dots spreads them.
+// the whole block at its start, as the row kernels do. This is prefetch_every_other_word
+// (avx2_common.h) where Dots spreads them: word k of a run at p.
 template <class Dots>
-[[gnu::always_inline]] inline void prefetch_spread_line(const void* p) {
-  if constexpr (Dots::kSpreadPrefetch) prefetch_lines_ahead<1>(p);
+[[gnu::always_inline]] inline void prefetch_spread_word(const void* p, int k) {
+  if constexpr (Dots::kSpreadPrefetch) prefetch_every_other_word(p, k);
 }
 
 // The activations' sum over each 32 values (two bsums) of kTokens tokens, for the minimums of
@@ -147,7 +147,7 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
         for (int t = 0; t < kTokens; ++t) lo[t] = hi[t] = Dots::zero();
 #pragma GCC unroll 8
         for (int s = 0; s < 8; ++s) {
-          if (s % 2 == 0) prefetch_spread_line<Dots>(x.qs[8 * c + s]);
+          prefetch_spread_word<Dots>(x.qs[8 * c + s], s);
           const __m256i q = load256(x.qs[8 * c + s]);
           const __m256i q_lo = _mm256_and_si256(q, low4);
           const __m256i q_hi =
@@ -227,11 +227,9 @@ void q6_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
 #pragma GCC unroll 4
           for (int i = 0; i < 4; ++i) {
             const int m = 4 * part + i;
-            if (m % 2 == 0) {
-              prefetch_spread_line<Dots>(x.ql[16 * h + m]);
-              prefetch_spread_line<Dots>(x.ql[16 * h + 8 + m]);
-              prefetch_spread_line<Dots>(x.qh[8 * h + m]);
-            }
+            prefetch_spread_word<Dots>(x.ql[16 * h + m], m);
+            prefetch_spread_word<Dots>(x.ql[16 * h + 8 + m], m);
+            prefetch_spread_word<Dots>(x.qh[8 * h + m], m);
             const __m256i a = load256(x.ql[16 * h + m]), c = load256(x.ql[16 * h + 8 + m]);
             const __m256i high = load256(x.qh[8 * h + m]);
             const __m256i q[4] = {six_bits(a, _mm256_slli_epi32(high, 4)), six_bits(c, _mm256_slli_epi32(high, 2)),
