@@ -5,7 +5,9 @@
 //
 // "cold" cycles through enough copies of the matrix (>= 1 GiB) that every call reads its
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
-// fits). Paths: the fast path on each instruction set the CPU has, and the exact path.
+// fits). Cold cases read groups of rows as two streams, hot ones as one, as the engine does
+// for models larger and smaller than the caches (quant::fast::two_streams). Paths: the fast
+// path on each instruction set the CPU has, and the exact path.
 //
 // "moe_layer/TYPE/cold" runs the expert products of one decoded token in one MoE layer as the
 // engine groups them (moe_block): the gate and up products of 8 Qwen3-30B-A3B experts in one
@@ -134,6 +136,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   sluice::LargeBuffer weights(matrix_bytes * n_copies);  // huge pages, as the engine's weights
   sluice::quant::fill_random_blocks(type, std::span(weights.data(), matrix_bytes), 1, 0.05f);
   fast::set_isa(isa);
+  fast::set_two_streams(cold);
   const sluice::quant::RowOrder order =
       exact ? sluice::quant::RowOrder::kRows : lay_out(type, layout, weights.data(), shape.n_cols, shape.n_rows, 1);
   for (size_t c = 1; c < n_copies; ++c) {
@@ -180,6 +183,7 @@ void run_moe_layer(benchmark::State& state, GgmlType type, fast::Isa isa, Layout
   for (float& v : x) v = normal(rng);
   for (float& v : hidden) v = normal(rng);
 
+  fast::set_two_streams(true);
   sluice::ops::ThreadPool pool(bench_threads());
   std::vector<sluice::quant::MatrixView> views(3 * kExperts);
   std::vector<sluice::ops::MatmulTask> gate_up(2 * kExperts), down(kExperts);

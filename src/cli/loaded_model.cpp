@@ -18,6 +18,9 @@ namespace {
 // Code, stacks, allocator slack and the tokenizer, on top of what the process holds when
 // the budget is planned (the parsed metadata among it).
 constexpr uint64_t kReserveSlack = 96ull << 20;
+// Models above this many bytes of weights are read as two streams (quant::fast::two_streams):
+// far more than any CPU's last-level cache, so that every token reads them from memory.
+constexpr uint64_t kTwoStreamsFromBytes = 1ull << 30;
 constexpr double kDefaultShareOfAvailable = 0.8;
 
 store::IoEngineKind parse_io_engine(const std::string& name) {
@@ -101,6 +104,9 @@ LoadedModel load(const ModelOptions& options, const RunShape& shape) {
   // The fast path's small-batch kernels want some formats' rows in groups of 8; the exact path
   // reads plain rows.
   if (options.exact) quant::fast::set_row_grouping(quant::fast::RowGrouping::kOff);
+  // Weights far larger than the caches are read from memory at every token: the group kernels
+  // then read them as two streams.
+  quant::fast::set_two_streams(layout.dense_bytes + layout.expert_bytes > kTwoStreamsFromBytes);
   loaded.model = model::load_model(file, config);
   loaded.pool = std::make_unique<ops::ThreadPool>(options.threads);
   ops::set_compute_path(options.exact ? ops::ComputePath::kExact : ops::ComputePath::kFast);

@@ -755,15 +755,16 @@ TEST_P(RowGroupsOf, CopyingRowsOutGivesTheRowsBack) {
 }
 
 // The group kernel of `isa` gives the bits of the same set's row kernel (for the 256-value
-// formats, the scalar kernel's): awkward lengths, 1-6 tokens. False where the set has no group
-// kernel for the format.
-bool expect_group_kernel_bit_equal_to_row_kernel(GgmlType type, Isa isa) {
+// formats, the scalar kernel's): awkward lengths, 1-6 tokens, groups read as one stream and as
+// two. False where the set has no group kernel for the format.
+bool expect_group_kernel_bit_equal_to_row_kernel(GgmlType type, Isa isa, bool two_streams) {
   const Isa active = active_isa();
   set_isa(isa);
   const GroupDotFn groups = group_dot(type);
   const RowDotFn row_kernel = row_dot(type);
   set_isa(active);
   if (groups == nullptr) return false;
+  set_two_streams(two_streams);
   for (int64_t n_cols : group_test_lengths(type)) {
     for (int64_t n_groups : {1, 3, 12}) {
       const int64_t n_rows = kGroupRows * n_groups;
@@ -792,12 +793,16 @@ bool expect_group_kernel_bit_equal_to_row_kernel(GgmlType type, Isa isa) {
             EXPECT_EQ(std::bit_cast<uint32_t>(g), std::bit_cast<uint32_t>(e))
                 << n_cols << " columns, " << n_groups << " groups, " << n_tokens << " tokens: token " << t << ", row "
                 << r << ": " << g << " vs row kernel " << e;
-            if (std::bit_cast<uint32_t>(g) != std::bit_cast<uint32_t>(e)) return true;
+            if (std::bit_cast<uint32_t>(g) != std::bit_cast<uint32_t>(e)) {
+              set_two_streams(false);
+              return true;
+            }
           }
         }
       }
     }
   }
+  set_two_streams(false);
   return true;
 }
 
@@ -807,16 +812,18 @@ TEST_P(RowGroupsOf, GroupKernelBitEqualToItsSetsRowKernel) {
   int tested = 0;
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
     if (!cpu_supports(isa)) continue;
-    SCOPED_TRACE(isa_name(isa));
-    tested += expect_group_kernel_bit_equal_to_row_kernel(type, isa);
+    for (bool two_streams : {false, true}) {
+      SCOPED_TRACE(std::string(isa_name(isa)) + (two_streams ? ", two streams" : ", one stream"));
+      tested += expect_group_kernel_bit_equal_to_row_kernel(type, isa, two_streams);
+    }
   }
   EXPECT_GT(tested, 0) << "no set has a group kernel for " << type_name(type);
 }
 
 // matmul_many over grouped rows gives the bits of the same product over plain rows: one token
-// (the group kernel, with chunks that cut groups, behind a task of 13 rows that shifts where
-// chunks fall), prompt batches (rows copied out of their groups, tile kernels), the exact path,
-// and an instruction set without group kernels; decode_matrix_row gives each row.
+// (the group kernel, its groups read as one stream and as two, with chunks that cut groups,
+// behind a task of 13 rows that shifts where chunks fall), prompt batches (rows copied out of their groups, tile
+// kernels), the exact path, and an instruction set without group kernels; decode_matrix_row gives each row.
 TEST_P(RowGroupsOf, MatmulOverGroupedRowsEqualsPlainRows) {
   const GgmlType type = GetParam();
   const int64_t n_cols = 768, n_rows = 96, n_other = 13;
@@ -846,10 +853,14 @@ TEST_P(RowGroupsOf, MatmulOverGroupedRowsEqualsPlainRows) {
           const ops::MatmulTask grouped_tasks[] = {{&other, x.data(), n_tokens, other_out.data()},
                                                    {&w, x.data(), n_tokens, got.data()}};
           ops::matmul_many(pool, plain_tasks, path);
-          ops::matmul_many(pool, grouped_tasks, path);
-          ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-              << isa_name(isa) << (path == ops::ComputePath::kFast ? " fast" : " exact") << ", " << n_tokens
-              << " tokens, " << threads << " threads";
+          for (bool two_streams : {false, true}) {
+            set_two_streams(two_streams);
+            ops::matmul_many(pool, grouped_tasks, path);
+            set_two_streams(false);
+            ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+                << isa_name(isa) << (path == ops::ComputePath::kFast ? " fast" : " exact") << ", " << n_tokens
+                << " tokens, " << threads << " threads" << (two_streams ? ", two streams" : "");
+          }
           const auto [scalar, first] = scalar_results.try_emplace({path, n_tokens}, want);
           ASSERT_TRUE(first || scalar->second == want || (path == ops::ComputePath::kFast && !same_bits_in_every_set))
               << isa_name(isa) << (path == ops::ComputePath::kFast ? " fast" : " exact") << ", " << n_tokens

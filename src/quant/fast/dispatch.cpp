@@ -311,6 +311,27 @@ void set_row_grouping(RowGrouping mode) { grouping().store(mode, std::memory_ord
 
 RowGrouping row_grouping() { return grouping().load(std::memory_order_relaxed); }
 
+namespace {
+
+// SLUICE_TWO_STREAMS: 0 or 1 fixes the setting, which set_two_streams then leaves alone.
+const char* two_streams_env() {
+  static const char* env = std::getenv("SLUICE_TWO_STREAMS");
+  return env;
+}
+
+std::atomic<bool>& two_streams_setting() {
+  static std::atomic<bool> on{two_streams_env() != nullptr && std::strcmp(two_streams_env(), "0") != 0};
+  return on;
+}
+
+}  // namespace
+
+void set_two_streams(bool on) {
+  if (two_streams_env() == nullptr) two_streams_setting().store(on, std::memory_order_relaxed);
+}
+
+bool two_streams() { return two_streams_setting().load(std::memory_order_relaxed); }
+
 RowDotFn row_dot_of(Isa isa, GgmlType weight_type) { return kernel_of(own_table_of(isa, true), weight_type); }
 
 RowDotFn row_dot_of_avx512_base(GgmlType weight_type) {

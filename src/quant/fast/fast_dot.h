@@ -93,14 +93,22 @@ GroupDotFn group_dot(GgmlType weight_type);
 
 // Whether matrices of `weight_type` should be laid out in groups when loaded: the active set
 // has a group kernel for it, and grouping is on. By default it is on for the types whose group
-// kernels pay for decoding on the active set (AVX-512: Q4_K, Q6_K; AVX2: Q4_K, Q5_K, IQ4_XS and
-// the 32-value formats; bench/MATVEC.md). The environment variable
+// kernels pay for decoding on the active set (AVX-512: Q4_K, Q6_K; AVX2: Q4_K, Q5_K, IQ4_XS,
+// NVFP4 and the 32-value formats; bench/MATVEC.md). The environment variable
 // SLUICE_GROUP_ROWS=0 turns grouping off, =1 on wherever a group kernel exists;
 // set_row_grouping does the same in code.
 enum class RowGrouping { kDefault, kOn, kOff };
 bool groups_rows(GgmlType weight_type);
 void set_row_grouping(RowGrouping grouping);
 RowGrouping row_grouping();
+
+// Whether the group kernels read the groups of a one-token call as two streams side by side
+// (x86/group_kernels.h: for_each_group). Faster where the rows come from memory, a little
+// slower where they sit in the caches: on where a model's weights are far larger than the
+// caches (the CLI: loaded_model.cpp), off by default. The environment variable
+// SLUICE_TWO_STREAMS=0 or =1 fixes it either way; set_two_streams sets it in code.
+void set_two_streams(bool on);
+bool two_streams();
 
 // The kernel `isa` itself provides for `weight_type`, without falling back to a lower set;
 // nullptr if it has none. For tests comparing instruction sets.

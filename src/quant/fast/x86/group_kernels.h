@@ -19,6 +19,9 @@
 //   Files    the files' group (FilesVector in kernels.h)
 //   int      kQ4KTokensPerPass, kQ6KTokensPerPass
 //                                         tokens per pass over the groups (1..4)
+//   bool     kSpreadPrefetch              how the group blocks are prefetched (prefetch_spread_word)
+//   bool     kTwoStreams                  whether a call reads its groups as two streams
+//                                         (for_each_group)
 //   __m256i  add_pairs16(__m256i acc, __m256i a, __m256i b)
 //                                         adds the int16 products of a and b, pairwise
 //
@@ -53,6 +56,88 @@ inline __m256i broadcast4(const int8_t* y) {
 template <class Dots>
 [[gnu::always_inline]] inline void prefetch_spread_word(const void* p, int k) {
   if constexpr (Dots::kSpreadPrefetch) prefetch_every_other_word(p, k);
+}
+
+// ---- Groups read as two streams ----
+//
+// A call's groups can be read from memory as two streams: groups g and g + half side by side,
+// the second one step behind (for_each_group). A core reading one stream at a time leaves the
+// memory idle: a plain read of 1 GiB on 2 threads runs at 34 GB/s as one stream a thread and
+// at 43-49 GB/s as 2-4 streams a few KiB or more apart. Q4_K from memory, one core:
+// 14.5 -> 17.5 GB/s; 2 threads at 4096 x 14336: 25-28 -> 28-34 GB/s; whole-model decode (a
+// Qwen3-30B-A3B-shaped Q4_K model in RAM, alternating runs) 13.6-14.4 -> 14.4-17.5 tok/s.
+// One step behind because groups g and g + half often lie a multiple of 4 KiB apart, and two
+// streams at the same offset in the 4 KiB pattern of the first-level cache lost a fifth of
+// the speed from the caches (one core, Q4_K 2048 x 128 read again and again: 19.6 GB/s side
+// by side, 22.6 a step behind, 23.2 as one stream). From the caches two streams stay slower
+// than one (one core, Q4_K 2048 x 768 hot: 21-22 against 23.7 GB/s), hence two_streams()
+// (fast_dot.h), on for models far larger than the caches. Q4_K and Q5_K read two streams.
+// The 32-value formats, NVFP4 and IQ4_XS read one: written in this form their kernels ran up
+// to a fifth slower from the caches even as one stream (their 8 lane sums, a state of 8
+// vectors a token, went through memory), and IQ4_XS's kernel is no faster than one stream
+// from memory (one core: 14 GB/s either way).
+//
+// Where kTwoStreams holds and two_streams() is on. start() makes a group's running state;
+// step(state, group, b) takes block b of n_blocks; finish(state, group, g) ends group g (its
+// results). Each group's own work is the same in either order, so results are too.
+template <bool kTwoStreams, class Start, class Step, class Finish>
+[[gnu::always_inline]] inline void for_each_group(const std::byte* w, size_t group_bytes, int64_t n_groups,
+                                                  int64_t n_blocks, const Start& start, const Step& step,
+                                                  const Finish& finish) {
+  const auto group = [&](int64_t g) { return w + static_cast<size_t>(g) * group_bytes; };
+  int64_t first_alone = 0;
+  if constexpr (kTwoStreams) {
+    const int64_t half = two_streams() ? n_groups / 2 : 0;
+    for (int64_t g = 0; g < half; ++g) {
+      const std::byte *lead = group(g), *trail = group(g + half);
+      auto lead_state = start(), trail_state = start();
+      if (n_blocks > 0) step(lead_state, lead, int64_t{0});
+      for (int64_t b = 1; b < n_blocks; ++b) {
+        step(lead_state, lead, b);
+        step(trail_state, trail, b - 1);
+      }
+      if (n_blocks > 0) step(trail_state, trail, n_blocks - 1);
+      finish(lead_state, lead, g);
+      finish(trail_state, trail, g + half);
+    }
+    first_alone = 2 * half;
+  }
+  for (int64_t g = first_alone; g < n_groups; ++g) {
+    auto state = start();
+    for (int64_t b = 0; b < n_blocks; ++b) step(state, group(g), b);
+    finish(state, group(g), g);
+  }
+}
+
+// One f32 vector per token: the running sums of the kernels whose groups end by storing them.
+template <int kTokens>
+struct TokenSums {
+  __m256 sum[kTokens];
+};
+
+// for_each_group for those kernels, a block a step: block(x, b, sums) adds block b of a group
+// into sums (kTokens vectors); the 8 rows' results then go to out (token t at t * out_stride).
+// Two streams for one token only (where kTwoStreams): passes of several tokens are a prompt's,
+// which reads the same rows pass after pass, from the caches.
+template <bool kTwoStreams, class GroupBlock, int kTokens, class Block>
+[[gnu::always_inline]] inline void sum_group_blocks(const std::byte* w, size_t group_bytes, int64_t n_groups,
+                                                    int64_t n_blocks, float* out, size_t out_stride,
+                                                    const Block& block) {
+  for_each_group<kTwoStreams && kTokens == 1>(
+      w, group_bytes, n_groups, n_blocks,
+      [] {
+        TokenSums<kTokens> sums;
+        for (__m256& s : sums.sum) s = _mm256_setzero_ps();
+        return sums;
+      },
+      [&](TokenSums<kTokens>& sums, const std::byte* group, int64_t b) {
+        block(reinterpret_cast<const GroupBlock*>(group)[b], b, sums.sum);
+      },
+      [&](const TokenSums<kTokens>& sums, const std::byte*, int64_t g) {
+        for (int t = 0; t < kTokens; ++t) {
+          _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sums.sum[t]);
+        }
+      });
 }
 
 // The activations' sum over each 32 values (two bsums) of kTokens tokens, for the minimums of
@@ -126,57 +211,50 @@ void q4_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
   const int64_t n_blocks = n / 256;
   const int32_t* sums32 = sums_per_32<typename Dots::Files>(acts, n);
   const __m256i low4 = _mm256_set1_epi8(0x0f), high4 = _mm256_set1_epi8(static_cast<char>(0xf0));
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const auto* blocks = reinterpret_cast<const Q4KGroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
-    __m256 sum[kTokens];
-    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const Q4KGroupBlock& x = blocks[b];
-      if constexpr (Dots::kSpreadPrefetch) {
-        prefetch_lines_ahead<2>(&x);  // d, dmin and scales; the quants' lines as they are read
-      } else {
-        prefetch_ahead<sizeof(Q4KGroupBlock)>(&x);
-      }
-      __m256i scale[8], minimum[8];
-      k4_scale_lanes(x.scales, scale, minimum);
-      __m256i isum[kTokens];
-      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+  sum_group_blocks<Dots::kTwoStreams, Q4KGroupBlock, kTokens>(
+      w, group_bytes, n_groups, n_blocks, out, out_stride,
+      [&](const Q4KGroupBlock& x, int64_t b, __m256(&sum)[kTokens]) {
+        if constexpr (Dots::kSpreadPrefetch) {
+          prefetch_lines_ahead<2>(&x);  // d, dmin and scales; the quants' lines as they are read
+        } else {
+          prefetch_ahead<sizeof(Q4KGroupBlock)>(&x);
+        }
+        __m256i scale[8], minimum[8];
+        k4_scale_lanes(x.scales, scale, minimum);
+        __m256i isum[kTokens];
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) {
-        typename Dots::Partial lo[kTokens], hi[kTokens];
-        for (int t = 0; t < kTokens; ++t) lo[t] = hi[t] = Dots::zero();
+        for (int c = 0; c < 4; ++c) {
+          typename Dots::Partial lo[kTokens], hi[kTokens];
+          for (int t = 0; t < kTokens; ++t) lo[t] = hi[t] = Dots::zero();
 #pragma GCC unroll 8
-        for (int s = 0; s < 8; ++s) {
-          prefetch_spread_word<Dots>(x.qs[8 * c + s], s);
-          const __m256i q = load256(x.qs[8 * c + s]);
-          const __m256i q_lo = _mm256_and_si256(q, low4);
-          const __m256i q_hi =
-              Dots::kHighNibblesInPlace ? _mm256_and_si256(q, high4) : _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+          for (int s = 0; s < 8; ++s) {
+            prefetch_spread_word<Dots>(x.qs[8 * c + s], s);
+            const __m256i q = load256(x.qs[8 * c + s]);
+            const __m256i q_lo = _mm256_and_si256(q, low4);
+            const __m256i q_hi = Dots::kHighNibblesInPlace ? _mm256_and_si256(q, high4)
+                                                           : _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+              const int8_t* y = acts[t].qs + 256 * b + 64 * c + 4 * s;
+              lo[t] = Dots::add(lo[t], q_lo, broadcast4(y));
+              hi[t] = Dots::add(hi[t], q_hi, broadcast4(y + 32));
+            }
+          }
 #pragma GCC unroll 4
           for (int t = 0; t < kTokens; ++t) {
-            const int8_t* y = acts[t].qs + 256 * b + 64 * c + 4 * s;
-            lo[t] = Dots::add(lo[t], q_lo, broadcast4(y));
-            hi[t] = Dots::add(hi[t], q_hi, broadcast4(y + 32));
+            const typename Dots::Partial high = Dots::kHighNibblesInPlace ? _mm256_srai_epi32(hi[t], 4) : hi[t];
+            isum[t] = _mm256_add_epi32(
+                isum[t], _mm256_add_epi32(Dots::scaled(lo[t], scale[2 * c]), Dots::scaled(high, scale[2 * c + 1])));
           }
         }
+        const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) {
-          const typename Dots::Partial high = Dots::kHighNibblesInPlace ? _mm256_srai_epi32(hi[t], 4) : hi[t];
-          isum[t] = _mm256_add_epi32(
-              isum[t], _mm256_add_epi32(Dots::scaled(lo[t], scale[2 * c]), Dots::scaled(high, scale[2 * c + 1])));
+          sum[t] = k4_step(sum[t], d16, dmin16, acts[t].d[b], isum[t], minimum, sums32 + t * n / 32 + 8 * b,
+                           Dots::add_pairs16);
         }
-      }
-      const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
-#pragma GCC unroll 4
-      for (int t = 0; t < kTokens; ++t) {
-        sum[t] = k4_step(sum[t], d16, dmin16, acts[t].d[b], isum[t], minimum, sums32 + t * n / 32 + 8 * b,
-                         Dots::add_pairs16);
-      }
-    }
-    for (int t = 0; t < kTokens; ++t) {
-      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
-    }
-  }
+      });
 }
 
 // Q6_K. Words m of a half h (0, 1) hold, per row, four values of each quarter of the half
@@ -198,83 +276,77 @@ void q6_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
   const auto six_bits = [&](__m256i low, __m256i high) {
     return _mm256_or_si256(_mm256_and_si256(low, low4), _mm256_and_si256(high, bits_4_5));
   };
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const auto* blocks = reinterpret_cast<const Q6KGroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
-    __m256 sum[kTokens];
-    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const Q6KGroupBlock& x = blocks[b];
-      if constexpr (Dots::kSpreadPrefetch) {
-        prefetch_lines_ahead<2>(x.scales);  // scales and d; the quants' lines as they are read
-        prefetch_lines_ahead<1>(x.d);
-      } else {
-        prefetch_ahead<sizeof(Q6KGroupBlock)>(&x);
-      }
-      __m256i isum[kTokens];
-      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+  sum_group_blocks<Dots::kTwoStreams, Q6KGroupBlock, kTokens>(
+      w, group_bytes, n_groups, n_blocks, out, out_stride,
+      [&](const Q6KGroupBlock& x, int64_t b, __m256(&sum)[kTokens]) {
+        if constexpr (Dots::kSpreadPrefetch) {
+          prefetch_lines_ahead<2>(x.scales);  // scales and d; the quants' lines as they are read
+          prefetch_lines_ahead<1>(x.d);
+        } else {
+          prefetch_ahead<sizeof(Q6KGroupBlock)>(&x);
+        }
+        __m256i isum[kTokens];
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) {
+        for (int h = 0; h < 2; ++h) {
 #pragma GCC unroll 2
-        for (int part = 0; part < 2; ++part) {
-          __m256i acc[kTokens][4];
-          typename Dots::Partial partial[kTokens][4];
-          for (int t = 0; t < kTokens; ++t) {
-            for (int quarter = 0; quarter < 4; ++quarter) {
-              acc[t][quarter] = _mm256_setzero_si256();
-              partial[t][quarter] = Dots::zero();
-            }
-          }
-#pragma GCC unroll 4
-          for (int i = 0; i < 4; ++i) {
-            const int m = 4 * part + i;
-            prefetch_spread_word<Dots>(x.ql[16 * h + m], m);
-            prefetch_spread_word<Dots>(x.ql[16 * h + 8 + m], m);
-            prefetch_spread_word<Dots>(x.qh[8 * h + m], m);
-            const __m256i a = load256(x.ql[16 * h + m]), c = load256(x.ql[16 * h + 8 + m]);
-            const __m256i high = load256(x.qh[8 * h + m]);
-            const __m256i q[4] = {six_bits(a, _mm256_slli_epi32(high, 4)), six_bits(c, _mm256_slli_epi32(high, 2)),
-                                  six_bits(_mm256_srli_epi32(a, 4), high),
-                                  six_bits(_mm256_srli_epi32(c, 4), _mm256_srli_epi32(high, 2))};
-            const bool widen_now = (i + 1) % Dots::kSixBitSteps == 0;
-#pragma GCC unroll 4
+          for (int part = 0; part < 2; ++part) {
+            __m256i acc[kTokens][4];
+            typename Dots::Partial partial[kTokens][4];
             for (int t = 0; t < kTokens; ++t) {
-              const int8_t* y = acts[t].qs + 256 * b + 128 * h + 4 * m;
-#pragma GCC unroll 4
               for (int quarter = 0; quarter < 4; ++quarter) {
-                partial[t][quarter] = Dots::add(partial[t][quarter], q[quarter], broadcast4(y + 32 * quarter));
-                if (widen_now) {
-                  acc[t][quarter] = _mm256_add_epi32(acc[t][quarter], Dots::widen(partial[t][quarter]));
-                  partial[t][quarter] = Dots::zero();
+                acc[t][quarter] = _mm256_setzero_si256();
+                partial[t][quarter] = Dots::zero();
+              }
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+              const int m = 4 * part + i;
+              prefetch_spread_word<Dots>(x.ql[16 * h + m], m);
+              prefetch_spread_word<Dots>(x.ql[16 * h + 8 + m], m);
+              prefetch_spread_word<Dots>(x.qh[8 * h + m], m);
+              const __m256i a = load256(x.ql[16 * h + m]), c = load256(x.ql[16 * h + 8 + m]);
+              const __m256i high = load256(x.qh[8 * h + m]);
+              const __m256i q[4] = {six_bits(a, _mm256_slli_epi32(high, 4)), six_bits(c, _mm256_slli_epi32(high, 2)),
+                                    six_bits(_mm256_srli_epi32(a, 4), high),
+                                    six_bits(_mm256_srli_epi32(c, 4), _mm256_srli_epi32(high, 2))};
+              const bool widen_now = (i + 1) % Dots::kSixBitSteps == 0;
+#pragma GCC unroll 4
+              for (int t = 0; t < kTokens; ++t) {
+                const int8_t* y = acts[t].qs + 256 * b + 128 * h + 4 * m;
+#pragma GCC unroll 4
+                for (int quarter = 0; quarter < 4; ++quarter) {
+                  partial[t][quarter] = Dots::add(partial[t][quarter], q[quarter], broadcast4(y + 32 * quarter));
+                  if (widen_now) {
+                    acc[t][quarter] = _mm256_add_epi32(acc[t][quarter], Dots::widen(partial[t][quarter]));
+                    partial[t][quarter] = Dots::zero();
+                  }
                 }
               }
             }
-          }
 #pragma GCC unroll 4
-          for (int quarter = 0; quarter < 4; ++quarter) {
-            const int sub = 8 * h + 2 * quarter + part;
-            // Scale `sub` of each row: byte sub % 4 of scale word sub / 4, sign-extended.
-            const __m256i scale =
-                _mm256_srai_epi32(_mm256_slli_epi32(load256(x.scales[sub / 4]), 24 - 8 * (sub % 4)), 24);
+            for (int quarter = 0; quarter < 4; ++quarter) {
+              const int sub = 8 * h + 2 * quarter + part;
+              // Scale `sub` of each row: byte sub % 4 of scale word sub / 4, sign-extended.
+              const __m256i scale =
+                  _mm256_srai_epi32(_mm256_slli_epi32(load256(x.scales[sub / 4]), 24 - 8 * (sub % 4)), 24);
 #pragma GCC unroll 4
-            for (int t = 0; t < kTokens; ++t) {
-              const __m256i offset = _mm256_set1_epi32(32 * acts[t].bsums[16 * b + sub]);
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(_mm256_sub_epi32(acc[t][quarter], offset), scale));
+              for (int t = 0; t < kTokens; ++t) {
+                const __m256i offset = _mm256_set1_epi32(32 * acts[t].bsums[16 * b + sub]);
+                isum[t] =
+                    _mm256_add_epi32(isum[t], _mm256_mullo_epi32(_mm256_sub_epi32(acc[t][quarter], offset), scale));
+              }
             }
           }
         }
-      }
-      // sum += (d * y_d) * isum, as dot_scalar.cpp rounds it.
-      const __m256 d16 = _mm256_cvtph_ps(load128(x.d));
+        // sum += (d * y_d) * isum, as dot_scalar.cpp rounds it.
+        const __m256 d16 = _mm256_cvtph_ps(load128(x.d));
 #pragma GCC unroll 4
-      for (int t = 0; t < kTokens; ++t) {
-        const __m256 d = _mm256_mul_ps(d16, _mm256_set1_ps(acts[t].d[b]));
-        sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])));
-      }
-    }
-    for (int t = 0; t < kTokens; ++t) {
-      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sum[t]);
-    }
-  }
+        for (int t = 0; t < kTokens; ++t) {
+          const __m256 d = _mm256_mul_ps(d16, _mm256_set1_ps(acts[t].d[b]));
+          sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])));
+        }
+      });
 }
 
 using GroupsPassFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act,
