@@ -5,8 +5,9 @@
 //
 // "cold" cycles through enough copies of the matrix (>= 1 GiB) that every call reads its
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
-// fits). Cold cases read groups of rows as two streams, hot ones as one, as the engine does
-// for models larger and smaller than the caches (quant::fast::two_streams). Paths: the fast
+// fits). Cold cases read groups of rows as two streams, hot ones as one unless the matrix is
+// larger than the caches, as the engine does for models larger and smaller than the caches
+// (quant::fast::two_streams). Paths: the fast
 // path on each instruction set the CPU has, and the exact path.
 //
 // "moe_layer/TYPE/cold" runs the expert products of one decoded token in one MoE layer as the
@@ -56,6 +57,11 @@ int bench_threads() {
   return n;
 }
 constexpr size_t kColdBytes = size_t{1} << 30;
+// A matrix above this is read from memory even when repeated (this machine's two cores have
+// 1 MiB of second-level cache and 16 MiB of third-level cache each at most), so its hot case
+// reads two streams, as the engine reads any model made of such matrices. Q8_0 4096 x 14336
+// (62 MB) is above it, the 4.5-bit formats at that shape (33 MB) below.
+constexpr size_t kBeyondCachesBytes = size_t{48} << 20;
 
 struct Shape {
   int64_t n_cols;
@@ -136,7 +142,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   sluice::LargeBuffer weights(matrix_bytes * n_copies);  // huge pages, as the engine's weights
   sluice::quant::fill_random_blocks(type, std::span(weights.data(), matrix_bytes), 1, 0.05f);
   fast::set_isa(isa);
-  fast::set_two_streams(cold);
+  fast::set_two_streams(cold || matrix_bytes > kBeyondCachesBytes);
   const sluice::quant::RowOrder order =
       exact ? sluice::quant::RowOrder::kRows : lay_out(type, layout, weights.data(), shape.n_cols, shape.n_rows, 1);
   for (size_t c = 1; c < n_copies; ++c) {

@@ -72,11 +72,12 @@ template <class Dots>
 // by side, 22.6 a step behind, 23.2 as one stream). From the caches two streams stay slower
 // than one (one core, Q4_K 2048 x 768 hot: 21-22 against 23.7 GB/s), hence two_streams()
 // (fast_dot.h), on for models far larger than the caches. Q4_K reads two streams (and Q6_K,
-// where grouped). The other formats' kernels read one: written in this form the 32-value
-// formats' and NVFP4's ran up to a fifth slower from the caches even as one stream (their 8
-// lane sums, a state of 8 vectors a token, went through memory), Q5_K's 6% slower at 768
-// columns, and IQ4_XS's kernel is no faster than one stream from memory (one core: 14 GB/s
-// either way).
+// where grouped). Q8_0, Q4_0 and Q4_1 do too, in turns of eight blocks rather than one
+// (blocks32_groups, dot_avx2_groups32.cpp): written in this form, block by block, the 32-value
+// formats' and NVFP4's kernels ran up to a fifth slower from the caches even as one stream
+// (their 8 lane sums, a state of 8 vectors a token, went through memory). The others read one:
+// Q5_K's kernel ran 6% slower at 768 columns in this form, and IQ4_XS's is no faster than one
+// stream from memory (one core: 14 GB/s either way).
 //
 // Where kTwoStreams holds and two_streams() is on. start() makes a group's running state;
 // step(state, group, b) takes block b of n_blocks; finish(state, group, g) ends group g (its
