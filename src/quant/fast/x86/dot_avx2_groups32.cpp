@@ -195,7 +195,7 @@ struct Iq4NlGroups : F16Scales<Blocks32GroupBlock<1, 4>> {
 // or for e 0 and 1 (below the normal range) 2^-128 shifted left by e.
 struct Mxfp4Groups {
   using GroupBlock = Mxfp4GroupBlock;
-  static constexpr int kOffset = 12;
+  static constexpr int kOffset = kFp4Offset;
   static constexpr bool kTwoStreams = false;
   static constexpr bool kMinimums = false;
   using Weights = NibbleWeights;
@@ -209,8 +209,7 @@ struct Mxfp4Groups {
     return _mm256_castsi256_ps(_mm256_blendv_epi8(tiny, normal, is_normal));
   }
   static Weights weights(const GroupBlock& x) {
-    const __m256i levels = _mm256_broadcastsi128_si256(
-        _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));  // 2 x FP4 + 12
+    const __m256i levels = fp4_levels(kOffset);
     return nibbles(x.words, [&](__m256i i) { return _mm256_shuffle_epi8(levels, i); });
   }
   static __m256i products(const Weights& u, const int8_t* y) { return nibble_products<2>(u, y); }

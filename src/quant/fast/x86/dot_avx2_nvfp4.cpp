@@ -42,13 +42,6 @@ inline __m256 ue4m3_halves(__m256i bytes) {
   return _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(bytes, _mm256_set1_epi32(0x7f))), value);
 }
 
-// The doubled FP4 values (kValuesFp4 as integers) in both 128-bit lanes, plus `offset`.
-inline __m256i fp4_levels(int offset) {
-  return _mm256_add_epi8(
-      _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12)),
-      _mm256_set1_epi8(static_cast<char>(offset)));
-}
-
 // ---- Row kernel --------------------------------------------------------------------------
 
 // Half h of a block (sub-blocks 2h and 2h + 1, the bytes qs[16h..16h+15]) against its 32
@@ -118,7 +111,7 @@ template <int kTokens>
 const int32_t* offsets_per_16(const Q8x32View (&acts)[kTokens], int64_t n) {
   thread_local FilesVector<int32_t, Avx2Files> offsets;
   offsets.resize(static_cast<size_t>(kTokens * n / 16));
-  const __m256i twelve = _mm256_set1_epi8(12);
+  const __m256i twelve = _mm256_set1_epi8(kFp4Offset);
   for (int t = 0; t < kTokens; ++t) {
     for (int64_t j = 0; j < n / 32; ++j) {
       // int32 lanes 0..1 and 4..5: the two halves of each 16 values.
@@ -142,7 +135,7 @@ void nvfp4_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, cons
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x32(act + static_cast<size_t>(t) * act_stride, n);
   const int32_t* offsets = offsets_per_16(acts, n);
   const int64_t n_blocks = n / 64, whole = n_blocks / 2 * 2;
-  const __m256i levels = fp4_levels(12), low4 = _mm256_set1_epi8(0x0f);
+  const __m256i levels = fp4_levels(kFp4Offset), low4 = _mm256_set1_epi8(0x0f);
   // Sub-block s of block b of the group, for each token: take(t, the 8 rows' scales times the
   // activation scale, their integer sums).
   const auto sub_block = [&](const Nvfp4GroupBlock& x, int64_t b, int s, auto&& take) {

@@ -97,17 +97,11 @@ void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 
 // ---- MXFP4, NVFP4 ------------------------------------------------------------------------
 
-// The doubled FP4 values (kValuesFp4 as integers), in both 128-bit lanes for shuffle_epi8.
-constexpr int kMxfp4Offset = 12;  // minus the lowest level
-inline __m256i fp4_levels() {
-  return _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
-}
-
 // Levels plus 12 are unsigned (0..24): maddubs takes them as they are, and 12 sum a comes off
 // each block's total.
 struct Mxfp4Weights {
   UnsignedWeights32 operator()(const BlockMXFP4& x) const {
-    const __m256i levels = _mm256_add_epi8(fp4_levels(), _mm256_set1_epi8(kMxfp4Offset));
+    const __m256i levels = fp4_levels(kFp4Offset);
     return {_mm256_shuffle_epi8(levels, nibbles_32(x.qs))};
   }
 };
@@ -117,7 +111,7 @@ struct Mxfp4Weights {
 void add_avx2_ternary_fp4_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::TQ1_0, rows_for_each_token<dot_tq1_0>);
   set_kernel(table, GgmlType::TQ2_0, rows_for_each_token<dot_tq2_0>);
-  set_kernel(table, GgmlType::MXFP4, blocks32_rows<BlockMXFP4, kMxfp4Offset, Mxfp4Weights>);
+  set_kernel(table, GgmlType::MXFP4, blocks32_rows<BlockMXFP4, kFp4Offset, Mxfp4Weights>);
 }
 
 }  // namespace sluice::quant::fast::detail

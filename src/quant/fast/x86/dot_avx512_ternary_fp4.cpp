@@ -151,10 +151,8 @@ void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 
 // ---- NVFP4 ------------------------------------------------------------------------------------
 
-// The doubled FP4 values (kValuesFp4 as integers), in every 128-bit lane for shuffle_epi8.
-inline __m512i fp4_levels() {
-  return _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
-}
+// fp4_levels (avx2_common.h) in every 128-bit lane.
+inline __m512i fp4_levels_x64(int offset) { return _mm512_broadcast_i32x4(fp4_levels_x16(offset)); }
 
 // The sub-block scales of blocks b to b + count - 1 (count 1..4) times their activation scales:
 // lane 4 i + s for sub-block s of block b + i, zero past count. As kUe4m3HalfToF32 has it, a
@@ -218,7 +216,7 @@ void dot_nvfp4(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
   const Q8x32View acts = view_q8x32(act, n);
   const int64_t nb = n / 64;
   const Nvfp4BlockActivations* a = nvfp4_activations(acts, nb);
-  const __m512i levels = _mm512_add_epi8(fp4_levels(), _mm512_set1_epi8(12));
+  const __m512i levels = fp4_levels_x64(kFp4Offset);
   const __m512i each_four = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i nibbles = _mm512_set1_epi16(0x0f0f);
   for (int64_t r = 0; r < n_rows; ++r) {
