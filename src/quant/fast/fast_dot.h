@@ -103,7 +103,7 @@ void set_row_grouping(RowGrouping grouping);
 RowGrouping row_grouping();
 
 // Whether the group kernels read the groups of a one-token call as two streams side by side
-// (x86/group_kernels.h: for_each_group). Faster where the rows come from memory, a little
+// (x86/group_kernels.h: sum_group_blocks). Faster where the rows come from memory, a little
 // slower where they sit in the caches: on where a model's weights are far larger than the
 // caches (the CLI: loaded_model.cpp), off by default. The environment variable
 // SLUICE_TWO_STREAMS=0 or =1 fixes it either way; set_two_streams sets it in code.

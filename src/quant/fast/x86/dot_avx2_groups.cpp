@@ -21,7 +21,7 @@ struct Avx2Dots {
   static constexpr int kQ4KTokensPerPass = 4;
   static constexpr int kQ6KTokensPerPass = 3;  // four spill (matmul_bench: 3.4k -> 4.5k tokens/s)
   static constexpr bool kSpreadPrefetch = true;
-  static constexpr bool kTwoStreams = true;  // for_each_group (group_kernels.h)
+  static constexpr bool kTwoStreams = true;  // sum_group_blocks (group_kernels.h)
   static Partial zero() { return _mm256_setzero_si256(); }
   // The empty asm keeps each running sum a chain of adds. Integer adds may be reordered, and
   // GCC made each step's sums a tree: it computed a whole sub-block's products first, every

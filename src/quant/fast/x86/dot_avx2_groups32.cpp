@@ -296,7 +296,7 @@ void blocks32_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, c
   };
   int64_t first_alone = 0;
   if constexpr (Format::kTwoStreams && kTokens == 1) {
-    // Two streams from memory (for_each_group, group_kernels.h), here eight blocks of one group,
+    // Two streams from memory (sum_group_blocks, group_kernels.h), here eight blocks of one group,
     // then eight of the other: a block at a time, the two groups' 16 running sums would not fit
     // the 16 vector registers. Cold, 2 threads, 4096 x 14336: Q8_0 27.6-28.5 -> 32.3 GB/s,
     // Q4_0 29.4-29.9 -> 37.0-37.8; at the expert shapes Q8_0 and Q4_0 25-26 -> 29-30.

@@ -21,7 +21,7 @@
 //                                         tokens per pass over the groups (1..4)
 //   bool     kSpreadPrefetch              how the group blocks are prefetched (prefetch_spread_word)
 //   bool     kTwoStreams                  whether a call reads its groups as two streams
-//                                         (for_each_group)
+//                                         (sum_group_blocks)
 //   __m256i  add_pairs16(__m256i acc, __m256i a, __m256i b)
 //                                         adds the int16 products of a and b, pairwise
 //
@@ -61,7 +61,7 @@ template <class Dots>
 // ---- Groups read as two streams ----
 //
 // A call's groups can be read from memory as two streams: groups g and g + half side by side,
-// the second one step behind (for_each_group). A core reading one stream at a time leaves the
+// the second one step behind (sum_group_blocks). A core reading one stream at a time leaves the
 // memory idle: a plain read of 1 GiB on 2 threads runs at 34 GB/s as one stream a thread and
 // at 43-49 GB/s as 2-4 streams a few KiB or more apart. Q4_K from memory, one core:
 // 14.5 -> 17.5 GB/s; 2 threads at 4096 x 14336: 25-28 -> 28-34 GB/s; whole-model decode (a
@@ -79,67 +79,57 @@ template <class Dots>
 // Q5_K's kernel ran 6% slower at 768 columns in this form, and IQ4_XS's is no faster than one
 // stream from memory (one core: 14 GB/s either way).
 //
-// Where kTwoStreams holds and two_streams() is on. start() makes a group's running state;
-// step(state, group, b) takes block b of n_blocks; finish(state, group, g) ends group g (its
-// results). Each group's own work is the same in either order, so results are too.
-template <bool kTwoStreams, class Start, class Step, class Finish>
-[[gnu::always_inline]] inline void for_each_group(const std::byte* w, size_t group_bytes, int64_t n_groups,
-                                                  int64_t n_blocks, const Start& start, const Step& step,
-                                                  const Finish& finish) {
-  const auto group = [&](int64_t g) { return w + static_cast<size_t>(g) * group_bytes; };
-  int64_t first_alone = 0;
-  if constexpr (kTwoStreams) {
-    const int64_t half = two_streams() ? n_groups / 2 : 0;
-    for (int64_t g = 0; g < half; ++g) {
-      const std::byte *lead = group(g), *trail = group(g + half);
-      auto lead_state = start(), trail_state = start();
-      if (n_blocks > 0) step(lead_state, lead, int64_t{0});
-      for (int64_t b = 1; b < n_blocks; ++b) {
-        step(lead_state, lead, b);
-        step(trail_state, trail, b - 1);
-      }
-      if (n_blocks > 0) step(trail_state, trail, n_blocks - 1);
-      finish(lead_state, lead, g);
-      finish(trail_state, trail, g + half);
-    }
-    first_alone = 2 * half;
-  }
-  for (int64_t g = first_alone; g < n_groups; ++g) {
-    auto state = start();
-    for (int64_t b = 0; b < n_blocks; ++b) step(state, group(g), b);
-    finish(state, group(g), g);
-  }
-}
-
-// One f32 vector per token: the running sums of the kernels whose groups end by storing them.
+// One f32 vector per token: a group's running sums.
 template <int kTokens>
 struct TokenSums {
   __m256 sum[kTokens];
 };
 
-// for_each_group for those kernels, a block a step: block(x, b, sums) adds block b of a group
-// into sums (kTokens vectors); the 8 rows' results then go to out (token t at t * out_stride).
-// Two streams for one token only (where kTwoStreams): passes of several tokens are a prompt's,
-// which reads the same rows pass after pass, from the caches.
+// The group kernels whose groups end by storing one f32 vector per token: block(x, b, sums)
+// adds block b of a group into sums (kTokens vectors); the 8 rows' results then go to out
+// (token t at t * out_stride). Where kTwoStreams holds, two_streams() is on and there is one
+// token, groups g and g + half are read side by side, the second a block behind the first;
+// passes of several tokens are a prompt's, which reads the same rows pass after pass, from
+// the caches. Each group's own work is the same in either order, so results are too.
 template <bool kTwoStreams, class GroupBlock, int kTokens, class Block>
 [[gnu::always_inline]] inline void sum_group_blocks(const std::byte* w, size_t group_bytes, int64_t n_groups,
                                                     int64_t n_blocks, float* out, size_t out_stride,
                                                     const Block& block) {
-  for_each_group<kTwoStreams && kTokens == 1>(
-      w, group_bytes, n_groups, n_blocks,
-      [] {
-        TokenSums<kTokens> sums;
-        for (__m256& s : sums.sum) s = _mm256_setzero_ps();
-        return sums;
-      },
-      [&](TokenSums<kTokens>& sums, const std::byte* group, int64_t b) {
-        block(reinterpret_cast<const GroupBlock*>(group)[b], b, sums.sum);
-      },
-      [&](const TokenSums<kTokens>& sums, const std::byte*, int64_t g) {
-        for (int t = 0; t < kTokens; ++t) {
-          _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sums.sum[t]);
-        }
-      });
+  const auto blocks = [&](int64_t g) {
+    return reinterpret_cast<const GroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
+  };
+  const auto start = [] {
+    TokenSums<kTokens> sums;
+    for (__m256& s : sums.sum) s = _mm256_setzero_ps();
+    return sums;
+  };
+  const auto store = [&](const TokenSums<kTokens>& sums, int64_t g) {
+    for (int t = 0; t < kTokens; ++t) {
+      _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sums.sum[t]);
+    }
+  };
+  int64_t first_alone = 0;
+  if constexpr (kTwoStreams && kTokens == 1) {
+    const int64_t half = two_streams() ? n_groups / 2 : 0;
+    for (int64_t g = 0; g < half; ++g) {
+      const GroupBlock *lead = blocks(g), *trail = blocks(g + half);
+      TokenSums<kTokens> lead_sums = start(), trail_sums = start();
+      if (n_blocks > 0) block(lead[0], int64_t{0}, lead_sums.sum);
+      for (int64_t b = 1; b < n_blocks; ++b) {
+        block(lead[b], b, lead_sums.sum);
+        block(trail[b - 1], b - 1, trail_sums.sum);
+      }
+      if (n_blocks > 0) block(trail[n_blocks - 1], n_blocks - 1, trail_sums.sum);
+      store(lead_sums, g);
+      store(trail_sums, g + half);
+    }
+    first_alone = 2 * half;
+  }
+  for (int64_t g = first_alone; g < n_groups; ++g) {
+    TokenSums<kTokens> sums = start();
+    for (int64_t b = 0; b < n_blocks; ++b) block(blocks(g)[b], b, sums.sum);
+    store(sums, g);
+  }
 }
 
 // The activations' sum over each 32 values (two bsums) of kTokens tokens, for the minimums of
