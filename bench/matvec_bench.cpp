@@ -7,8 +7,8 @@
 // weights from memory, as decoding does; "hot" repeats one matrix (cache-resident when it
 // fits). Cold cases read groups of rows as two streams, hot ones as one unless the matrix is
 // larger than the caches, as the engine does for models larger and smaller than the caches
-// (quant::fast::two_streams). Paths: the fast
-// path on each instruction set the CPU has, and the exact path.
+// (quant::fast::two_streams). Paths: the fast path on each instruction set the CPU has, and
+// the exact path.
 //
 // "moe_layer/TYPE/cold" runs the expert products of one decoded token in one MoE layer as the
 // engine groups them (moe_block): the gate and up products of 8 Qwen3-30B-A3B experts in one

@@ -294,29 +294,26 @@ void blocks32_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, c
   const auto group = [&](int64_t g) {
     return reinterpret_cast<const GroupBlock*>(w + static_cast<size_t>(g) * group_bytes);
   };
-  int64_t first_alone = 0;
-  if constexpr (Format::kTwoStreams && kTokens == 1) {
-    // Two streams from memory (sum_group_blocks, group_kernels.h), here eight blocks of one group,
-    // then eight of the other: a block at a time, the two groups' 16 running sums would not fit
-    // the 16 vector registers. Cold, 2 threads, 4096 x 14336: Q8_0 27.6-28.5 -> 32.3 GB/s,
-    // Q4_0 29.4-29.9 -> 37.0-37.8; at the expert shapes Q8_0 and Q4_0 25-26 -> 29-30.
-    const int64_t half = two_streams() ? n_groups / 2 : 0;
-    for (int64_t g = 0; g < half; ++g) {
-      GroupSums lead = start(), trail = start();
-      for (int64_t c = 0; c < whole; c += 8) {
-        eight_blocks(group(g), c, lead);
-        eight_blocks(group(g + half), c, trail);
-      }
-      finish(group(g), lead, g);
-      finish(group(g + half), trail, g + half);
-    }
-    first_alone = 2 * half;
-  }
-  for (int64_t g = first_alone; g < n_groups; ++g) {
-    GroupSums s = start();
-    for (int64_t c = 0; c < whole; c += 8) eight_blocks(group(g), c, s);
-    finish(group(g), s, g);
-  }
+  // Two streams from memory (sum_group_blocks, group_kernels.h), here eight blocks of one group,
+  // then eight of the other: a block at a time, the two groups' 16 running sums would not fit
+  // the 16 vector registers. Cold, 2 threads, 4096 x 14336: Q8_0 27.6-28.5 -> 32.3 GB/s,
+  // Q4_0 29.4-29.9 -> 37.0-37.8; at the expert shapes Q8_0 and Q4_0 25-26 -> 29-30.
+  pair_groups(
+      Format::kTwoStreams && kTokens == 1, n_groups,
+      [&](int64_t g, int64_t h) {
+        GroupSums lead = start(), trail = start();
+        for (int64_t c = 0; c < whole; c += 8) {
+          eight_blocks(group(g), c, lead);
+          eight_blocks(group(h), c, trail);
+        }
+        finish(group(g), lead, g);
+        finish(group(h), trail, h);
+      },
+      [&](int64_t g) {
+        GroupSums s = start();
+        for (int64_t c = 0; c < whole; c += 8) eight_blocks(group(g), c, s);
+        finish(group(g), s, g);
+      });
 }
 
 template <class Format, int kPass>

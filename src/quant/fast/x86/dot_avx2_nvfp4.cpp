@@ -111,12 +111,12 @@ template <int kTokens>
 const int32_t* offsets_per_16(const Q8x32View (&acts)[kTokens], int64_t n) {
   thread_local FilesVector<int32_t, Avx2Files> offsets;
   offsets.resize(static_cast<size_t>(kTokens * n / 16));
-  const __m256i twelve = _mm256_set1_epi8(kFp4Offset);
+  const __m256i offset_bytes = _mm256_set1_epi8(kFp4Offset);
   for (int t = 0; t < kTokens; ++t) {
     for (int64_t j = 0; j < n / 32; ++j) {
       // int32 lanes 0..1 and 4..5: the two halves of each 16 values.
       const __m256i sums =
-          _mm256_madd_epi16(_mm256_maddubs_epi16(twelve, load256(acts[t].qs + 32 * j)), _mm256_set1_epi16(1));
+          _mm256_madd_epi16(_mm256_maddubs_epi16(offset_bytes, load256(acts[t].qs + 32 * j)), _mm256_set1_epi16(1));
       const __m256i pairs = _mm256_hadd_epi32(sums, sums);
       const __m256i quads = _mm256_hadd_epi32(pairs, pairs);
       int32_t* to = offsets.data() + t * n / 16 + 2 * j;

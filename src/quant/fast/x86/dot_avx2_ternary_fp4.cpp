@@ -82,9 +82,9 @@ void dot_tq1_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 // 0-1 and 2-3 (field 1 four times its value), fields 2 and 3 the same after one shift by 4.
 // Vector shifts take one pipe of Zen 2 at one a cycle: three shifts per 32 bytes were six
 // cycles a block of it, now two (one core, hot, 2048 x 768: 14.7-15.0 -> 15.1-15.5 GB/s; the
-// multiply pipe's 9 maddubs and madd a block stay). The sums come out four times too large (f = 1/4,
-// exact: a power of two): 4 (S0 + S2 - sum a) + 4 (S1 + S3) in int16 lanes, at most
-// 4 x (4 x 762 + 2048) + 4 x 3048 = 32576 for any bits.
+// multiply pipe's 9 maddubs and madd a block stay). The sums come out four times too large
+// (f = 1/4, exact: a power of two): 4 (S0 + S2 - sum a) + 4 (S1 + S3) in int16 lanes, at
+// most 4 x (4 x 762 + 2048) + 4 x 3048 = 32576 for any bits.
 void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
   const __m256i field0 = _mm256_set1_epi8(3), field1 = _mm256_set1_epi8(12);
   sum_super_block_rows<BlockTQ2_0>(

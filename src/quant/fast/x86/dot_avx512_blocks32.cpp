@@ -308,7 +308,7 @@ void dot_q8_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std:
 
 // MXFP4: the doubled FP4 levels + kFp4Offset (0..24).
 void dot_mxfp4(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const __m512i levels = _mm512_broadcast_i32x4(fp4_levels_x16(kFp4Offset));
+  const __m512i levels = fp4_levels_x64(kFp4Offset);
   const auto [four, two] = looked_up<BlockMXFP4>(levels);
   dot_four_blocks32<BlockMXFP4, kFp4Offset>(w, w_row_bytes, n_rows, act, n, out, four, two);
 }

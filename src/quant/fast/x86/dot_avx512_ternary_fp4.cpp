@@ -151,9 +151,6 @@ void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
 
 // ---- NVFP4 ------------------------------------------------------------------------------------
 
-// fp4_levels (avx2_common.h) in every 128-bit lane.
-inline __m512i fp4_levels_x64(int offset) { return _mm512_broadcast_i32x4(fp4_levels_x16(offset)); }
-
 // The sub-block scales of blocks b to b + count - 1 (count 1..4) times their activation scales:
 // lane 4 i + s for sub-block s of block b + i, zero past count. As kUe4m3HalfToF32 has it, a
 // scale byte is worth half the UE4M3 value of its low 7 bits u (exponent e, mantissa m), except

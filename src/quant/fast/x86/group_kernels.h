@@ -79,6 +79,15 @@ template <class Dots>
 // Q5_K's kernel ran 6% slower at 768 columns in this form, and IQ4_XS's is no faster than one
 // stream from memory (one core: 14 GB/s either way).
 //
+// Groups [0, n_groups) of a call: where `paired` holds and two_streams() is on, groups g and
+// g + half as pairs, pair(g, g + half), the groups left over alone(g); else every group alone.
+template <class Pair, class Alone>
+[[gnu::always_inline]] inline void pair_groups(bool paired, int64_t n_groups, const Pair& pair, const Alone& alone) {
+  const int64_t half = paired && two_streams() ? n_groups / 2 : 0;
+  for (int64_t g = 0; g < half; ++g) pair(g, g + half);
+  for (int64_t g = 2 * half; g < n_groups; ++g) alone(g);
+}
+
 // One f32 vector per token: a group's running sums.
 template <int kTokens>
 struct TokenSums {
@@ -108,28 +117,25 @@ template <bool kTwoStreams, class GroupBlock, int kTokens, class Block>
       _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride + kGroupRows * g, sums.sum[t]);
     }
   };
-  int64_t first_alone = 0;
-  if constexpr (kTwoStreams && kTokens == 1) {
-    const int64_t half = two_streams() ? n_groups / 2 : 0;
-    for (int64_t g = 0; g < half; ++g) {
-      const GroupBlock *lead = blocks(g), *trail = blocks(g + half);
-      TokenSums<kTokens> lead_sums = start(), trail_sums = start();
-      if (n_blocks > 0) block(lead[0], int64_t{0}, lead_sums.sum);
-      for (int64_t b = 1; b < n_blocks; ++b) {
-        block(lead[b], b, lead_sums.sum);
-        block(trail[b - 1], b - 1, trail_sums.sum);
-      }
-      if (n_blocks > 0) block(trail[n_blocks - 1], n_blocks - 1, trail_sums.sum);
-      store(lead_sums, g);
-      store(trail_sums, g + half);
-    }
-    first_alone = 2 * half;
-  }
-  for (int64_t g = first_alone; g < n_groups; ++g) {
-    TokenSums<kTokens> sums = start();
-    for (int64_t b = 0; b < n_blocks; ++b) block(blocks(g)[b], b, sums.sum);
-    store(sums, g);
-  }
+  pair_groups(
+      kTwoStreams && kTokens == 1, n_groups,
+      [&](int64_t g, int64_t h) {
+        const GroupBlock *lead = blocks(g), *trail = blocks(h);
+        TokenSums<kTokens> lead_sums = start(), trail_sums = start();
+        if (n_blocks > 0) block(lead[0], int64_t{0}, lead_sums.sum);
+        for (int64_t b = 1; b < n_blocks; ++b) {
+          block(lead[b], b, lead_sums.sum);
+          block(trail[b - 1], b - 1, trail_sums.sum);
+        }
+        if (n_blocks > 0) block(trail[n_blocks - 1], n_blocks - 1, trail_sums.sum);
+        store(lead_sums, g);
+        store(trail_sums, h);
+      },
+      [&](int64_t g) {
+        TokenSums<kTokens> sums = start();
+        for (int64_t b = 0; b < n_blocks; ++b) block(blocks(g)[b], b, sums.sum);
+        store(sums, g);
+      });
 }
 
 // The activations' sum over each 32 values (two bsums) of kTokens tokens, for the minimums of
