@@ -47,6 +47,10 @@ struct GroupShape {
 
 GroupShape group_shape(GgmlType type) {
   switch (type) {
+    case GgmlType::Q2_K:
+      return {0, 20, 2, 256};
+    case GgmlType::Q3_K:
+      return {0, 27, 1, 256};
     case GgmlType::Q4_K:
       return {2, 35, 0, 256};
     case GgmlType::Q5_K:

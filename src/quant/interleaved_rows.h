@@ -14,16 +14,17 @@
 // a view of whole groups (an expert of a stacked tensor) is sliced as before.
 //
 // A block is read as its fields (16-bit, or MXFP4's exponent byte) and its 32-bit words, in
-// block order (GroupShape): Q4_K is d, dmin, then 35 words (3 of packed scales, 32 of quants);
-// Q5_K is d, dmin, then 43 words (3 of packed scales, 8 of fifth bits, 32 of quants); Q6_K is
-// 52 words (32 of low quant bits, 16 of high bits, 4 of scales), then d; IQ4_XS is d,
-// scales_h, then 33 words (low scale bits, 32 of quants); the 32-value formats are d (Q4_1 and
-// Q5_1: d, m; MXFP4: e), then their quants as words (Q5_0 and Q5_1: the fifth bits' word
-// first); NVFP4 is 9 words, its 4 scale bytes and then 8 of quants. Block b of a group holds
-// each field and each word of its 8 rows side by side, in the same order (Q4KGroupBlock,
-// Q5KGroupBlock, Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock, Mxfp4GroupBlock,
-// Nvfp4GroupBlock). The bytes are the rows' own, only moved: decoding a row of the group gives
-// the row.
+// block order (GroupShape): Q2_K is 20 words (4 of scales, 16 of quants), then d and dmin;
+// Q3_K is 27 words (8 of high bits, 16 of low bits, 3 of packed scales), then d; Q4_K is d,
+// dmin, then 35 words (3 of packed scales, 32 of quants); Q5_K is d, dmin, then 43 words (3 of
+// packed scales, 8 of fifth bits, 32 of quants); Q6_K is 52 words (32 of low quant bits, 16 of
+// high bits, 4 of scales), then d; IQ4_XS is d, scales_h, then 33 words (low scale bits, 32 of
+// quants); the 32-value formats are d (Q4_1 and Q5_1: d, m; MXFP4: e), then their quants as
+// words (Q5_0 and Q5_1: the fifth bits' word first); NVFP4 is 9 words, its 4 scale bytes and
+// then 8 of quants. Block b of a group holds each field and each word of its 8 rows side by
+// side, in the same order (Q2KGroupBlock, Q3KGroupBlock, Q4KGroupBlock, Q5KGroupBlock,
+// Q6KGroupBlock, IQ4XSGroupBlock, Blocks32GroupBlock, Mxfp4GroupBlock, Nvfp4GroupBlock). The
+// bytes are the rows' own, only moved: decoding a row of the group gives the row.
 #pragma once
 
 #include <cstddef>
@@ -53,6 +54,22 @@ struct Q6KGroupBlock {
   uint16_t d[kGroupRows];
 };
 static_assert(sizeof(Q6KGroupBlock) == kGroupRows * sizeof(BlockQ6_K));
+
+struct Q2KGroupBlock {
+  uint32_t scales[4][kGroupRows];  // word k of row r's 16 scale bytes (scale low, minimum high)
+  uint32_t qs[16][kGroupRows];     // word k of row r's 64 quant bytes
+  uint16_t d[kGroupRows];
+  uint16_t dmin[kGroupRows];
+};
+static_assert(sizeof(Q2KGroupBlock) == kGroupRows * sizeof(BlockQ2_K));
+
+struct Q3KGroupBlock {
+  uint32_t hmask[8][kGroupRows];   // word k of row r's 32 high-bit bytes
+  uint32_t qs[16][kGroupRows];     // word k of row r's 64 low-bit bytes
+  uint32_t scales[3][kGroupRows];  // word k of row r's 12 packed scale bytes
+  uint16_t d[kGroupRows];
+};
+static_assert(sizeof(Q3KGroupBlock) == kGroupRows * sizeof(BlockQ3_K));
 
 struct Q5KGroupBlock {
   uint16_t d[kGroupRows];
@@ -92,8 +109,9 @@ struct Nvfp4GroupBlock {
 };
 static_assert(sizeof(Nvfp4GroupBlock) == kGroupRows * sizeof(BlockNVFP4));
 
-// Whether a matrix of `type` with these dimensions can be laid out in groups: Q4_K, Q5_K, Q6_K,
-// IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 or NVFP4, whole groups of rows.
+// Whether a matrix of `type` with these dimensions can be laid out in groups: Q2_K, Q3_K, Q4_K,
+// Q5_K, Q6_K, IQ4_XS, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 or NVFP4, whole groups of
+// rows.
 bool can_group_rows(GgmlType type, int64_t n_cols, int64_t n_rows);
 
 // Rearranges the rows of `w` (plain rows, can_group_rows) into groups of 8, in place: `data`

@@ -695,9 +695,9 @@ MatrixView grouped_view(GgmlType type, const std::vector<std::byte>& grouped, in
 }
 
 // The formats with a group layout.
-const GgmlType kGroupTypes[] = {GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::IQ4_XS,
-                                GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q4_1,  GgmlType::Q5_0,
-                                GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::NVFP4};
+const GgmlType kGroupTypes[] = {GgmlType::Q2_K,   GgmlType::Q3_K,   GgmlType::Q4_K,  GgmlType::Q5_K, GgmlType::Q6_K,
+                                GgmlType::IQ4_XS, GgmlType::Q8_0,   GgmlType::Q4_0,  GgmlType::Q4_1, GgmlType::Q5_0,
+                                GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::NVFP4};
 
 TEST(RowGroups, OnlyWholeGroupsOfWholeBlocks) {
   EXPECT_TRUE(can_group_rows(GgmlType::Q4_K, 2048, 768));
@@ -708,7 +708,8 @@ TEST(RowGroups, OnlyWholeGroupsOfWholeBlocks) {
   EXPECT_FALSE(can_group_rows(GgmlType::Q4_0, 2048, 12));
   EXPECT_FALSE(can_group_rows(GgmlType::Q6_K, 2048, 0));
   EXPECT_FALSE(can_group_rows(GgmlType::Q4_K, 96, 8));      // not whole super-blocks
-  EXPECT_FALSE(can_group_rows(GgmlType::Q3_K, 2048, 768));  // no group layout
+  EXPECT_TRUE(can_group_rows(GgmlType::Q3_K, 2048, 768));
+  EXPECT_FALSE(can_group_rows(GgmlType::IQ2_XXS, 2048, 768));  // no group layout
   EXPECT_TRUE(can_group_rows(GgmlType::MXFP4, 2048, 768));
   EXPECT_TRUE(can_group_rows(GgmlType::NVFP4, 2048, 768));
   EXPECT_FALSE(can_group_rows(GgmlType::NVFP4, 96, 8));  // not whole blocks

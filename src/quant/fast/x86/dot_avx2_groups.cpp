@@ -46,9 +46,12 @@ struct Avx2Dots {
 
 void add_avx2_group_kernels(KernelTable& table) {
   add_group_kernels<Avx2Dots>(table);
-  // Q4_K only: its group kernel outruns its row kernel from caches and keeps up from memory
-  // (bench/MATVEC.md). Q6_K's is no faster than rows from caches and slower from memory.
-  table.groups_rows_by_default[static_cast<uint32_t>(GgmlType::Q4_K)] = true;
+  // Q2_K, Q3_K and Q4_K: their group kernels outrun their row kernels from caches and keep up
+  // from memory (bench/MATVEC.md). Q6_K's is no faster than rows from caches and slower from
+  // memory.
+  for (const GgmlType type : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K}) {
+    table.groups_rows_by_default[static_cast<uint32_t>(type)] = true;
+  }
 }
 
 }  // namespace sluice::quant::fast::detail

@@ -32,8 +32,10 @@ struct VnniDots {
 
 void add_avx512_group_kernels(KernelTable& table) {
   add_group_kernels<VnniDots>(table);
-  // Decoding from memory: 40.1 -> 46.4 GB/s (bench/MATVEC.md).
-  for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+  // Q4_K: decoding from memory 40.1 -> 46.4 GB/s. Q2_K and Q3_K: one core from the caches
+  // 17 -> 24 and 16 -> 24 GB/s, from memory level or faster. Not Q6_K: its group kernel reads
+  // from memory at 0.6-0.7 of its row kernel's speed (bench/MATVEC.md).
+  for (const GgmlType type : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K}) {
     table.groups_rows_by_default[static_cast<uint32_t>(type)] = true;
   }
 }

@@ -172,10 +172,20 @@ const int32_t* sums_per_32(const Q8x256View (&acts)[kTokens], int64_t n) {
   }
 }
 
-// One token's f32 step of a Q4_K or Q5_K super-block of 8 rows: sum + (d y_d) isum -
-// (dmin y_d) msum, as dot_scalar.cpp rounds it, where msum adds each sub-block's minimum times
-// the token's sum over it (token_sums; add_pairs16 multiplies and adds int16 halves, both
-// operands below 2^15).
+// One token's f32 step of a super-block of 8 rows with minimums (Q2_K, Q4_K, Q5_K): sum +
+// (d y_d) isum - (dmin y_d) msum, as dot_scalar.cpp rounds it.
+[[gnu::always_inline]] inline __m256 minimums_step(__m256 sum, __m256 d16, __m256 dmin16, float y_d_value, __m256i isum,
+                                                   __m256i msum) {
+  const __m256 y_d = _mm256_set1_ps(y_d_value);
+  const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
+  const __m256 term =
+      _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
+  return _mm256_add_ps(sum, term);
+}
+
+// One token's f32 step of a Q4_K or Q5_K super-block of 8 rows (minimums_step), where msum
+// adds each sub-block's minimum times the token's sum over it (token_sums; add_pairs16
+// multiplies and adds int16 halves, both operands below 2^15).
 template <class AddPairs16>
 [[gnu::always_inline]] inline __m256 k4_step(__m256 sum, __m256 d16, __m256 dmin16, float y_d_value, __m256i isum,
                                              const __m256i (&minimum)[8], const int32_t* token_sums,
@@ -183,11 +193,7 @@ template <class AddPairs16>
   __m256i msum = _mm256_setzero_si256();
 #pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) msum = add_pairs16(msum, minimum[j], _mm256_set1_epi32(token_sums[j]));
-  const __m256 y_d = _mm256_set1_ps(y_d_value);
-  const __m256 d = _mm256_mul_ps(d16, y_d), dmin = _mm256_mul_ps(dmin16, y_d);
-  const __m256 term =
-      _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
-  return _mm256_add_ps(sum, term);
+  return minimums_step(sum, d16, dmin16, y_d_value, isum, msum);
 }
 
 // Q4_K. Quant word k of a row holds bytes 4 k .. 4 k + 3 of its qs: in chunk c = k / 8 (32
@@ -347,6 +353,243 @@ void q6_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
       });
 }
 
+// The activations' sums over Q2_K's pairs of sub-blocks (4 k, 4 k + 2) and (4 k + 1, 4 k + 3)
+// as the int16 halves of one int32, of kTokens tokens: pair 2 k + j of super-block b of token
+// t at t * n / 32 + 8 b + 2 k + j of the array returned, which the next call on this thread
+// overwrites.
+template <class Files, int kTokens>
+const int32_t* q2_k_sum_pairs(const Q8x256View (&acts)[kTokens], int64_t n) {
+  thread_local FilesVector<int32_t, Files> pairs;
+  pairs.resize(static_cast<size_t>(kTokens * n / 32));
+  const auto pair = [](int16_t low, int16_t high) {
+    return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(low)) |
+                                static_cast<uint32_t>(static_cast<uint16_t>(high)) << 16);
+  };
+  for (int t = 0; t < kTokens; ++t) {
+    for (int64_t k = 0; k < n / 64; ++k) {
+      const int16_t* sums = acts[t].bsums + 4 * k;
+      pairs[static_cast<size_t>(t * n / 32 + 2 * k)] = pair(sums[0], sums[2]);
+      pairs[static_cast<size_t>(t * n / 32 + 2 * k + 1)] = pair(sums[1], sums[3]);
+    }
+  }
+  return pairs.data();
+}
+
+// Q2_K and Q3_K keep their 2-bit fields where Dots takes whole bytes (kHighNibblesInPlace):
+// field s of a quant byte masked where it lies is 4^s times its value, and sums of such fields
+// are shifted back once per super-block (exact: every sum is a multiple of 4^s). Otherwise a
+// field is shifted down first, as maddubs would saturate.
+//
+// Q2_K. Quant word k of a row holds bytes 4 k .. 4 k + 3 of its qs: field s (bits 2 s, 2 s + 1)
+// of byte l holds value 128 c + 32 s + l % 32 (c = l / 32), in sub-block 8 c + 2 s + l % 32 / 16.
+// Each word meets four broadcast activations once per field; a sub-block's four steps make one
+// Partial, and its 8 scales (the low nibbles of the scale bytes) apply in one multiply. The
+// minimums (the high nibbles) meet the activations' sums over their sub-blocks two at a time,
+// as int16 halves (add_pairs16; q2_k_sum_pairs). Up to four tokens share each pass.
+template <class Dots, int kTokens>
+void q2_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                 int64_t n, float* out, size_t out_stride) {
+  constexpr bool kInPlace = Dots::kHighNibblesInPlace;
+  Q8x256View acts[kTokens];
+  for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
+  const int64_t n_blocks = n / 256;
+  const int32_t* pairs = q2_k_sum_pairs<typename Dots::Files>(acts, n);
+  const __m256i low2 = _mm256_set1_epi8(3), low4 = _mm256_set1_epi32(0x0f);
+  const __m256i minimum_pair = _mm256_set1_epi32(0x000f000f);
+  sum_group_blocks<Dots::kTwoStreams, Q2KGroupBlock, kTokens>(
+      w, group_bytes, n_groups, n_blocks, out, out_stride,
+      [&](const Q2KGroupBlock& x, int64_t b, __m256(&sum)[kTokens]) {
+        if constexpr (Dots::kSpreadPrefetch) {
+          prefetch_lines_ahead<2>(&x);  // scales; the quants' lines as they are read
+          prefetch_lines_ahead<1>(x.d);
+        } else {
+          prefetch_ahead<sizeof(Q2KGroupBlock)>(&x);
+        }
+        __m256i field_sums[kTokens][4];  // per field s: 4^s times the scaled sums where in place
+        for (int t = 0; t < kTokens; ++t) {
+          for (__m256i& f : field_sums[t]) f = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 2
+        for (int c = 0; c < 2; ++c) {
+#pragma GCC unroll 2
+          for (int half = 0; half < 2; ++half) {
+            typename Dots::Partial partial[kTokens][4];
+            for (int t = 0; t < kTokens; ++t) {
+              for (auto& p : partial[t]) p = Dots::zero();
+            }
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; ++m) {
+              const int k = 8 * c + 4 * half + m;
+              prefetch_spread_word<Dots>(x.qs[k], k);
+              const __m256i q = load256(x.qs[k]);
+#pragma GCC unroll 4
+              for (int s = 0; s < 4; ++s) {
+                const __m256i field = kInPlace ? _mm256_and_si256(q, _mm256_set1_epi8(static_cast<char>(3 << (2 * s))))
+                                               : _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), low2);
+#pragma GCC unroll 4
+                for (int t = 0; t < kTokens; ++t) {
+                  const int8_t* y = acts[t].qs + 256 * b + 128 * c + 32 * s + 16 * half + 4 * m;
+                  partial[t][s] = Dots::add(partial[t][s], field, broadcast4(y));
+                }
+              }
+            }
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; ++s) {
+              const int sub = 8 * c + 2 * s + half;
+              const __m256i scale =
+                  _mm256_and_si256(_mm256_srli_epi32(load256(x.scales[sub / 4]), 8 * (sub % 4)), low4);
+#pragma GCC unroll 4
+              for (int t = 0; t < kTokens; ++t) {
+                field_sums[t][s] = _mm256_add_epi32(field_sums[t][s], Dots::scaled(partial[t][s], scale));
+              }
+            }
+          }
+        }
+        __m256i msum[kTokens];
+        for (int t = 0; t < kTokens; ++t) msum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const __m256i scales = load256(x.scales[k]);
+          const __m256i even = _mm256_and_si256(_mm256_srli_epi32(scales, 4), minimum_pair);  // 4 k and 4 k + 2
+          const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(scales, 12), minimum_pair);  // 4 k + 1, 4 k + 3
+#pragma GCC unroll 4
+          for (int t = 0; t < kTokens; ++t) {
+            const int32_t* token_pairs = pairs + t * n / 32 + 8 * b + 2 * k;
+            msum[t] = Dots::add_pairs16(msum[t], even, _mm256_set1_epi32(token_pairs[0]));
+            msum[t] = Dots::add_pairs16(msum[t], odd, _mm256_set1_epi32(token_pairs[1]));
+          }
+        }
+        const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) {
+          __m256i isum = field_sums[t][0];
+          for (int s = 1; s < 4; ++s) {
+            isum = _mm256_add_epi32(isum, kInPlace ? _mm256_srai_epi32(field_sums[t][s], 2 * s) : field_sums[t][s]);
+          }
+          sum[t] = minimums_step(sum[t], d16, dmin16, acts[t].d[b], isum, msum[t]);
+        }
+      });
+}
+
+// The 16 signed scales of 8 rows of Q3_K as bytes minus 32: sub-blocks 4 j .. 4 j + 3 in vector j,
+// byte i of each lane being sub-block 4 j + i's. The low 4 bits of scale s are byte s % 8 of the
+// scale bytes' low (s < 8) or high nibbles; the high 2 bits are bits 2 (s / 4) of byte 8 + s % 4.
+[[gnu::always_inline]] inline void q3_k_scale_bytes(const uint32_t (&words)[3][kGroupRows], __m256i (&bytes)[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bits_4_5 = _mm256_set1_epi8(0x30);
+  const __m256i w0 = load256(words[0]), w1 = load256(words[1]), w2 = load256(words[2]);
+  const __m256i low[4] = {w0, w1, _mm256_srli_epi32(w0, 4), _mm256_srli_epi32(w1, 4)};
+  const __m256i high[4] = {_mm256_slli_epi32(w2, 4), _mm256_slli_epi32(w2, 2), w2, _mm256_srli_epi32(w2, 2)};
+  for (int j = 0; j < 4; ++j) {
+    bytes[j] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(low[j], low4), _mm256_and_si256(high[j], bits_4_5)),
+                               _mm256_set1_epi8(32));
+  }
+}
+
+// The 32-bit lanes of v shifted down by kBits (up where negative).
+template <int kBits>
+[[gnu::always_inline]] inline __m256i shifted_lanes(__m256i v) {
+  if constexpr (kBits > 0) return _mm256_srli_epi32(v, kBits);
+  if constexpr (kBits < 0) return _mm256_slli_epi32(v, -kBits);
+  return v;
+}
+
+// The value of Q3_K's quant field s (c selects the bits of the high-bit bytes) of quant word q
+// with high-bit word h: the 3-bit value q' (low 2 bits, high bit), where kInPlace holds times
+// 4^s for s < 3 and 16 for s = 3 (the low bits put at bit 2 s, or 4, and the high bit above),
+// else q' itself.
+template <bool kInPlace, int c, int s>
+[[gnu::always_inline]] inline __m256i q3_k_field(__m256i q, __m256i h) {
+  constexpr int kLowAt = kInPlace ? (s < 3 ? 2 * s : 4) : 0;  // where the low 2 bits go
+  constexpr int kLowFrom = 2 * s;
+  constexpr int kHighFrom = 4 * c + s;  // the high bit, in each byte of h
+  constexpr int kHighAt = kLowAt + 2;
+  const __m256i low =
+      _mm256_and_si256(shifted_lanes<kLowFrom - kLowAt>(q), _mm256_set1_epi8(static_cast<char>(3 << kLowAt)));
+  const __m256i high =
+      _mm256_and_si256(shifted_lanes<kHighFrom - kHighAt>(h), _mm256_set1_epi8(static_cast<char>(1 << kHighAt)));
+  return _mm256_or_si256(low, high);
+}
+
+// Q3_K. As Q2_K (the same words of quants, the same sub-blocks), each value q' - 4 with a high
+// bit: bit 4 c + s of high-bit byte l % 32 for value 128 c + 32 s + l % 32, in word 4 half + m
+// for quant word 8 c + 4 half + m. The offset of 4 comes off through the activations' sums, and
+// the 8 rows' signed scales apply in one multiply per sub-block.
+template <class Dots, int kTokens>
+void q3_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
+                 int64_t n, float* out, size_t out_stride) {
+  constexpr bool kInPlace = Dots::kHighNibblesInPlace;
+  constexpr int kScaleShift[4] = {0, 2, 4, 4};  // log2 of each field's factor, in place
+  Q8x256View acts[kTokens];
+  for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
+  const int64_t n_blocks = n / 256;
+  sum_group_blocks<Dots::kTwoStreams, Q3KGroupBlock, kTokens>(
+      w, group_bytes, n_groups, n_blocks, out, out_stride,
+      [&](const Q3KGroupBlock& x, int64_t b, __m256(&sum)[kTokens]) {
+        // Each line as it is read, with any Dots: from memory, a whole block's lines asked for at
+        // once left the kernel at 0.7-0.8 of the row kernel's speed on AVX-512 (bench/MATVEC.md).
+        prefetch_lines_ahead<4>(&x);  // the high bits; the quants' lines as they are read
+        prefetch_lines_ahead<2>(x.scales);
+        __m256i scale_bytes[4];
+        q3_k_scale_bytes(x.scales, scale_bytes);
+        __m256i field_sums[kTokens][4];  // per field s: 2^kScaleShift[s] times the scaled sums where in place
+        for (int t = 0; t < kTokens; ++t) {
+          for (__m256i& f : field_sums[t]) f = _mm256_setzero_si256();
+        }
+        const auto chunk = [&]<int c>(std::integral_constant<int, c>) {
+#pragma GCC unroll 2
+          for (int half = 0; half < 2; ++half) {
+            typename Dots::Partial partial[kTokens][4];
+            for (int t = 0; t < kTokens; ++t) {
+              for (auto& p : partial[t]) p = Dots::zero();
+            }
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; ++m) {
+              const int k = 8 * c + 4 * half + m;
+              prefetch_every_other_word(x.qs[k], k);
+              const __m256i q = load256(x.qs[k]), h = load256(x.hmask[4 * half + m]);
+              const __m256i field[4] = {q3_k_field<kInPlace, c, 0>(q, h), q3_k_field<kInPlace, c, 1>(q, h),
+                                        q3_k_field<kInPlace, c, 2>(q, h), q3_k_field<kInPlace, c, 3>(q, h)};
+#pragma GCC unroll 4
+              for (int s = 0; s < 4; ++s) {
+#pragma GCC unroll 4
+                for (int t = 0; t < kTokens; ++t) {
+                  const int8_t* y = acts[t].qs + 256 * b + 128 * c + 32 * s + 16 * half + 4 * m;
+                  partial[t][s] = Dots::add(partial[t][s], field[s], broadcast4(y));
+                }
+              }
+            }
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; ++s) {
+              const int sub = 8 * c + 2 * s + half;
+              // Scale `sub` of each row: byte sub % 4 of scale_bytes[sub / 4], sign-extended.
+              const __m256i scale = _mm256_srai_epi32(_mm256_slli_epi32(scale_bytes[sub / 4], 24 - 8 * (sub % 4)), 24);
+              const int factor = kInPlace ? 4 << kScaleShift[s] : 4;  // the offset 4, in the field's units
+#pragma GCC unroll 4
+              for (int t = 0; t < kTokens; ++t) {
+                const __m256i offset = _mm256_set1_epi32(factor * acts[t].bsums[16 * b + sub]);
+                field_sums[t][s] = _mm256_add_epi32(
+                    field_sums[t][s], _mm256_mullo_epi32(_mm256_sub_epi32(Dots::widen(partial[t][s]), offset), scale));
+              }
+            }
+          }
+        };
+        chunk(std::integral_constant<int, 0>{});
+        chunk(std::integral_constant<int, 1>{});
+        // sum += (d * y_d) * isum, as dot_scalar.cpp rounds it.
+        const __m256 d16 = _mm256_cvtph_ps(load128(x.d));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) {
+          __m256i isum = field_sums[t][0];
+          for (int s = 1; s < 4; ++s) {
+            isum = _mm256_add_epi32(isum,
+                                    kInPlace ? _mm256_srai_epi32(field_sums[t][s], kScaleShift[s]) : field_sums[t][s]);
+          }
+          const __m256 d = _mm256_mul_ps(d16, _mm256_set1_ps(acts[t].d[b]));
+          sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+        }
+      });
+}
+
 using GroupsPassFn = void (*)(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act,
                               size_t act_stride, int64_t n, float* out, size_t out_stride);
 
@@ -368,9 +611,15 @@ void in_passes(const std::byte* w, size_t group_bytes, int64_t n_groups, const s
   }
 }
 
-// Both formats' group kernels into `table`.
+// The K-quants' group kernels into `table`.
 template <class Dots>
 void add_group_kernels(KernelTable& table) {
+  table.group_dot[static_cast<uint32_t>(GgmlType::Q2_K)] =
+      in_passes<Dots::kQ4KTokensPerPass, q2_k_groups<Dots, 1>, q2_k_groups<Dots, 2>, q2_k_groups<Dots, 3>,
+                q2_k_groups<Dots, 4>>;
+  table.group_dot[static_cast<uint32_t>(GgmlType::Q3_K)] =
+      in_passes<Dots::kQ4KTokensPerPass, q3_k_groups<Dots, 1>, q3_k_groups<Dots, 2>, q3_k_groups<Dots, 3>,
+                q3_k_groups<Dots, 4>>;
   table.group_dot[static_cast<uint32_t>(GgmlType::Q4_K)] =
       in_passes<Dots::kQ4KTokensPerPass, q4_k_groups<Dots, 1>, q4_k_groups<Dots, 2>, q4_k_groups<Dots, 3>,
                 q4_k_groups<Dots, 4>>;
