@@ -20,7 +20,7 @@ struct VnniDots {
   static constexpr int kQ4KTokensPerPass = 4;
   static constexpr int kQ6KTokensPerPass = 4;
   static constexpr bool kSpreadPrefetch = false;  // measured with whole-block prefetches
-  static constexpr bool kTwoStreams = false;      // not measured there
+  static constexpr bool kTwoStreams = false;      // slower from memory on Zen 4 (bench/MATVEC.md)
   static Partial zero() { return _mm256_setzero_si256(); }
   static Partial add(Partial sum, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(sum, u8, s8); }
   static __m256i widen(Partial sum) { return sum; }

@@ -14,11 +14,13 @@
 //                                         2^15; with kHighNibblesInPlace Partial is int32)
 //   int      kSixBitSteps                 how many add()s of 6-bit values (at most 63 times
 //                                         127, four per lane) a Partial holds
-//   bool     kHighNibblesInPlace          whether add() takes Q4_K's high nibbles unshifted
-//                                         (16 times their value)
+//   bool     kHighNibblesInPlace          whether add() takes bytes as they lie, up to 255:
+//                                         Q4_K's high nibbles unshifted (16 times their
+//                                         value), Q2_K's and Q3_K's fields in place
 //   Files    the files' group (FilesVector in kernels.h)
 //   int      kQ4KTokensPerPass, kQ6KTokensPerPass
-//                                         tokens per pass over the groups (1..4)
+//                                         tokens per pass over the groups (1..4; Q2_K and
+//                                         Q3_K as Q4_K)
 //   bool     kSpreadPrefetch              how the group blocks are prefetched (prefetch_spread_word)
 //   bool     kTwoStreams                  whether a call reads its groups as two streams
 //                                         (sum_group_blocks)
@@ -33,6 +35,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx2_common.h"
@@ -71,13 +74,14 @@ template <class Dots>
 // the speed from the caches (one core, Q4_K 2048 x 128 read again and again: 19.6 GB/s side
 // by side, 22.6 a step behind, 23.2 as one stream). From the caches two streams stay slower
 // than one (one core, Q4_K 2048 x 768 hot: 21-22 against 23.7 GB/s), hence two_streams()
-// (fast_dot.h), on for models far larger than the caches. Q4_K reads two streams (and Q6_K,
-// where grouped). Q8_0, Q4_0 and Q4_1 do too, in turns of eight blocks rather than one
-// (blocks32_groups, dot_avx2_groups32.cpp): written in this form, block by block, the 32-value
-// formats' and NVFP4's kernels ran up to a fifth slower from the caches even as one stream
-// (their 8 lane sums, a state of 8 vectors a token, went through memory). The others read one:
-// Q5_K's kernel ran 6% slower at 768 columns in this form, and IQ4_XS's is no faster than one
-// stream from memory (one core: 14 GB/s either way).
+// (fast_dot.h), on for models far larger than the caches. Q4_K reads two streams (and Q2_K,
+// Q3_K and Q6_K, where grouped) with AVX2's Dots; VNNI's read one, as two streams were slower
+// from memory on Zen 4 (bench/MATVEC.md). Q8_0, Q4_0 and Q4_1 do too, in turns of eight
+// blocks rather than one (blocks32_groups, dot_avx2_groups32.cpp): written in this form,
+// block by block, the 32-value formats' and NVFP4's kernels ran up to a fifth slower from the
+// caches even as one stream (their 8 lane sums, a state of 8 vectors a token, went through
+// memory). The others read one: Q5_K's kernel ran 6% slower at 768 columns in this form, and
+// IQ4_XS's is no faster than one stream from memory (one core: 14 GB/s either way).
 //
 // Groups [0, n_groups) of a call: where `paired` holds and two_streams() is on, groups g and
 // g + half as pairs, pair(g, g + half), the groups left over alone(g); else every group alone.
@@ -353,6 +357,63 @@ void q6_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
       });
 }
 
+// ---- Q2_K and Q3_K ----
+//
+// Quant word k of a row holds bytes 4 k .. 4 k + 3 of its 64 quant bytes: field s (bits 2 s,
+// 2 s + 1) of byte l holds value 128 c + 32 s + l % 32 (c = l / 32), in sub-block 8 c + 2 s +
+// l % 32 / 16. Each word meets four broadcast activations once per field, and a sub-block's
+// four steps make one Partial. Where Dots takes whole bytes (kHighNibblesInPlace), a field is
+// masked where it lies, a power of two times its value (at most 192, still a u8), and each
+// field's scaled sums are shifted back once per super-block: exact, as every such sum is a
+// multiple of that power. Otherwise a field is shifted down first, as maddubs would saturate.
+
+// The steps of one super-block (b) of the 2-bit formats for kTokens tokens. For chunk c (a
+// std::integral_constant) and half, word_fields(c, half, m, field) puts the four fields of
+// quant word 8 c + 4 half + m into field[0..3]; sub_blocks(c, half, partial) then takes the
+// Partials of sub-blocks 8 c + 2 s + half (partial[t][s]).
+template <class Dots, int kTokens, class WordFields, class SubBlocks>
+[[gnu::always_inline]] inline void two_bit_steps(const Q8x256View (&acts)[kTokens], int64_t b,
+                                                 const WordFields& word_fields, const SubBlocks& sub_blocks) {
+  const auto chunk = [&]<int c>(std::integral_constant<int, c> chunk_c) {
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+      typename Dots::Partial partial[kTokens][4];
+      for (int t = 0; t < kTokens; ++t) {
+        for (auto& p : partial[t]) p = Dots::zero();
+      }
+#pragma GCC unroll 4
+      for (int m = 0; m < 4; ++m) {
+        __m256i field[4];
+        word_fields(chunk_c, half, m, field);
+#pragma GCC unroll 4
+        for (int s = 0; s < 4; ++s) {
+#pragma GCC unroll 4
+          for (int t = 0; t < kTokens; ++t) {
+            const int8_t* y = acts[t].qs + 256 * b + 128 * c + 32 * s + 16 * half + 4 * m;
+            partial[t][s] = Dots::add(partial[t][s], field[s], broadcast4(y));
+          }
+        }
+      }
+      sub_blocks(c, half, partial);
+    }
+  };
+  chunk(std::integral_constant<int, 0>{});
+  chunk(std::integral_constant<int, 1>{});
+}
+
+// Each token's sum over a super-block's four fields (field_sums[t][s], 2^shift[s] times its
+// value where kInPlace holds).
+template <bool kInPlace, int kTokens>
+[[gnu::always_inline]] inline void add_field_sums(const __m256i (&field_sums)[kTokens][4], const int (&shift)[4],
+                                                  __m256i (&isum)[kTokens]) {
+  for (int t = 0; t < kTokens; ++t) {
+    isum[t] = field_sums[t][0];
+    for (int s = 1; s < 4; ++s) {
+      isum[t] = _mm256_add_epi32(isum[t], kInPlace ? _mm256_srai_epi32(field_sums[t][s], shift[s]) : field_sums[t][s]);
+    }
+  }
+}
+
 // The activations' sums over Q2_K's pairs of sub-blocks (4 k, 4 k + 2) and (4 k + 1, 4 k + 3)
 // as the int16 halves of one int32, of kTokens tokens: pair 2 k + j of super-block b of token
 // t at t * n / 32 + 8 b + 2 k + j of the array returned, which the next call on this thread
@@ -375,21 +436,15 @@ const int32_t* q2_k_sum_pairs(const Q8x256View (&acts)[kTokens], int64_t n) {
   return pairs.data();
 }
 
-// Q2_K and Q3_K keep their 2-bit fields where Dots takes whole bytes (kHighNibblesInPlace):
-// field s of a quant byte masked where it lies is 4^s times its value, and sums of such fields
-// are shifted back once per super-block (exact: every sum is a multiple of 4^s). Otherwise a
-// field is shifted down first, as maddubs would saturate.
-//
-// Q2_K. Quant word k of a row holds bytes 4 k .. 4 k + 3 of its qs: field s (bits 2 s, 2 s + 1)
-// of byte l holds value 128 c + 32 s + l % 32 (c = l / 32), in sub-block 8 c + 2 s + l % 32 / 16.
-// Each word meets four broadcast activations once per field; a sub-block's four steps make one
-// Partial, and its 8 scales (the low nibbles of the scale bytes) apply in one multiply. The
-// minimums (the high nibbles) meet the activations' sums over their sub-blocks two at a time,
-// as int16 halves (add_pairs16; q2_k_sum_pairs). Up to four tokens share each pass.
+// Q2_K: value d scale q - dmin minimum. A sub-block's 8 scales (the low nibbles of the scale
+// bytes) apply in one multiply; the minimums (the high nibbles) meet the activations' sums over
+// their sub-blocks two at a time, as int16 halves (add_pairs16; q2_k_sum_pairs). Up to four
+// tokens share each pass.
 template <class Dots, int kTokens>
 void q2_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
                  int64_t n, float* out, size_t out_stride) {
   constexpr bool kInPlace = Dots::kHighNibblesInPlace;
+  constexpr int kShift[4] = {0, 2, 4, 6};  // field s masked in place: 4^s times its value
   Q8x256View acts[kTokens];
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 256;
@@ -405,46 +460,31 @@ void q2_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
         } else {
           prefetch_ahead<sizeof(Q2KGroupBlock)>(&x);
         }
-        __m256i field_sums[kTokens][4];  // per field s: 4^s times the scaled sums where in place
-        for (int t = 0; t < kTokens; ++t) {
-          for (__m256i& f : field_sums[t]) f = _mm256_setzero_si256();
-        }
-#pragma GCC unroll 2
-        for (int c = 0; c < 2; ++c) {
-#pragma GCC unroll 2
-          for (int half = 0; half < 2; ++half) {
-            typename Dots::Partial partial[kTokens][4];
-            for (int t = 0; t < kTokens; ++t) {
-              for (auto& p : partial[t]) p = Dots::zero();
-            }
-#pragma GCC unroll 4
-            for (int m = 0; m < 4; ++m) {
+        __m256i field_sums[kTokens][4] = {};
+        two_bit_steps<Dots, kTokens>(
+            acts, b,
+            [&](auto c, int half, int m, __m256i(&field)[4]) {
               const int k = 8 * c + 4 * half + m;
               prefetch_spread_word<Dots>(x.qs[k], k);
               const __m256i q = load256(x.qs[k]);
 #pragma GCC unroll 4
               for (int s = 0; s < 4; ++s) {
-                const __m256i field = kInPlace ? _mm256_and_si256(q, _mm256_set1_epi8(static_cast<char>(3 << (2 * s))))
-                                               : _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), low2);
+                field[s] = kInPlace ? _mm256_and_si256(q, _mm256_set1_epi8(static_cast<char>(3 << (2 * s))))
+                                    : _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), low2);
+              }
+            },
+            [&](int c, int half, const typename Dots::Partial(&partial)[kTokens][4]) {
+#pragma GCC unroll 4
+              for (int s = 0; s < 4; ++s) {
+                const int sub = 8 * c + 2 * s + half;
+                const __m256i scale =
+                    _mm256_and_si256(_mm256_srli_epi32(load256(x.scales[sub / 4]), 8 * (sub % 4)), low4);
 #pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
-                  const int8_t* y = acts[t].qs + 256 * b + 128 * c + 32 * s + 16 * half + 4 * m;
-                  partial[t][s] = Dots::add(partial[t][s], field, broadcast4(y));
+                  field_sums[t][s] = _mm256_add_epi32(field_sums[t][s], Dots::scaled(partial[t][s], scale));
                 }
               }
-            }
-#pragma GCC unroll 4
-            for (int s = 0; s < 4; ++s) {
-              const int sub = 8 * c + 2 * s + half;
-              const __m256i scale =
-                  _mm256_and_si256(_mm256_srli_epi32(load256(x.scales[sub / 4]), 8 * (sub % 4)), low4);
-#pragma GCC unroll 4
-              for (int t = 0; t < kTokens; ++t) {
-                field_sums[t][s] = _mm256_add_epi32(field_sums[t][s], Dots::scaled(partial[t][s], scale));
-              }
-            }
-          }
-        }
+            });
         __m256i msum[kTokens];
         for (int t = 0; t < kTokens; ++t) msum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -459,14 +499,12 @@ void q2_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
             msum[t] = Dots::add_pairs16(msum[t], odd, _mm256_set1_epi32(token_pairs[1]));
           }
         }
+        __m256i isum[kTokens];
+        add_field_sums<kInPlace>(field_sums, kShift, isum);
         const __m256 d16 = _mm256_cvtph_ps(load128(x.d)), dmin16 = _mm256_cvtph_ps(load128(x.dmin));
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) {
-          __m256i isum = field_sums[t][0];
-          for (int s = 1; s < 4; ++s) {
-            isum = _mm256_add_epi32(isum, kInPlace ? _mm256_srai_epi32(field_sums[t][s], 2 * s) : field_sums[t][s]);
-          }
-          sum[t] = minimums_step(sum[t], d16, dmin16, acts[t].d[b], isum, msum[t]);
+          sum[t] = minimums_step(sum[t], d16, dmin16, acts[t].d[b], isum[t], msum[t]);
         }
       });
 }
@@ -510,15 +548,15 @@ template <bool kInPlace, int c, int s>
   return _mm256_or_si256(low, high);
 }
 
-// Q3_K. As Q2_K (the same words of quants, the same sub-blocks), each value q' - 4 with a high
-// bit: bit 4 c + s of high-bit byte l % 32 for value 128 c + 32 s + l % 32, in word 4 half + m
-// for quant word 8 c + 4 half + m. The offset of 4 comes off through the activations' sums, and
-// the 8 rows' signed scales apply in one multiply per sub-block.
+// Q3_K: value d scale (q' - 4), q' 3-bit with the high bit of the value (bit 4 c + s of
+// high-bit byte l % 32, in word 4 half + m for quant word 8 c + 4 half + m). The offset of 4
+// comes off through the activations' sums, and the 8 rows' signed scales apply in one multiply
+// per sub-block.
 template <class Dots, int kTokens>
 void q3_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const std::byte* act, size_t act_stride,
                  int64_t n, float* out, size_t out_stride) {
   constexpr bool kInPlace = Dots::kHighNibblesInPlace;
-  constexpr int kScaleShift[4] = {0, 2, 4, 4};  // log2 of each field's factor, in place
+  constexpr int kShift[4] = {0, 2, 4, 4};  // log2 of each field's factor, in place
   Q8x256View acts[kTokens];
   for (int t = 0; t < kTokens; ++t) acts[t] = view_q8x256(act + static_cast<size_t>(t) * act_stride, n);
   const int64_t n_blocks = n / 256;
@@ -531,61 +569,43 @@ void q3_k_groups(const std::byte* w, size_t group_bytes, int64_t n_groups, const
         prefetch_lines_ahead<2>(x.scales);
         __m256i scale_bytes[4];
         q3_k_scale_bytes(x.scales, scale_bytes);
-        __m256i field_sums[kTokens][4];  // per field s: 2^kScaleShift[s] times the scaled sums where in place
-        for (int t = 0; t < kTokens; ++t) {
-          for (__m256i& f : field_sums[t]) f = _mm256_setzero_si256();
-        }
-        const auto chunk = [&]<int c>(std::integral_constant<int, c>) {
-#pragma GCC unroll 2
-          for (int half = 0; half < 2; ++half) {
-            typename Dots::Partial partial[kTokens][4];
-            for (int t = 0; t < kTokens; ++t) {
-              for (auto& p : partial[t]) p = Dots::zero();
-            }
-#pragma GCC unroll 4
-            for (int m = 0; m < 4; ++m) {
+        __m256i field_sums[kTokens][4] = {};
+        two_bit_steps<Dots, kTokens>(
+            acts, b,
+            [&]<int c>(std::integral_constant<int, c>, int half, int m, __m256i(&field)[4]) {
               const int k = 8 * c + 4 * half + m;
               prefetch_every_other_word(x.qs[k], k);
               const __m256i q = load256(x.qs[k]), h = load256(x.hmask[4 * half + m]);
-              const __m256i field[4] = {q3_k_field<kInPlace, c, 0>(q, h), q3_k_field<kInPlace, c, 1>(q, h),
-                                        q3_k_field<kInPlace, c, 2>(q, h), q3_k_field<kInPlace, c, 3>(q, h)};
+              field[0] = q3_k_field<kInPlace, c, 0>(q, h);
+              field[1] = q3_k_field<kInPlace, c, 1>(q, h);
+              field[2] = q3_k_field<kInPlace, c, 2>(q, h);
+              field[3] = q3_k_field<kInPlace, c, 3>(q, h);
+            },
+            [&](int c, int half, const typename Dots::Partial(&partial)[kTokens][4]) {
 #pragma GCC unroll 4
               for (int s = 0; s < 4; ++s) {
+                const int sub = 8 * c + 2 * s + half;
+                // Scale `sub` of each row: byte sub % 4 of scale_bytes[sub / 4], sign-extended.
+                const __m256i scale =
+                    _mm256_srai_epi32(_mm256_slli_epi32(scale_bytes[sub / 4], 24 - 8 * (sub % 4)), 24);
+                const int factor = kInPlace ? 4 << kShift[s] : 4;  // the offset 4, in the field's units
 #pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
-                  const int8_t* y = acts[t].qs + 256 * b + 128 * c + 32 * s + 16 * half + 4 * m;
-                  partial[t][s] = Dots::add(partial[t][s], field[s], broadcast4(y));
+                  const __m256i offset = _mm256_set1_epi32(factor * acts[t].bsums[16 * b + sub]);
+                  field_sums[t][s] =
+                      _mm256_add_epi32(field_sums[t][s],
+                                       _mm256_mullo_epi32(_mm256_sub_epi32(Dots::widen(partial[t][s]), offset), scale));
                 }
               }
-            }
-#pragma GCC unroll 4
-            for (int s = 0; s < 4; ++s) {
-              const int sub = 8 * c + 2 * s + half;
-              // Scale `sub` of each row: byte sub % 4 of scale_bytes[sub / 4], sign-extended.
-              const __m256i scale = _mm256_srai_epi32(_mm256_slli_epi32(scale_bytes[sub / 4], 24 - 8 * (sub % 4)), 24);
-              const int factor = kInPlace ? 4 << kScaleShift[s] : 4;  // the offset 4, in the field's units
-#pragma GCC unroll 4
-              for (int t = 0; t < kTokens; ++t) {
-                const __m256i offset = _mm256_set1_epi32(factor * acts[t].bsums[16 * b + sub]);
-                field_sums[t][s] = _mm256_add_epi32(
-                    field_sums[t][s], _mm256_mullo_epi32(_mm256_sub_epi32(Dots::widen(partial[t][s]), offset), scale));
-              }
-            }
-          }
-        };
-        chunk(std::integral_constant<int, 0>{});
-        chunk(std::integral_constant<int, 1>{});
+            });
+        __m256i isum[kTokens];
+        add_field_sums<kInPlace>(field_sums, kShift, isum);
         // sum += (d * y_d) * isum, as dot_scalar.cpp rounds it.
         const __m256 d16 = _mm256_cvtph_ps(load128(x.d));
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) {
-          __m256i isum = field_sums[t][0];
-          for (int s = 1; s < 4; ++s) {
-            isum = _mm256_add_epi32(isum,
-                                    kInPlace ? _mm256_srai_epi32(field_sums[t][s], kScaleShift[s]) : field_sums[t][s]);
-          }
           const __m256 d = _mm256_mul_ps(d16, _mm256_set1_ps(acts[t].d[b]));
-          sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+          sum[t] = _mm256_add_ps(sum[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])));
         }
       });
 }
