@@ -90,7 +90,6 @@ void add_avx2_blocks32_group_kernels(KernelTable& table);  // x86/dot_avx2_group
 void add_avx2_iq4_xs_group_kernel(KernelTable& table);     // x86/dot_avx2_groups_iq4_xs.cpp
 void add_avx2_q5_k_group_kernel(KernelTable& table);       // x86/dot_avx2_groups_q5_k.cpp
 void add_avx2_nvfp4_kernels(KernelTable& table);           // x86/dot_avx2_nvfp4.cpp
-void add_avx512_blocks32_kernels(KernelTable& table);      // x86/dot_avx512_blocks32.cpp
 void add_avx512_iq_kernels(KernelTable& table);            // x86/dot_avx512_iq.cpp
 void add_avx512_ternary_fp4_kernels(KernelTable& table);   // x86/dot_avx512_ternary_fp4.cpp
 void add_avx512_vbmi_kernels(KernelTable& table);          // x86/dot_avx512_vbmi.cpp (CPUs with VBMI)

@@ -107,17 +107,16 @@ inline __m256i nibbles_32(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
-// The FP4 (E2M1) values doubled, as integers (kValuesFp4 times 2), plus `offset`: 16 bytes for
-// shuffle_epi8 by nibble (MXFP4, NVFP4). An offset of 12 makes them unsigned (0..24), as
-// maddubs takes them, 12 times the activations' sum coming off the total.
+// The FP4 (E2M1) values doubled, as integers (kValuesFp4 times 2), plus `offset`, in both
+// 128-bit halves: 16 bytes for shuffle_epi8 by nibble (MXFP4, NVFP4). An offset of 12 makes
+// them unsigned (0..24), as maddubs takes them, 12 times the activations' sum coming off the
+// total.
 constexpr int kFp4Offset = 12;
-inline __m128i fp4_levels_x16(int offset) {
-  return _mm_add_epi8(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12),
-                      _mm_set1_epi8(static_cast<char>(offset)));
+inline __m256i fp4_levels(int offset) {
+  return _mm256_broadcastsi128_si256(
+      _mm_add_epi8(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12),
+                   _mm_set1_epi8(static_cast<char>(offset))));
 }
-
-// The same in both 128-bit halves.
-inline __m256i fp4_levels(int offset) { return _mm256_broadcastsi128_si256(fp4_levels_x16(offset)); }
 
 // 32 bits -> 32 bytes, byte i = 0xff where bit i is set.
 inline __m256i bits_to_bytes(uint32_t bits) {

@@ -17,9 +17,6 @@ namespace {
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
-// fp4_levels (avx2_common.h) in every 128-bit lane.
-inline __m512i fp4_levels_x64(int offset) { return _mm512_broadcast_i32x4(fp4_levels_x16(offset)); }
-
 // Two 256-bit halves as one 512-bit vector.
 inline __m512i join256(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);

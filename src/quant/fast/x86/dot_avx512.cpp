@@ -325,7 +325,11 @@ void add_avx512_kernels(KernelTable& table, Avx512Extensions extensions) {
   set_kernel(table, GgmlType::F32, for_each_token<dot_float<4, load16_f32>>);
   set_kernel(table, GgmlType::F16, for_each_token<dot_float<2, load16_f16>>);
   set_kernel(table, GgmlType::BF16, for_each_token<dot_float<2, load16_bf16, load16_bf16>>);
-  add_avx512_blocks32_kernels(table);
+  // No kernels of the 32-value formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4) or NVFP4:
+  // the table takes AVX2's (dispatch.cpp), rows, groups of 8 and prompt batches alike. On Zen 4,
+  // which splits each 512-bit operation in two, AVX2's group kernels outran this set's row
+  // kernels by 3-85% from the caches and its prompt batches by 10-90%, level from memory
+  // (bench/MATVEC.md).
   set_kernel(table, GgmlType::Q4_K,
              in_token_groups<kAvx512TokenGroup, q4_k_token_group_avx512, dot_q4_k>);
   set_kernel(table, GgmlType::Q5_K,

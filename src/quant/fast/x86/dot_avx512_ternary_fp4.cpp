@@ -1,7 +1,7 @@
-// AVX-512 (BW, DQ, VNNI) kernels of the ternary formats TQ1_0, TQ2_0 (bit-equal to
-// dot_scalar_ternary_fp4.cpp) and the 4-bit float format NVFP4 (equal within float rounding;
-// MXFP4, a 32-value format, is in dot_avx512_blocks32.cpp). 64 values per step; VNNI's
-// dpbusd sums 4 products u8 x s8 into int32 directly.
+// AVX-512 (BW, DQ, VNNI) kernels of the ternary formats TQ1_0 and TQ2_0 (bit-equal to
+// dot_scalar_ternary_fp4.cpp). 64 values per step; VNNI's dpbusd sums 4 products u8 x s8 into
+// int32 directly. The 4-bit float formats MXFP4 and NVFP4 run AVX2's kernels (dot_avx512.cpp
+// says why).
 #include <immintrin.h>
 
 #include <cstring>
@@ -11,7 +11,6 @@
 #include "quant/fast/kernels.h"
 #include "quant/fast/x86/avx512_common.h"
 #include "quant/fast/x86/super_blocks.h"
-#include "quant/quant_tables.h"
 
 namespace sluice::quant::fast::detail {
 namespace {
@@ -149,107 +148,11 @@ void dot_tq2_0(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std
       });
 }
 
-// ---- NVFP4 ------------------------------------------------------------------------------------
-
-// The sub-block scales of blocks b to b + count - 1 (count 1..4) times their activation scales:
-// lane 4 i + s for sub-block s of block b + i, zero past count. As kUe4m3HalfToF32 has it, a
-// scale byte is worth half the UE4M3 value of its low 7 bits u (exponent e, mantissa m), except
-// 0x7F, which is 0: 2^(e - 8) (1 + m / 8) for e > 0, the f32 whose bits are u << 20 with 119
-// added to the exponent field, and m 2^-10 for e = 0. (Taking u << 20 as an f32 and
-// multiplying by 2^119 gives the same values, but through f32 subnormals, which cost Zen 4 a
-// slow path: 33 -> 51 cycles.) Built per block from scalar loads and inserts, the scales took
-// more shuffles than the block's products; here one vector serves four blocks.
-inline __m512 nvfp4_sub_block_scales(const BlockNVFP4* wb, const float* act_d, int count) {
-  const auto bytes = [&](int i) { return i < count ? static_cast<int>(load_u32(wb[i].d)) : 0; };
-  const __m512i raw = _mm512_cvtepu8_epi32(_mm_setr_epi32(bytes(0), bytes(1), bytes(2), bytes(3)));
-  const __m512i u = _mm512_and_si512(raw, _mm512_set1_epi32(0x7f));
-  const __m512 normal = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(u, 20), _mm512_set1_epi32(119 << 23)));
-  const __m512 subnormal = _mm512_mul_ps(_mm512_cvtepi32_ps(u), _mm512_set1_ps(0x1p-10f));
-  const __m512 half_values =
-      _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(raw, _mm512_set1_epi32(0x7f)),
-                          _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(u, _mm512_set1_epi32(8)), normal, subnormal));
-  // Activation block 2 i + h covers sub-blocks 2h and 2h + 1 of block i.
-  const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  const __m256 a_d = _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << (2 * count)) - 1), act_d);
-  return _mm512_mul_ps(half_values, _mm512_permutexvar_ps(pairs, _mm512_castps256_ps512(a_d)));
-}
-
-// One token's activations for NVFP4 (dot_nvfp4 below), made once per call and used for every
-// row: per block of 64 values, the int8 activations in the order the block's codes come out
-// of its bytes, and minus 12 times their sums per 4 (the levels enter dpbusd as unsigned
-// level + 12).
-struct alignas(64) Nvfp4BlockActivations {
-  int8_t qs[64];
-  int32_t minus12[16];
-};
-
-// Widening byte 8 s + i of a block to 16 bits and putting its high nibble in the high byte
-// leaves sub-block s in 128-bit lane s with value i in byte 2 i and value 8 + i in byte
-// 2 i + 1 (the block's low nibbles are values 0..7 of each sub-block, its high nibbles 8..15).
-inline const Nvfp4BlockActivations* nvfp4_activations(const Q8x32View& acts, int64_t n_blocks) {
-  thread_local std::vector<Nvfp4BlockActivations> prepared;
-  prepared.resize(static_cast<size_t>(n_blocks));
-  // Byte 2 i of each 16 takes activation i, byte 2 i + 1 activation 8 + i.
-  const __m512i interleave =
-      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const __m512i a = _mm512_shuffle_epi8(load512(acts.qs + 64 * b), interleave);
-    Nvfp4BlockActivations& out = prepared[static_cast<size_t>(b)];
-    _mm512_store_si512(out.qs, a);
-    _mm512_store_si512(
-        out.minus12,
-        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(12), a)));
-  }
-  return prepared.data();
-}
-
-// NVFP4, all rows of one token: per block, the codes (each byte's nibbles side by side in a
-// 16-bit lane, see nvfp4_activations) become level + 12 by one byte shuffle and meet the
-// reordered activations in one dpbusd that starts from minus 12 times their sums; int32 lanes
-// 4 s to 4 s + 3 hold sub-block s's partial sums. The scales come four blocks at a time
-// (nvfp4_sub_block_scales). One core, hot, TSC cycles per 256 values: 33 -> 23 at 2048 columns,
-// 35 -> 24.5 at 768.
-void dot_nvfp4(const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* act, int64_t n, float* out) {
-  const Q8x32View acts = view_q8x32(act, n);
-  const int64_t nb = n / 64;
-  const Nvfp4BlockActivations* a = nvfp4_activations(acts, nb);
-  const __m512i levels = fp4_levels_x64(kFp4Offset);
-  const __m512i each_four = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  const __m512i nibbles = _mm512_set1_epi16(0x0f0f);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const auto* wb = blocks_of<BlockNVFP4>(w + static_cast<size_t>(r) * w_row_bytes);
-    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    // Blocks b to b + count - 1 into the accumulators.
-    const auto add_blocks = [&](int64_t b, int count) __attribute__((always_inline)) {
-      const __m512 scales = nvfp4_sub_block_scales(wb + b, acts.d + 2 * b, count);
-#pragma GCC unroll 4
-      for (int i = 0; i < count; ++i) {
-        const __m512i bytes = _mm512_cvtepu8_epi16(load256(wb[b + i].qs));
-        const __m512i codes = _mm512_and_si512(_mm512_or_si512(bytes, _mm512_slli_epi16(bytes, 4)), nibbles);
-        const Nvfp4BlockActivations& ab = a[b + i];
-        const __m512i p = _mm512_dpbusd_epi32(_mm512_load_si512(ab.minus12), _mm512_shuffle_epi8(levels, codes),
-                                              _mm512_load_si512(ab.qs));
-        const __m512 block_scales =
-            _mm512_permutexvar_ps(_mm512_add_epi32(each_four, _mm512_set1_epi32(4 * i)), scales);
-        acc[i & 1] = _mm512_add_ps(acc[i & 1], _mm512_mul_ps(block_scales, _mm512_cvtepi32_ps(p)));
-      }
-    };
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-      prefetch_ahead<4 * sizeof(BlockNVFP4)>(wb + b);
-      add_blocks(b, 4);
-    }
-    if (b < nb) add_blocks(b, static_cast<int>(nb - b));
-    out[r] = hsum_f32(_mm512_add_ps(acc[0], acc[1]));
-  }
-}
-
 }  // namespace
 
 void add_avx512_ternary_fp4_kernels(KernelTable& table) {
   set_kernel(table, GgmlType::TQ1_0, rows_for_each_token<dot_tq1_0>);
   set_kernel(table, GgmlType::TQ2_0, rows_for_each_token<dot_tq2_0>);
-  set_kernel(table, GgmlType::NVFP4, rows_for_each_token<dot_nvfp4>);
 }
 
 }  // namespace sluice::quant::fast::detail
