@@ -21,7 +21,7 @@
 // Cold cases report `mem_bw`, the larger of their two figures, and `of_mem_bw`, their GB/s
 // over it (above 1 when the bandwidth was higher during the case than at either end); hot
 // cases report `of_mem_bw` against the start-up figure, and `read_bw`, the same threads
-// reading the matrix's bytes again and again and doing nothing else (measure_plain_rereads),
+// reading the matrix's bytes again and again and doing nothing else (measure_read_bandwidth),
 // with `of_read`, their GB/s over it.
 //
 //   build/bin/matvec_bench [--benchmark_filter='Q4_K/.*/cold/fast_avx512']
@@ -71,25 +71,6 @@ struct Shape {
   int64_t n_rows;
 };
 
-// The threads reading a buffer far larger than the caches (in huge pages, as the weights), summing 64-bit words (vectorized
-// by the compiler): the bandwidth a streaming matvec can at best reach. Bytes per second.
-double measure_memory_read_bandwidth(sluice::ops::ThreadPool& pool, std::span<const uint64_t> words) {
-  double best = 0.0;
-  std::vector<uint64_t> sums(static_cast<size_t>(pool.size()));
-  for (int pass = 0; pass < 5; ++pass) {
-    const auto start = std::chrono::steady_clock::now();
-    pool.parallel_for(static_cast<int64_t>(words.size()), [&](int64_t begin, int64_t end, int thread) {
-      uint64_t sum = 0;
-      for (int64_t i = begin; i < end; ++i) sum += words[static_cast<size_t>(i)];
-      sums[static_cast<size_t>(thread)] += sum;
-    });
-    const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
-    best = std::max(best, static_cast<double>(words.size_bytes()) / seconds.count());
-  }
-  benchmark::DoNotOptimize(sums.data());
-  return best;
-}
-
 // Plain reads with the widest vectors the CPU has: a read of cache-resident bytes with narrower
 // loads (the compiler's own vectorization here is SSE2) tops out below what the kernels reach.
 [[gnu::target("avx512f")]] uint64_t sum_words_avx512(const uint64_t* p, size_t n) {
@@ -131,11 +112,13 @@ uint64_t sum_words(const uint64_t* p, size_t n) {
   return sum(p, n);
 }
 
-// The ceiling of a hot case: the same threads reading the matrix's bytes again and again with
-// nothing else to do, each its own contiguous part (best of 5 passes of >= 256 MiB each, one
-// pool job per pass). A hot matvec near it is bound by the caches' bandwidth, not by its
-// arithmetic. Bytes per second.
-double measure_plain_rereads(sluice::ops::ThreadPool& pool, std::span<const std::byte> bytes) {
+// The threads reading `bytes` with nothing else to do, each its own contiguous part, again and
+// again until a pass has read >= 256 MiB (once, for a buffer that large); best of 5 passes,
+// one pool job each. Bytes per second. Over a buffer far larger than the caches (in huge
+// pages, as the weights) it is the memory's read bandwidth, the most a streaming matvec can
+// reach; over one matrix it is a hot case's ceiling, and a hot matvec near it is bound by the
+// caches' bandwidth, not by its arithmetic.
+double measure_read_bandwidth(sluice::ops::ThreadPool& pool, std::span<const std::byte> bytes) {
   const auto words = std::span(reinterpret_cast<const uint64_t*>(bytes.data()), bytes.size() / sizeof(uint64_t));
   const int64_t rereads = std::max<int64_t>(1, static_cast<int64_t>((size_t{256} << 20) / bytes.size()));
   std::vector<uint64_t> sums(static_cast<size_t>(pool.size()));
@@ -161,8 +144,7 @@ double& memory_bandwidth() {
 
 // The memory read bandwidth over a cold case's weights (>= 1 GiB, in huge pages).
 double measure_over(sluice::ops::ThreadPool& pool, const sluice::LargeBuffer& weights) {
-  return measure_memory_read_bandwidth(
-      pool, std::span(reinterpret_cast<const uint64_t*>(weights.data()), weights.size() / sizeof(uint64_t)));
+  return measure_read_bandwidth(pool, std::span(weights.data(), weights.size()));
 }
 
 // GB/s of weight bytes read, `bytes_per_iteration` each, and that as a fraction of the memory
@@ -234,7 +216,7 @@ void run_matvec(benchmark::State& state, GgmlType type, Shape shape, bool cold, 
   }
   report_weight_throughput(state, matrix_bytes, cold ? std::max(bandwidth_before, measure_over(pool, weights)) : 0.0);
   if (!cold) {
-    const double ceiling = measure_plain_rereads(pool, std::span(weights.data(), matrix_bytes));
+    const double ceiling = measure_read_bandwidth(pool, std::span(weights.data(), matrix_bytes));
     state.counters["read_bw"] = ceiling / 1e9;
     state.counters["of_read"] =
         benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(matrix_bytes) / ceiling,
@@ -365,7 +347,7 @@ int main(int argc, char** argv) {
     const std::span words(reinterpret_cast<uint64_t*>(buffer.data()), kColdBytes / sizeof(uint64_t));
     std::fill(words.begin(), words.end(), uint64_t{1});
     sluice::ops::ThreadPool pool(bench_threads());
-    memory_bandwidth() = measure_memory_read_bandwidth(pool, words);
+    memory_bandwidth() = measure_read_bandwidth(pool, std::as_bytes(words));
   }
   std::printf("memory read bandwidth (%d threads, best of 5 over 1 GiB): %.2f GB/s\n", bench_threads(),
               memory_bandwidth() / 1e9);
